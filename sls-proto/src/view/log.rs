@@ -1,0 +1,206 @@
+//! [`LogView`] and the iterators over logs and key/value pairs.
+
+use std::fmt;
+use std::iter::FusedIterator;
+
+use super::{fields, text};
+use crate::wire::Reader;
+use crate::{Log, LogContent};
+
+/// One validated `Log`, read in place.
+#[derive(Clone, Copy)]
+pub struct LogView<'a> {
+    bytes: &'a [u8],
+    base: usize,
+    time: u32,
+    time_ns: Option<u32>,
+    contents: usize,
+}
+
+impl<'a> LogView<'a> {
+    /// Reads the scalar fields of a validated log.
+    fn new(bytes: &'a [u8], base: usize) -> Self {
+        let mut view = Self {
+            bytes,
+            base,
+            time: 0,
+            time_ns: None,
+            contents: 0,
+        };
+        let mut reader = Reader::new(bytes, base);
+        while let Ok((field, wire_type)) = reader.key() {
+            let step = match field {
+                // Protobuf truncates a wider varint to the declared uint32.
+                fields::LOG_TIME => reader.varint().map(|t| view.time = t as u32),
+                fields::LOG_TIME_NS => reader.fixed32().map(|ns| view.time_ns = Some(ns)),
+                fields::LOG_CONTENTS => {
+                    view.contents += 1;
+                    reader.skip(wire_type)
+                }
+                _ => reader.skip(wire_type),
+            };
+            if step.is_err() {
+                break;
+            }
+        }
+        view
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn time(&self) -> u32 {
+        self.time
+    }
+
+    /// The sub-second part of the timestamp in nanoseconds, when written.
+    pub fn time_ns(&self) -> Option<u32> {
+        self.time_ns
+    }
+
+    /// The number of fields.
+    pub fn content_count(&self) -> usize {
+        self.contents
+    }
+
+    /// The log's fields as `(key, value)`, in order.
+    pub fn contents(&self) -> Pairs<'a> {
+        Pairs::new(self.bytes, self.base, fields::LOG_CONTENTS, self.contents)
+    }
+
+    /// The value of the first field named `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.contents().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Converts to the owned prost type (allocates every string).
+    pub fn to_message(&self) -> Log {
+        Log {
+            time: self.time,
+            contents: self
+                .contents()
+                .map(|(key, value)| LogContent {
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                })
+                .collect(),
+            time_ns: self.time_ns,
+        }
+    }
+}
+
+impl fmt::Debug for LogView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogView")
+            .field("time", &self.time)
+            .field("time_ns", &self.time_ns)
+            .field("contents", &self.contents)
+            .finish()
+    }
+}
+
+/// The logs of a [`LogGroupView`](super::LogGroupView), in order.
+#[derive(Debug, Clone)]
+pub struct Logs<'a> {
+    reader: Reader<'a>,
+    remaining: usize,
+}
+
+impl<'a> Logs<'a> {
+    pub(crate) fn new(group: &'a [u8], base: usize, count: usize) -> Self {
+        Self {
+            reader: Reader::new(group, base),
+            remaining: count,
+        }
+    }
+}
+
+impl<'a> Iterator for Logs<'a> {
+    type Item = LogView<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.remaining > 0 {
+            let (field, wire_type) = self.reader.key().ok()?;
+            if field == fields::GROUP_LOGS {
+                let (bytes, base) = self.reader.bytes().ok()?;
+                self.remaining -= 1;
+                return Some(LogView::new(bytes, base));
+            }
+            self.reader.skip(wire_type).ok()?;
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Logs<'_> {}
+impl FusedIterator for Logs<'_> {}
+
+/// `(key, value)` pairs: the fields of a log or the tags of a group.
+#[derive(Debug, Clone)]
+pub struct Pairs<'a> {
+    reader: Reader<'a>,
+    field: u32,
+    remaining: usize,
+}
+
+impl<'a> Pairs<'a> {
+    /// The pairs stored as repeated field `field` of the message `parent`.
+    pub(crate) fn new(parent: &'a [u8], base: usize, field: u32, count: usize) -> Self {
+        Self {
+            reader: Reader::new(parent, base),
+            field,
+            remaining: count,
+        }
+    }
+}
+
+/// Reads a validated `LogContent` or `LogTag`; missing strings read as empty.
+#[inline]
+fn pair(bytes: &[u8], base: usize) -> (&str, &str) {
+    let (mut key, mut value) = ("", "");
+    let mut reader = Reader::new(bytes, base);
+    while let Ok((field, wire_type)) = reader.key() {
+        let slot = match field {
+            fields::PAIR_KEY => &mut key,
+            fields::PAIR_VALUE => &mut value,
+            _ => {
+                if reader.skip(wire_type).is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        match reader.bytes() {
+            Ok((s, _)) => *slot = text(s),
+            Err(_) => break,
+        }
+    }
+    (key, value)
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.remaining > 0 {
+            let (field, wire_type) = self.reader.key().ok()?;
+            if field == self.field {
+                let (bytes, base) = self.reader.bytes().ok()?;
+                self.remaining -= 1;
+                return Some(pair(bytes, base));
+            }
+            self.reader.skip(wire_type).ok()?;
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Pairs<'_> {}
+impl FusedIterator for Pairs<'_> {}
