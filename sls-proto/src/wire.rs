@@ -17,6 +17,7 @@ pub(crate) enum WireType {
 }
 
 impl WireType {
+    #[inline(always)]
     fn from_bits(bits: u8) -> Option<Self> {
         match bits {
             0 => Some(Self::Varint),
@@ -64,16 +65,27 @@ impl<'a> Reader<'a> {
         DecodeError::new(kind, self.base + at)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
-        let start = self.pos;
         // One-byte varints (field keys, short lengths) are the common case.
-        if let Some(&b) = self.buf.get(start) {
-            if b < 0x80 {
-                self.pos = start + 1;
-                return Ok(u64::from(b));
+        match self.buf.get(self.pos..) {
+            Some([b0, ..]) if *b0 < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(*b0))
             }
+            // Two bytes: lengths of logs and long strings.
+            Some([b0, b1, ..]) if *b1 < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(b0 & 0x7f) | (u64::from(*b1) << 7))
+            }
+            _ => self.varint_slow(),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, DecodeError> {
+        let start = self.pos;
         let mut value = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(start + i) else {
@@ -93,9 +105,17 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a field key: the field number and its wire type.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn key(&mut self) -> Result<(u32, WireType), DecodeError> {
         let start = self.pos;
+        if let Some(&b) = self.buf.get(start) {
+            // Fields 1 to 15 have one-byte keys; wire types 0, 1, 2, 5 are valid.
+            if (0x08..0x80).contains(&b) && (0b0010_0111u8 >> (b & 7)) & 1 == 1 {
+                self.pos = start + 1;
+                let wire_type = WireType::from_bits(b & 7).unwrap_or(WireType::Varint);
+                return Ok((u32::from(b >> 3), wire_type));
+            }
+        }
         let key = self.varint()?;
         let field = key >> 3;
         if field == 0 || field > u64::from(u32::MAX >> 3) {
@@ -108,8 +128,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The next field key of a buffer that validation accepted: `None` at
+    /// the end (without building an error), or on a malformation that
+    /// validation would have refused.
+    #[inline(always)]
+    pub(crate) fn next_key(&mut self) -> Option<(u32, WireType)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.key().ok()
+    }
+
     /// Reads a length-delimited payload; returns it with its absolute offset.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bytes(&mut self) -> Result<(&'a [u8], usize), DecodeError> {
         let start = self.pos;
         let len = self.varint()?;

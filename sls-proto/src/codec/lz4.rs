@@ -25,10 +25,9 @@ pub(super) fn decompress(body: &[u8], declared: usize) -> Result<Vec<u8>, CodecE
     if declared == 0 && body.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = vec![0u8; declared];
-    match lz4_flex::block::decompress_into(body, &mut out) {
-        Ok(written) => {
-            check_len(codec, declared as u64, written)?;
+    match lz4_flex::block::decompress(body, declared) {
+        Ok(out) => {
+            check_len(codec, declared as u64, out.len())?;
             Ok(out)
         }
         Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) => {

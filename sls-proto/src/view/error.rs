@@ -4,27 +4,33 @@
 ///
 /// Carries the absolute byte offset in the decoded buffer where decoding
 /// failed, which is where to look in a captured body.
+///
+/// Boxed, so that the `Result`s of the decoder's hot path stay one word.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed LogHub protobuf at byte {offset}: {kind}")]
-pub struct DecodeError {
+#[error("malformed LogHub protobuf at byte {}: {}", .0.offset, .0.kind)]
+pub struct DecodeError(Box<Inner>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     kind: DecodeErrorKind,
     offset: usize,
 }
 
 impl DecodeError {
+    #[cold]
     pub(crate) fn new(kind: DecodeErrorKind, offset: usize) -> Self {
-        Self { kind, offset }
+        Self(Box::new(Inner { kind, offset }))
     }
 
     /// What was wrong.
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The offset, in bytes from the start of the decoded buffer, of the
     /// element that could not be decoded.
     pub fn offset(&self) -> usize {
-        self.offset
+        self.0.offset
     }
 }
 

@@ -13,30 +13,42 @@ pub struct LogView<'a> {
     bytes: &'a [u8],
     base: usize,
     time: u32,
-    time_ns: Option<u32>,
-    contents: usize,
+    /// `Some` once known; a canonical log finds it only when asked.
+    time_ns: Option<Option<u32>>,
+    /// Where the fields start: past `Time` for a canonical log.
+    contents_at: usize,
 }
 
 impl<'a> LogView<'a> {
-    /// Reads the scalar fields of a validated log.
-    fn new(bytes: &'a [u8], base: usize) -> Self {
+    /// Reads a validated log. A canonical one (see `validate::Layout`)
+    /// costs one read of its leading `Time`; any other is scanned whole so
+    /// that a repeated field keeps its last value.
+    #[inline]
+    fn new(bytes: &'a [u8], base: usize, canonical: bool) -> Self {
+        let mut reader = Reader::new(bytes, base);
+        if canonical {
+            if let (Some(_), Ok(time)) = (reader.next_key(), reader.varint()) {
+                return Self {
+                    bytes,
+                    base,
+                    // Protobuf truncates a wider varint to the declared uint32.
+                    time: time as u32,
+                    time_ns: None,
+                    contents_at: reader.offset() - base,
+                };
+            }
+        }
         let mut view = Self {
             bytes,
             base,
             time: 0,
-            time_ns: None,
-            contents: 0,
+            time_ns: Some(None),
+            contents_at: 0,
         };
-        let mut reader = Reader::new(bytes, base);
-        while let Ok((field, wire_type)) = reader.key() {
+        while let Some((field, wire_type)) = reader.next_key() {
             let step = match field {
-                // Protobuf truncates a wider varint to the declared uint32.
                 fields::LOG_TIME => reader.varint().map(|t| view.time = t as u32),
-                fields::LOG_TIME_NS => reader.fixed32().map(|ns| view.time_ns = Some(ns)),
-                fields::LOG_CONTENTS => {
-                    view.contents += 1;
-                    reader.skip(wire_type)
-                }
+                fields::LOG_TIME_NS => reader.fixed32().map(|ns| view.time_ns = Some(Some(ns))),
                 _ => reader.skip(wire_type),
             };
             if step.is_err() {
@@ -53,17 +65,39 @@ impl<'a> LogView<'a> {
 
     /// The sub-second part of the timestamp in nanoseconds, when written.
     pub fn time_ns(&self) -> Option<u32> {
-        self.time_ns
+        if let Some(known) = self.time_ns {
+            return known;
+        }
+        let mut found = None;
+        let mut reader = Reader::new(
+            &self.bytes[self.contents_at..],
+            self.base + self.contents_at,
+        );
+        while let Some((field, wire_type)) = reader.next_key() {
+            let step = if field == fields::LOG_TIME_NS {
+                reader.fixed32().map(|ns| found = Some(ns))
+            } else {
+                reader.skip(wire_type)
+            };
+            if step.is_err() {
+                break;
+            }
+        }
+        found
     }
 
-    /// The number of fields.
+    /// The number of fields (counted by walking them).
     pub fn content_count(&self) -> usize {
-        self.contents
+        self.contents().count()
     }
 
     /// The log's fields as `(key, value)`, in order.
     pub fn contents(&self) -> Pairs<'a> {
-        Pairs::new(self.bytes, self.base, fields::LOG_CONTENTS, self.contents)
+        Pairs::new(
+            &self.bytes[self.contents_at..],
+            self.base + self.contents_at,
+            fields::LOG_CONTENTS,
+        )
     }
 
     /// The value of the first field named `key`, if any.
@@ -82,7 +116,7 @@ impl<'a> LogView<'a> {
                     value: value.to_owned(),
                 })
                 .collect(),
-            time_ns: self.time_ns,
+            time_ns: self.time_ns(),
         }
     }
 }
@@ -91,8 +125,8 @@ impl fmt::Debug for LogView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogView")
             .field("time", &self.time)
-            .field("time_ns", &self.time_ns)
-            .field("contents", &self.contents)
+            .field("time_ns", &self.time_ns())
+            .field("bytes", &self.bytes.len())
             .finish()
     }
 }
@@ -102,13 +136,15 @@ impl fmt::Debug for LogView<'_> {
 pub struct Logs<'a> {
     reader: Reader<'a>,
     remaining: usize,
+    canonical: bool,
 }
 
 impl<'a> Logs<'a> {
-    pub(crate) fn new(group: &'a [u8], base: usize, count: usize) -> Self {
+    pub(crate) fn new(group: &'a [u8], base: usize, count: usize, canonical: bool) -> Self {
         Self {
             reader: Reader::new(group, base),
             remaining: count,
+            canonical,
         }
     }
 }
@@ -118,11 +154,11 @@ impl<'a> Iterator for Logs<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.remaining > 0 {
-            let (field, wire_type) = self.reader.key().ok()?;
+            let (field, wire_type) = self.reader.next_key()?;
             if field == fields::GROUP_LOGS {
                 let (bytes, base) = self.reader.bytes().ok()?;
                 self.remaining -= 1;
-                return Some(LogView::new(bytes, base));
+                return Some(LogView::new(bytes, base, self.canonical));
             }
             self.reader.skip(wire_type).ok()?;
         }
@@ -142,16 +178,14 @@ impl FusedIterator for Logs<'_> {}
 pub struct Pairs<'a> {
     reader: Reader<'a>,
     field: u32,
-    remaining: usize,
 }
 
 impl<'a> Pairs<'a> {
     /// The pairs stored as repeated field `field` of the message `parent`.
-    pub(crate) fn new(parent: &'a [u8], base: usize, field: u32, count: usize) -> Self {
+    pub(crate) fn new(parent: &'a [u8], base: usize, field: u32) -> Self {
         Self {
             reader: Reader::new(parent, base),
             field,
-            remaining: count,
         }
     }
 }
@@ -159,9 +193,12 @@ impl<'a> Pairs<'a> {
 /// Reads a validated `LogContent` or `LogTag`; missing strings read as empty.
 #[inline]
 fn pair(bytes: &[u8], base: usize) -> (&str, &str) {
+    if let Some(pair) = super::ascii_pair(bytes) {
+        return pair;
+    }
     let (mut key, mut value) = ("", "");
     let mut reader = Reader::new(bytes, base);
-    while let Ok((field, wire_type)) = reader.key() {
+    while let Some((field, wire_type)) = reader.next_key() {
         let slot = match field {
             fields::PAIR_KEY => &mut key,
             fields::PAIR_VALUE => &mut value,
@@ -185,22 +222,14 @@ impl<'a> Iterator for Pairs<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        while self.remaining > 0 {
-            let (field, wire_type) = self.reader.key().ok()?;
+        loop {
+            let (field, wire_type) = self.reader.next_key()?;
             if field == self.field {
                 let (bytes, base) = self.reader.bytes().ok()?;
-                self.remaining -= 1;
                 return Some(pair(bytes, base));
             }
             self.reader.skip(wire_type).ok()?;
         }
-        None
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
     }
 }
-
-impl ExactSizeIterator for Pairs<'_> {}
 impl FusedIterator for Pairs<'_> {}

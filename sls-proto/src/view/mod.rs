@@ -67,16 +67,95 @@ pub(crate) mod fields {
     }
 }
 
+/// Checks that a string field is UTF-8: most log text is ASCII, which a
+/// word-at-a-time check settles inline; the rest goes to a SIMD validator.
+#[inline(always)]
+fn is_utf8(bytes: &[u8]) -> bool {
+    is_ascii(bytes) || simdutf8::basic::from_utf8(bytes).is_ok()
+}
+
+/// Splits a `LogContent` or `LogTag` laid out as every encoder writes it:
+/// key then value, each with a one-byte length. Anything else (other
+/// orders, repeated or unknown fields, longer strings) returns `None` and
+/// takes the general path.
+#[inline(always)]
+fn canonical_pair(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let [0x0a, key_len, rest @ ..] = buf else {
+        return None;
+    };
+    if *key_len >= 0x80 {
+        return None;
+    }
+    let (key, rest) = rest.split_at_checked(usize::from(*key_len))?;
+    let [0x12, value_len, value @ ..] = rest else {
+        return None;
+    };
+    (usize::from(*value_len) == value.len()).then_some((key, value))
+}
+
+/// Whether `bytes` is ASCII: eight bytes at a time, inline, with no
+/// alignment prologue (the strings of logs are short).
+#[inline(always)]
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |chunk: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        u64::from_le_bytes(w)
+    };
+    if bytes.len() < 8 {
+        return word(bytes) & HIGH == 0;
+    }
+    let mut acc = 0u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        acc |= word(chunk);
+    }
+    // The last eight bytes, overlapping what was read, cover the tail.
+    acc |= word(&bytes[bytes.len() - 8..]);
+    acc & HIGH == 0
+}
+
+/// A canonical pair (see [`canonical_pair`]) whose bytes are all ASCII, as
+/// strings: one scan of the message settles both (its keys and one-byte
+/// lengths are ASCII too).
+#[inline(always)]
+fn ascii_pair(buf: &[u8]) -> Option<(&str, &str)> {
+    if !is_ascii(buf) {
+        return None;
+    }
+    let (key, value) = canonical_pair(buf)?;
+    #[allow(unsafe_code)]
+    // SAFETY: `key` and `value` are sub-slices of `buf`, which is ASCII, and
+    // ASCII is valid UTF-8.
+    unsafe {
+        Some((
+            std::str::from_utf8_unchecked(key),
+            std::str::from_utf8_unchecked(value),
+        ))
+    }
+}
+
 /// A string field of a buffer that the validation pass has accepted.
 ///
 /// The validation pass and the accessors walk the same immutable bytes with
-/// the same reader, so every slice handed here was checked to be UTF-8; the
-/// check is repeated anyway (it is cheap next to the allocations it saves)
-/// so that no `unsafe` is needed, and an impossible failure reads as empty.
-#[inline]
+/// the same reader, so every slice handed here was checked to be UTF-8. We
+/// still check rather than trust that (an impossible failure reads as
+/// empty): ASCII, the common case, by an inline word-at-a-time scan; the
+/// rest by the SIMD validator.
+#[inline(always)]
 fn text(bytes: &[u8]) -> &str {
-    debug_assert!(simdutf8::basic::from_utf8(bytes).is_ok());
-    simdutf8::basic::from_utf8(bytes).unwrap_or_default()
+    if is_ascii(bytes) {
+        #[allow(unsafe_code)]
+        // SAFETY: every ASCII byte string is valid UTF-8; `is_ascii` just
+        // checked that this one is ASCII. (`std::str::from_utf8` would check
+        // again, out of line, at a third of the decoder's time.)
+        unsafe {
+            std::str::from_utf8_unchecked(bytes)
+        }
+    } else {
+        simdutf8::basic::from_utf8(bytes).unwrap_or_default()
+    }
 }
 
 /// A validated `LogGroupList` (the body of a PullLogs response), read in
@@ -108,32 +187,33 @@ fn text(bytes: &[u8]) -> &str {
 #[derive(Clone)]
 pub struct LogGroupListView {
     buf: Bytes,
-    counts: validate::Counts,
+    index: validate::ListIndex,
 }
 
 impl LogGroupListView {
     /// Validates `buf` as a `LogGroupList` and returns a view of it.
     pub fn decode(buf: Bytes) -> Result<Self, DecodeError> {
-        let counts = validate::log_group_list(&buf)?;
-        Ok(Self { buf, counts })
+        let index = validate::log_group_list(&buf)?;
+        Ok(Self { buf, index })
     }
 
     /// Builds a list from validated groups, copying each group's bytes once
     /// and nothing else: how a server assembles a pull from stored groups.
     pub fn from_groups<'a>(groups: impl IntoIterator<Item = &'a LogGroupBytes>) -> Self {
         let mut buf = Vec::new();
-        let mut counts = validate::Counts::default();
+        let mut index = validate::ListIndex::default();
         for group in groups {
             let bytes = group.as_bytes();
             buf.push(((fields::LIST_GROUPS << 3) | 2) as u8);
             crate::wire::put_varint(&mut buf, bytes.len() as u64);
+            let meta = group.meta().moved_to(buf.len());
             buf.extend_from_slice(bytes);
-            counts.groups += 1;
-            counts.logs += group.log_count();
+            index.logs += meta.logs;
+            index.groups.push(meta);
         }
         Self {
             buf: Bytes::from(buf),
-            counts,
+            index,
         }
     }
 
@@ -141,23 +221,23 @@ impl LogGroupListView {
     pub fn empty() -> Self {
         Self {
             buf: Bytes::new(),
-            counts: validate::Counts::default(),
+            index: validate::ListIndex::default(),
         }
     }
 
     /// The number of log groups.
     pub fn len(&self) -> usize {
-        self.counts.groups
+        self.index.groups.len()
     }
 
     /// Whether the list holds no log group.
     pub fn is_empty(&self) -> bool {
-        self.counts.groups == 0
+        self.index.groups.is_empty()
     }
 
     /// The number of logs in all groups.
     pub fn log_count(&self) -> usize {
-        self.counts.logs
+        self.index.logs
     }
 
     /// The encoded list this view reads.
@@ -172,7 +252,7 @@ impl LogGroupListView {
 
     /// The log groups, in order.
     pub fn groups(&self) -> LogGroups<'_> {
-        LogGroups::new(&self.buf, self.counts.groups)
+        LogGroups::new(&self.buf, &self.index.groups)
     }
 
     /// Converts to the owned prost type (allocates every string).
@@ -195,8 +275,8 @@ impl<'a> IntoIterator for &'a LogGroupListView {
 impl fmt::Debug for LogGroupListView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogGroupListView")
-            .field("groups", &self.counts.groups)
-            .field("logs", &self.counts.logs)
+            .field("groups", &self.index.groups.len())
+            .field("logs", &self.index.logs)
             .field("bytes", &self.buf.len())
             .finish()
     }

@@ -16,27 +16,32 @@ use crate::LogGroup;
 #[derive(Clone)]
 pub struct LogGroupBytes {
     buf: Bytes,
-    logs: usize,
+    meta: validate::GroupMeta,
 }
 
 impl LogGroupBytes {
     /// Validates `buf` as one `LogGroup`.
     pub fn decode(buf: Bytes) -> Result<Self, DecodeError> {
-        let logs = validate::log_group(&buf, 0)?;
-        Ok(Self { buf, logs })
+        let meta = validate::log_group(&buf, 0)?;
+        Ok(Self { buf, meta })
     }
 
     /// Encodes an owned group.
     pub fn encode(group: &LogGroup) -> Self {
-        Self {
-            buf: Bytes::from(group.encode_to_vec()),
-            logs: group.logs.len(),
-        }
+        let buf = Bytes::from(group.encode_to_vec());
+        // Validation of what prost just wrote cannot fail; it also locates
+        // the header strings.
+        let meta = validate::log_group(&buf, 0).unwrap_or_default();
+        Self { buf, meta }
+    }
+
+    pub(crate) fn meta(&self) -> &validate::GroupMeta {
+        &self.meta
     }
 
     /// The number of logs in the group.
     pub fn log_count(&self) -> usize {
-        self.logs
+        self.meta.logs
     }
 
     /// The encoded group.
@@ -51,7 +56,7 @@ impl LogGroupBytes {
 
     /// A view of the group's contents.
     pub fn view(&self) -> LogGroupView<'_> {
-        LogGroupView::new(&self.buf, &self.buf, 0)
+        LogGroupView::new(&self.buf, &self.meta)
     }
 }
 
@@ -59,7 +64,7 @@ impl<'a> From<LogGroupView<'a>> for LogGroupBytes {
     /// Shares the group's bytes with the list it came from (no copy).
     fn from(view: LogGroupView<'a>) -> Self {
         Self {
-            logs: view.log_count(),
+            meta: view.meta().moved_to(0),
             buf: view.encoded(),
         }
     }
@@ -68,7 +73,7 @@ impl<'a> From<LogGroupView<'a>> for LogGroupBytes {
 impl fmt::Debug for LogGroupBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogGroupBytes")
-            .field("logs", &self.logs)
+            .field("logs", &self.meta.logs)
             .field("bytes", &self.buf.len())
             .finish()
     }

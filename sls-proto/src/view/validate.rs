@@ -2,23 +2,70 @@
 //!
 //! It walks every message of the buffer once, checking the wire structure,
 //! the wire type of every known field and the UTF-8 of every string, and
-//! counts groups and logs. It allocates nothing. The accessors of the views
+//! indexes the groups (one allocation per list). The accessors of the views
 //! re-walk the same bytes with the same [`Reader`] and rely on this pass for
 //! their strings being UTF-8 (see [`super::text`]).
 
 use crate::view::{DecodeError, DecodeErrorKind, fields};
 use crate::wire::{Reader, WireType};
 
-/// What the validation pass learns about a `LogGroupList`.
+/// Where a string sits in the decoded buffer: absolute start and length.
+pub(crate) type Span = (usize, usize);
+
+/// What the validation pass learns about one `LogGroup`: where it is, where
+/// its header strings are (they follow all the logs in prost's field order,
+/// so finding them again would mean re-walking the group) and how many logs
+/// it holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) groups: usize,
+pub(crate) struct GroupMeta {
+    pub(crate) span: Span,
+    pub(crate) logs: usize,
+    /// Every log has the canonical layout (see [`Layout`]).
+    pub(crate) canonical: bool,
+    pub(crate) category: Option<Span>,
+    pub(crate) topic: Option<Span>,
+    pub(crate) source: Option<Span>,
+    pub(crate) machine_uuid: Option<Span>,
+}
+
+impl GroupMeta {
+    /// The same group copied to start at `start` of another buffer.
+    pub(crate) fn moved_to(self, start: usize) -> Self {
+        let from = self.span.0;
+        let shift = |span: Option<Span>| span.map(|(at, len)| (at - from + start, len));
+        Self {
+            span: (start, self.span.1),
+            category: shift(self.category),
+            topic: shift(self.topic),
+            source: shift(self.source),
+            machine_uuid: shift(self.machine_uuid),
+            ..self
+        }
+    }
+}
+
+/// What the validation pass learns about a `LogGroupList`: one entry per
+/// group (one allocation per list, however many logs it holds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ListIndex {
+    pub(crate) groups: Vec<GroupMeta>,
     pub(crate) logs: usize,
 }
 
+/// Where a log's fields stand. A log is canonical, as every encoder writes
+/// it, when `Time` comes first and once, then only `Contents`, then at most
+/// one `Time_ns` as the last field. The views read such logs lazily.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Start,
+    Contents,
+    AfterTimeNs,
+    Other,
+}
+
 /// Validates a whole `LogGroupList`.
-pub(crate) fn log_group_list(buf: &[u8]) -> Result<Counts, DecodeError> {
-    let mut counts = Counts::default();
+pub(crate) fn log_group_list(buf: &[u8]) -> Result<ListIndex, DecodeError> {
+    let mut index = ListIndex::default();
     let mut reader = Reader::new(buf, 0);
     while !reader.is_empty() {
         let at = reader.offset();
@@ -31,18 +78,23 @@ pub(crate) fn log_group_list(buf: &[u8]) -> Result<Counts, DecodeError> {
                 wire_type,
             )?;
             let (group, base) = reader.bytes()?;
-            counts.logs += log_group(group, base)?;
-            counts.groups += 1;
+            let meta = log_group(group, base)?;
+            index.logs += meta.logs;
+            index.groups.push(meta);
         } else {
             reader.skip(wire_type)?;
         }
     }
-    Ok(counts)
+    Ok(index)
 }
 
-/// Validates one `LogGroup` that starts at `base`; returns its log count.
-pub(crate) fn log_group(buf: &[u8], base: usize) -> Result<usize, DecodeError> {
-    let mut logs = 0;
+/// Validates one `LogGroup` that starts at `base`.
+pub(crate) fn log_group(buf: &[u8], base: usize) -> Result<GroupMeta, DecodeError> {
+    let mut meta = GroupMeta {
+        span: (base, buf.len()),
+        canonical: true,
+        ..GroupMeta::default()
+    };
     let mut reader = Reader::new(buf, base);
     while !reader.is_empty() {
         let at = reader.offset();
@@ -51,8 +103,8 @@ pub(crate) fn log_group(buf: &[u8], base: usize) -> Result<usize, DecodeError> {
             fields::GROUP_LOGS => {
                 reader.expect(at, "LogGroup.Logs", WireType::LengthDelimited, wire_type)?;
                 let (bytes, base) = reader.bytes()?;
-                log(bytes, base)?;
-                logs += 1;
+                meta.canonical &= log(bytes, base)?;
+                meta.logs += 1;
             }
             fields::GROUP_TAGS => {
                 reader.expect(at, "LogGroup.LogTags", WireType::LengthDelimited, wire_type)?;
@@ -67,16 +119,26 @@ pub(crate) fn log_group(buf: &[u8], base: usize) -> Result<usize, DecodeError> {
                 reader.expect(at, name, WireType::LengthDelimited, wire_type)?;
                 let (bytes, base) = reader.bytes()?;
                 utf8(bytes, base, name)?;
+                let slot = match field {
+                    fields::GROUP_CATEGORY => &mut meta.category,
+                    fields::GROUP_TOPIC => &mut meta.topic,
+                    fields::GROUP_SOURCE => &mut meta.source,
+                    _ => &mut meta.machine_uuid,
+                };
+                // A repeated string field keeps its last value.
+                *slot = Some((base, bytes.len()));
             }
             _ => reader.skip(wire_type)?,
         }
     }
-    Ok(logs)
+    Ok(meta)
 }
 
-/// Validates one `Log`.
-fn log(buf: &[u8], base: usize) -> Result<(), DecodeError> {
+/// Validates one `Log`; returns whether its layout is canonical.
+#[inline]
+fn log(buf: &[u8], base: usize) -> Result<bool, DecodeError> {
     let mut reader = Reader::new(buf, base);
+    let mut layout = Layout::Start;
     while !reader.is_empty() {
         let at = reader.offset();
         let (field, wire_type) = reader.key()?;
@@ -84,24 +146,55 @@ fn log(buf: &[u8], base: usize) -> Result<(), DecodeError> {
             fields::LOG_TIME => {
                 reader.expect(at, "Log.Time", WireType::Varint, wire_type)?;
                 reader.varint()?;
+                layout = match layout {
+                    Layout::Start => Layout::Contents,
+                    _ => Layout::Other,
+                };
             }
             fields::LOG_CONTENTS => {
                 reader.expect(at, "Log.Contents", WireType::LengthDelimited, wire_type)?;
                 let (bytes, base) = reader.bytes()?;
                 pair(bytes, base, "LogContent.Key", "LogContent.Value")?;
+                if layout != Layout::Contents {
+                    layout = Layout::Other;
+                }
             }
             fields::LOG_TIME_NS => {
                 reader.expect(at, "Log.Time_ns", WireType::Fixed32, wire_type)?;
                 reader.fixed32()?;
+                layout = match layout {
+                    Layout::Contents => Layout::AfterTimeNs,
+                    _ => Layout::Other,
+                };
             }
-            _ => reader.skip(wire_type)?,
+            _ => {
+                reader.skip(wire_type)?;
+                layout = Layout::Other;
+            }
         }
     }
-    Ok(())
+    Ok(matches!(layout, Layout::Contents | Layout::AfterTimeNs))
 }
 
 /// Validates a `LogContent` or a `LogTag`: two string fields.
+#[inline(always)]
 fn pair(
+    buf: &[u8],
+    base: usize,
+    key_name: &'static str,
+    value_name: &'static str,
+) -> Result<(), DecodeError> {
+    // The common layout, all ASCII: one scan settles both strings (the keys
+    // and lengths of a canonical pair are ASCII bytes too).
+    if super::ascii_pair(buf).is_some() {
+        return Ok(());
+    }
+    pair_general(buf, base, key_name, value_name)
+}
+
+/// [`pair`] for any layout and any UTF-8.
+#[inline(never)]
+fn pair_general(
     buf: &[u8],
     base: usize,
     key_name: &'static str,
@@ -128,11 +221,12 @@ fn pair(
 
 #[inline]
 fn utf8(bytes: &[u8], base: usize, field: &'static str) -> Result<(), DecodeError> {
-    match simdutf8::basic::from_utf8(bytes) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(DecodeError::new(
+    if super::is_utf8(bytes) {
+        Ok(())
+    } else {
+        Err(DecodeError::new(
             DecodeErrorKind::InvalidUtf8 { field },
             base,
-        )),
+        ))
     }
 }
