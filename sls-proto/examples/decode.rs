@@ -37,10 +37,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut statuses = std::collections::BTreeMap::<&str, usize>::new();
     for group in &view {
         for log in group.logs() {
-            *statuses.entry(log.get("status").unwrap_or("-")).or_default() += 1;
+            *statuses
+                .entry(log.get("status").unwrap_or("-"))
+                .or_default() += 1;
         }
     }
-    println!("{} groups, {} logs; by status: {statuses:?}", view.len(), view.log_count());
+    println!(
+        "{} groups, {} logs; by status: {statuses:?}",
+        view.len(),
+        view.log_count()
+    );
 
     let view_time = time(|| {
         let raw = decompressor.decompress(CompressType::Lz4, body.clone(), declared)?;
@@ -48,7 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut n = 0;
         for group in &view {
             for log in group.logs() {
-                n += log.contents().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                n += log
+                    .contents()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
             }
         }
         Ok(n)
@@ -59,7 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut n = 0;
         for group in &list.log_groups {
             for log in &group.logs {
-                n += log.contents.iter().map(|c| c.key.len() + c.value.len()).sum::<usize>();
+                n += log
+                    .contents
+                    .iter()
+                    .map(|c| c.key.len() + c.value.len())
+                    .sum::<usize>();
             }
         }
         Ok(n)
@@ -67,7 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rate = |t: Duration| raw.len() as f64 * f64::from(ROUNDS) / t.as_secs_f64() / 1e6;
     println!("lz4 + view decode : {:7.0} MB/s", rate(view_time));
     println!("lz4 + prost decode: {:7.0} MB/s", rate(prost_time));
-    println!("view is {:.1}x faster", prost_time.as_secs_f64() / view_time.as_secs_f64());
+    println!(
+        "view is {:.1}x faster",
+        prost_time.as_secs_f64() / view_time.as_secs_f64()
+    );
     Ok(())
 }
 
