@@ -1,0 +1,19 @@
+//! A signed client for Alibaba Cloud Log Service (SLS, "LogHub").
+//!
+//! **Work in progress** (issue "sls-client"): credentials and request
+//! signing are here; the transport, the typed calls and the retry layer are
+//! not yet.
+//!
+//! # Layout
+//! - `credentials`: [`Credentials`], the [`ProvideCredentials`] trait,
+//!   [`StaticCredentials`], [`EnvCredentials`] and [`RefreshingCredentials`].
+//! - [`signing`]: v1 (HMAC-SHA1) and v4 (SLS4-HMAC-SHA256) request
+//!   signatures as pure functions.
+
+mod credentials;
+pub mod signing;
+
+pub use credentials::{
+    Credentials, CredentialsError, EnvCredentials, Environment, ProvideCredentials, ProvideFuture,
+    RefreshingCredentials, StaticCredentials,
+};
