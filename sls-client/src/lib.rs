@@ -7,13 +7,19 @@
 //! # Layout
 //! - `credentials`: [`Credentials`], the [`ProvideCredentials`] trait,
 //!   [`StaticCredentials`], [`EnvCredentials`] and [`RefreshingCredentials`].
+//! - `error`: [`Error`], [`ServerError`], [`RetryKind`] and the code lists
+//!   that classify errors.
 //! - [`signing`]: v1 (HMAC-SHA1) and v4 (SLS4-HMAC-SHA256) request
 //!   signatures as pure functions.
 
 mod credentials;
+mod error;
 pub mod signing;
 
 pub use credentials::{
     Credentials, CredentialsError, EnvCredentials, Environment, ProvideCredentials, ProvideFuture,
     RefreshingCredentials, StaticCredentials,
+};
+pub use error::{
+    BoxError, Error, RetryKind, Sent, ServerError, THROTTLING_CODES, TRANSIENT_CODES, code_matches,
 };
