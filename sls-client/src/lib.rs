@@ -9,11 +9,14 @@
 //!   [`StaticCredentials`], [`EnvCredentials`] and [`RefreshingCredentials`].
 //! - `error`: [`Error`], [`ServerError`], [`RetryKind`] and the code lists
 //!   that classify errors.
+//! - [`retry`]: [`retry::RetryPolicy`] (a `tower::retry::Policy`) and
+//!   [`retry::Backoff`].
 //! - [`signing`]: v1 (HMAC-SHA1) and v4 (SLS4-HMAC-SHA256) request
 //!   signatures as pure functions.
 
 mod credentials;
 mod error;
+pub mod retry;
 pub mod signing;
 
 pub use credentials::{
