@@ -11,4 +11,4 @@ mod backoff;
 mod policy;
 
 pub use self::backoff::Backoff;
-pub use self::policy::{Idempotent, RetryPolicy};
+pub use self::policy::{Classify, Idempotent, RetryPolicy};

@@ -134,56 +134,51 @@ impl RetryPolicy {
         };
         Some(backoff.delay(self.retries))
     }
+}
 
-    /// Classifies an error that travelled boxed through tower layers; one
-    /// that is not ours (a timeout layer's, say) counts as transient after
-    /// the request may have been sent.
-    fn decide_boxed(&mut self, idempotent: bool, error: &BoxError) -> Option<Duration> {
-        match error.downcast_ref::<Error>() {
-            Some(error) => self.decide(idempotent, error),
-            None => self.decide_parts(idempotent, Some(RetryKind::Transient), Sent::Maybe),
+/// An error the policy can classify: ours, or ours boxed between tower
+/// layers.
+pub trait Classify {
+    /// How the failure may be retried, and whether the request may have
+    /// been sent.
+    fn classify(&self) -> (Option<RetryKind>, Sent);
+}
+
+impl Classify for Error {
+    fn classify(&self) -> (Option<RetryKind>, Sent) {
+        (self.retry_kind(), self.request_sent())
+    }
+}
+
+impl Classify for BoxError {
+    /// An error that is not ours (a timeout layer's, say) counts as
+    /// transient, after the request may have been sent.
+    fn classify(&self) -> (Option<RetryKind>, Sent) {
+        match self.downcast_ref::<Error>() {
+            Some(error) => error.classify(),
+            None => (Some(RetryKind::Transient), Sent::Maybe),
         }
     }
 }
 
-impl<Req, Res> Policy<Req, Res, Error> for RetryPolicy
+impl<Req, Res, E> Policy<Req, Res, E> for RetryPolicy
 where
     Req: Clone + Idempotent,
+    E: Classify,
 {
     type Future = tokio::time::Sleep;
 
-    fn retry(&mut self, req: &mut Req, result: &mut Result<Res, Error>) -> Option<Self::Future> {
+    fn retry(&mut self, req: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
         match result {
             Ok(_) => {
                 self.record_success();
                 None
             }
-            Err(error) => self
-                .decide(req.is_idempotent(), error)
-                .map(tokio::time::sleep),
-        }
-    }
-
-    fn clone_request(&mut self, req: &Req) -> Option<Req> {
-        Some(req.clone())
-    }
-}
-
-impl<Req, Res> Policy<Req, Res, BoxError> for RetryPolicy
-where
-    Req: Clone + Idempotent,
-{
-    type Future = tokio::time::Sleep;
-
-    fn retry(&mut self, req: &mut Req, result: &mut Result<Res, BoxError>) -> Option<Self::Future> {
-        match result {
-            Ok(_) => {
-                self.record_success();
-                None
+            Err(error) => {
+                let (kind, sent) = error.classify();
+                self.decide_parts(req.is_idempotent(), kind, sent)
+                    .map(tokio::time::sleep)
             }
-            Err(error) => self
-                .decide_boxed(req.is_idempotent(), error)
-                .map(tokio::time::sleep),
         }
     }
 
@@ -274,6 +269,17 @@ mod tests {
         assert!(p.decide(true, &maybe).is_some());
         // A 5xx means the write reached the server: not retried either.
         assert_eq!(p.decide(false, &server(500, "")), None);
+    }
+
+    #[test]
+    fn boxed_errors_classify_like_ours_and_foreign_ones_as_transient() {
+        let ours: BoxError = Box::new(server(400, "ParameterInvalid"));
+        assert_eq!(ours.classify(), (None, Sent::Maybe));
+        let foreign: BoxError = "elapsed".into();
+        assert_eq!(
+            foreign.classify(),
+            (Some(RetryKind::Transient), Sent::Maybe)
+        );
     }
 
     #[test]
