@@ -96,6 +96,26 @@ pub struct SigningOutput {
 }
 
 impl SigningOutput {
+    /// Assembles the output: the scheme's own `headers`, then the STS token
+    /// when there is one, then `Authorization`.
+    fn assemble(
+        mut headers: Vec<(&'static str, String)>,
+        token: Option<&str>,
+        authorization: String,
+        string_to_sign: String,
+        canonical_request: Option<String>,
+    ) -> Self {
+        if let Some(token) = token {
+            headers.push((SECURITY_TOKEN, token.to_owned()));
+        }
+        headers.push((AUTHORIZATION, authorization));
+        Self {
+            headers,
+            string_to_sign,
+            canonical_request,
+        }
+    }
+
     /// The headers to set on the request, as (name, value).
     pub fn headers(&self) -> &[(&'static str, String)] {
         &self.headers

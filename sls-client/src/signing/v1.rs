@@ -5,10 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use md5::{Digest as _, Md5};
 
 use super::canonical::{canonical_headers, find_header, hmac_sha1, sorted_query};
-use super::{
-    AUTHORIZATION, CONTENT_MD5, DATE, SECURITY_TOKEN, SIGNATURE_METHOD, SignableRequest,
-    SigningOutput,
-};
+use super::{CONTENT_MD5, DATE, SECURITY_TOKEN, SIGNATURE_METHOD, SignableRequest, SigningOutput};
 use crate::Credentials;
 
 /// The value of `x-log-signaturemethod` for v1.
@@ -67,21 +64,13 @@ pub fn sign_v1_with_date(
     ));
     let authorization = format!("LOG {}:{signature}", credentials.access_key_id());
 
-    let mut out = Vec::with_capacity(5);
-    out.push((SIGNATURE_METHOD, HMAC_SHA1.to_owned()));
-    out.push((DATE, date.to_owned()));
+    let mut headers = Vec::with_capacity(5);
+    headers.push((SIGNATURE_METHOD, HMAC_SHA1.to_owned()));
+    headers.push((DATE, date.to_owned()));
     if let Some(md5) = content_md5 {
-        out.push((CONTENT_MD5, md5));
+        headers.push((CONTENT_MD5, md5));
     }
-    if let Some(token) = token {
-        out.push((SECURITY_TOKEN, token.to_owned()));
-    }
-    out.push((AUTHORIZATION, authorization));
-    SigningOutput {
-        headers: out,
-        string_to_sign,
-        canonical_request: None,
-    }
+    SigningOutput::assemble(headers, token, authorization, string_to_sign, None)
 }
 
 /// `VERB\nCONTENT-MD5\nCONTENT-TYPE\nDATE\n` + `name:value\n` per signed

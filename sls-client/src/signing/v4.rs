@@ -6,9 +6,7 @@ use time::OffsetDateTime;
 use super::canonical::{
     canonical_headers, hmac_sha256, iso8601_basic, percent_encode, sorted_query,
 };
-use super::{
-    AUTHORIZATION, CONTENT_SHA256, LOG_DATE, SECURITY_TOKEN, SignableRequest, SigningOutput,
-};
+use super::{CONTENT_SHA256, LOG_DATE, SECURITY_TOKEN, SignableRequest, SigningOutput};
 use crate::Credentials;
 
 const ALGORITHM: &str = "SLS4-HMAC-SHA256";
@@ -59,18 +57,16 @@ pub(crate) fn sign_v4(
         credentials.access_key_id()
     );
 
-    let mut out = Vec::with_capacity(4);
-    out.push((LOG_DATE, datetime.clone()));
-    out.push((CONTENT_SHA256, payload_hash));
-    if let Some(token) = token {
-        out.push((SECURITY_TOKEN, token.to_owned()));
-    }
-    out.push((AUTHORIZATION, authorization));
-    SigningOutput {
-        headers: out,
+    let mut headers = Vec::with_capacity(4);
+    headers.push((LOG_DATE, datetime.clone()));
+    headers.push((CONTENT_SHA256, payload_hash));
+    SigningOutput::assemble(
+        headers,
+        token,
+        authorization,
         string_to_sign,
-        canonical_request: Some(canonical_request),
-    }
+        Some(canonical_request),
+    )
 }
 
 /// `METHOD\nPATH\nQUERY\nCANONICAL_HEADERS\nSIGNED_HEADERS\nPAYLOAD_HASH`,
