@@ -63,6 +63,16 @@ pub(crate) fn canonical_headers(
 }
 
 /// The canonical form of a header name: trimmed, ASCII-lowercased.
+/// Appends `name:value\n` for each header, in the order given.
+pub(crate) fn push_header_lines(out: &mut String, headers: &[(String, String)]) {
+    for (name, value) in headers {
+        out.push_str(name);
+        out.push(':');
+        out.push_str(value);
+        out.push('\n');
+    }
+}
+
 pub(crate) fn canonical_name(name: &str) -> String {
     name.trim().to_ascii_lowercase()
 }

@@ -4,7 +4,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use md5::{Digest as _, Md5};
 
-use super::canonical::{canonical_headers, find_header, hmac_sha1, sorted_query};
+use super::canonical::{
+    canonical_headers, find_header, hmac_sha1, push_header_lines, sorted_query,
+};
 use super::{CONTENT_MD5, DATE, SECURITY_TOKEN, SIGNATURE_METHOD, SignableRequest, SigningOutput};
 use crate::Credentials;
 
@@ -88,12 +90,7 @@ fn string_to_sign(
         s.push_str(part);
         s.push('\n');
     }
-    for (name, value) in headers {
-        s.push_str(name);
-        s.push(':');
-        s.push_str(value);
-        s.push('\n');
-    }
+    push_header_lines(&mut s, headers);
     s.push_str(request.path);
     if !request.query.is_empty() {
         s.push('?');

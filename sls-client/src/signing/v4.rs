@@ -4,7 +4,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::canonical::{
-    canonical_headers, hmac_sha256, iso8601_basic, percent_encode, sorted_query,
+    canonical_headers, hmac_sha256, iso8601_basic, percent_encode, push_header_lines, sorted_query,
 };
 use super::{CONTENT_SHA256, LOG_DATE, SECURITY_TOKEN, SignableRequest, SigningOutput};
 use crate::Credentials;
@@ -92,12 +92,7 @@ fn canonical_request(
         }
     }
     s.push('\n');
-    for (name, value) in headers {
-        s.push_str(name);
-        s.push(':');
-        s.push_str(value);
-        s.push('\n');
-    }
+    push_header_lines(&mut s, headers);
     s.push('\n');
     for (i, (name, _)) in headers.iter().enumerate() {
         if i > 0 {
