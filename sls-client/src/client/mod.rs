@@ -1,0 +1,267 @@
+//! [`Client`] and its builder; the typed calls live in `api/`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
+use serde::de::DeserializeOwned;
+use sls_proto::Decompressor;
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use crate::endpoint::Endpoint;
+use crate::request::{SlsRequest, SlsResponse};
+use crate::retry::RetryPolicy;
+use crate::signing::SignatureVersion;
+use crate::stack::{self, Clock, Stack};
+use crate::transport::Transport;
+use crate::{EnvCredentials, Error, ProvideCredentials};
+
+/// The API version every request declares.
+const API_VERSION: &str = "0.6.0";
+
+/// Defaults, in one place.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Long enough for a pull of 1000 large groups on a slow link.
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Twice the largest body the service sends, compressed or not.
+const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 << 20;
+
+/// A client of one LogHub endpoint. Cheap to clone; clones share the
+/// connection pool.
+///
+/// ```no_run
+/// use sls_client::{Client, Credentials};
+///
+/// # async fn run() -> Result<(), sls_client::Error> {
+/// let client = Client::builder("https://cn-hangzhou.log.aliyuncs.com")
+///     .credentials(Credentials::new("access-key-id", "access-key-secret"))
+///     .build()?;
+/// for shard in client.list_shards("my-project", "my-logstore").await? {
+///     println!("shard {} is {:?}", shard.shard_id, shard.status);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Arc<Endpoint>,
+    stack: Stack,
+    user_agent: HeaderValue,
+    decompressor: Decompressor,
+}
+
+impl Client {
+    /// Starts configuring a client of `endpoint` (`https://host`,
+    /// `host`, or `127.0.0.1:port` for a local test server).
+    pub fn builder(endpoint: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            endpoint: endpoint.into(),
+            credentials: None,
+            version: SignatureVersion::V1,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            user_agent: format!("sls-rs/{}", env!("CARGO_PKG_VERSION")),
+            retry: RetryPolicy::default(),
+            decompressor: Decompressor::default(),
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    pub(crate) fn decompressor(&self) -> &Decompressor {
+        &self.inner.decompressor
+    }
+
+    /// Sends a request through the stack (retries, signing, transport),
+    /// adding the headers every request carries.
+    pub async fn send(&self, mut request: SlsRequest) -> Result<SlsResponse, Error> {
+        let host = self.inner.endpoint.host(request.project.as_deref());
+        let host = HeaderValue::from_str(&host)
+            .map_err(|_| Error::InvalidArgument(format!("invalid host {host:?}")))?;
+        let headers = &mut request.headers;
+        headers.insert(HOST, host);
+        headers.insert(USER_AGENT, self.inner.user_agent.clone());
+        headers.insert("x-log-apiversion", HeaderValue::from_static(API_VERSION));
+        headers
+            .entry("x-log-bodyrawsize")
+            .or_insert(HeaderValue::from_static("0"));
+        if !request.body.is_empty() && !request.headers.contains_key(CONTENT_TYPE) {
+            request
+                .headers
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let span = tracing::debug_span!(
+            "sls_request",
+            method = %request.method,
+            project = request.project.as_deref().unwrap_or(""),
+            path = %request.path,
+        );
+        self.inner
+            .stack
+            .clone()
+            .oneshot(request)
+            .instrument(span)
+            .await
+    }
+
+    /// Sends a request with a JSON body.
+    pub(crate) async fn send_json(
+        &self,
+        request: SlsRequest,
+        body: &impl serde::Serialize,
+    ) -> Result<SlsResponse, Error> {
+        let body = serde_json::to_vec(body)
+            .map_err(|err| Error::InvalidArgument(format!("cannot encode JSON body: {err}")))?;
+        self.send(
+            request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(Bytes::from(body)),
+        )
+        .await
+    }
+}
+
+/// Parses a JSON response body, naming what was expected on failure.
+pub(crate) fn parse_json<T: DeserializeOwned>(
+    response: &SlsResponse,
+    what: &str,
+) -> Result<T, Error> {
+    serde_json::from_slice(response.body()).map_err(|err| {
+        Error::Response(format!(
+            "{what}: body is not the expected JSON ({err}); request id {}",
+            response.request_id().unwrap_or("none")
+        ))
+    })
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.endpoint.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Client`]. Every default is set in [`Client::builder`].
+#[must_use]
+pub struct ClientBuilder {
+    endpoint: String,
+    credentials: Option<Arc<dyn ProvideCredentials>>,
+    version: SignatureVersion,
+    connect_timeout: Duration,
+    attempt_timeout: Duration,
+    max_response_size: usize,
+    user_agent: String,
+    retry: RetryPolicy,
+    decompressor: Decompressor,
+    clock: Clock,
+}
+
+impl ClientBuilder {
+    /// Where credentials come from (default: the `ALIBABA_CLOUD_*`
+    /// environment variables, read on every request).
+    pub fn credentials(mut self, provider: impl ProvideCredentials) -> Self {
+        self.credentials = Some(Arc::new(provider));
+        self
+    }
+
+    /// The signature (default v1; v4 needs the endpoint's region).
+    pub fn signature_version(mut self, version: SignatureVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// How long to wait for a TCP connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt may take, response body included (default 60 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted (default 128 MiB).
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// The `User-Agent` (default `sls-rs/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// The retry policy (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The decompressor for pulled bodies (default: 64 MiB cap).
+    pub fn decompressor(mut self, decompressor: Decompressor) -> Self {
+        self.decompressor = decompressor;
+        self
+    }
+
+    /// The wall clock used for signatures (default the system clock); for
+    /// tests against a server with a fixed time.
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds the client. Fails on an invalid endpoint or user agent.
+    pub fn build(self) -> Result<Client, Error> {
+        let endpoint = Arc::new(Endpoint::parse(&self.endpoint)?);
+        let user_agent = HeaderValue::from_str(&self.user_agent)
+            .map_err(|_| Error::InvalidArgument("user agent is not a valid header value".into()))?;
+        let credentials = self
+            .credentials
+            .unwrap_or_else(|| Arc::new(EnvCredentials::new()));
+        let transport = Transport::new(
+            endpoint.clone(),
+            self.connect_timeout,
+            self.attempt_timeout,
+            self.max_response_size,
+        );
+        let stack = stack::compose(transport, credentials, self.version, self.clock, self.retry);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                endpoint,
+                stack,
+                user_agent,
+                decompressor: self.decompressor,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("credentials", &self.credentials)
+            .field("version", &self.version)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("max_response_size", &self.max_response_size)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,135 @@
+//! [`SlsRequest`] and [`SlsResponse`]: what travels through the client's
+//! tower stack, between the typed calls and the HTTP transport.
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::retry::Idempotent;
+
+/// `x-log-bodyrawsize`: the uncompressed length of the body.
+pub(crate) const BODY_RAW_SIZE: HeaderName = HeaderName::from_static("x-log-bodyrawsize");
+/// `x-log-compresstype`: the body's compression.
+pub(crate) const COMPRESS_TYPE: HeaderName = HeaderName::from_static("x-log-compresstype");
+
+/// One call to the service: method, project, path, decoded query
+/// parameters, headers and body. The stack adds the signature on every
+/// attempt.
+#[derive(Debug, Clone)]
+pub struct SlsRequest {
+    pub(crate) method: Method,
+    pub(crate) project: Option<String>,
+    pub(crate) path: String,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) idempotent: bool,
+}
+
+impl SlsRequest {
+    /// A request with no query, headers or body. GET, PUT and DELETE are
+    /// idempotent; POST is not unless [`SlsRequest::idempotent`] says so.
+    pub fn new(method: Method, project: Option<&str>, path: impl Into<String>) -> Self {
+        let idempotent = method != Method::POST;
+        Self {
+            method,
+            project: project.map(str::to_owned),
+            path: path.into(),
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            idempotent,
+        }
+    }
+
+    /// Adds a query parameter (the value decoded; the transport encodes it).
+    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Declares whether sending the request twice has the effect of sending
+    /// it once (so it may be retried after it may have been processed).
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The project, when the call is about one.
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
+    /// The path, such as `/logstores/app/shards`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query parameters, decoded.
+    pub fn query_params(&self) -> &[(String, String)] {
+        &self.query
+    }
+
+    /// The headers so far.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl Idempotent for SlsRequest {
+    fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+}
+
+/// A successful (2xx) response, its body read in full.
+#[derive(Debug, Clone)]
+pub struct SlsResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl SlsResponse {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body as received (still compressed, if it was).
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The `x-log-requestid` header.
+    pub fn request_id(&self) -> Option<&str> {
+        header_str(&self.headers, "x-log-requestid")
+    }
+}
+
+/// A header as text, if present and ASCII.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}

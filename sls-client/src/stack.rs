@@ -1,0 +1,121 @@
+//! The client's tower stack, composed in one place.
+//!
+//! From the outside in:
+//! 1. [`RetryPolicy`] (`tower::retry`): decides from the typed [`Error`]
+//!    whether and when to try again; every attempt goes through the layers
+//!    below afresh.
+//! 2. [`Sign`]: fetches credentials and signs with the current time, so a
+//!    retried request carries a fresh `Date` and signature.
+//! 3. [`Transport`]: HTTP/1.1 over the pooled hyper client, with the
+//!    per-attempt timeout, the response size cap, the request id captured
+//!    from `x-log-requestid`, and non-2xx statuses turned into
+//!    [`ServerError`](crate::ServerError)s.
+//!
+//! Errors stay typed ([`Error`]) through every layer, so the retry policy
+//! classifies them without downcasting. The result is boxed at the crate
+//! edge as a `BoxCloneSyncService`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::HeaderValue;
+use http::header::HeaderName;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder};
+
+use crate::request::{SlsRequest, SlsResponse};
+use crate::retry::RetryPolicy;
+use crate::signing::{SignableRequest, SignatureVersion, sign};
+use crate::transport::Transport;
+use crate::{Error, ProvideCredentials};
+
+/// The stack, boxed.
+pub(crate) type Stack = BoxCloneSyncService<SlsRequest, SlsResponse, Error>;
+
+/// The wall clock the signer reads; tests fix it.
+pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Builds the stack over `transport`.
+pub(crate) fn compose(
+    transport: Transport,
+    credentials: Arc<dyn ProvideCredentials>,
+    version: SignatureVersion,
+    clock: Clock,
+    retry: RetryPolicy,
+) -> Stack {
+    let service = ServiceBuilder::new().retry(retry).service(Sign {
+        inner: transport,
+        credentials,
+        version: Arc::new(version),
+        clock,
+    });
+    BoxCloneSyncService::new(service)
+}
+
+/// Signs each attempt of a request.
+#[derive(Clone)]
+pub(crate) struct Sign<S> {
+    inner: S,
+    credentials: Arc<dyn ProvideCredentials>,
+    version: Arc<SignatureVersion>,
+    clock: Clock,
+}
+
+impl<S> Service<SlsRequest> for Sign<S>
+where
+    S: Service<SlsRequest, Response = SlsResponse, Error = Error> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = SlsResponse;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<SlsResponse, Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: SlsRequest) -> Self::Future {
+        // Keep the service that was polled ready; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let credentials = self.credentials.clone();
+        let version = self.version.clone();
+        let now = (self.clock)();
+        Box::pin(async move {
+            let credentials = credentials.provide().await?;
+            let output = {
+                let headers: Vec<(&str, &str)> = request
+                    .headers
+                    .iter()
+                    .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+                    .collect();
+                let query: Vec<(&str, &str)> = request
+                    .query
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let signable = SignableRequest {
+                    method: request.method.as_str(),
+                    path: &request.path,
+                    query: &query,
+                    headers: &headers,
+                    body: &request.body,
+                };
+                sign(&signable, &credentials, &version, now)
+            };
+            for (name, value) in output.into_headers() {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| Error::InvalidArgument(format!("bad header name {name}")))?;
+                let value = HeaderValue::from_str(&value).map_err(|_| {
+                    // Never echo the value: it may be a token.
+                    Error::InvalidArgument(format!("header {name} has a value HTTP cannot carry"))
+                })?;
+                request.headers.insert(name, value);
+            }
+            inner.call(request).await
+        })
+    }
+}

@@ -1,0 +1,153 @@
+//! The innermost service: sends an [`SlsRequest`] over HTTP/1.1 with
+//! hyper-util's pooled client (keep-alive; rustls for `https://`) and reads
+//! the response under a size cap and a per-attempt timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tower::Service;
+
+use crate::endpoint::Endpoint;
+use crate::request::{SlsRequest, SlsResponse, header_str};
+use crate::{Error, Sent, ServerError};
+
+/// Query encoding: everything but RFC 3986's unreserved characters.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Sends requests to one endpoint.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    endpoint: Arc<Endpoint>,
+    attempt_timeout: Duration,
+    max_response_size: usize,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        endpoint: Arc<Endpoint>,
+        connect_timeout: Duration,
+        attempt_timeout: Duration,
+        max_response_size: usize,
+    ) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(55))
+            .build(https);
+        Self {
+            client,
+            endpoint,
+            attempt_timeout,
+            max_response_size,
+        }
+    }
+
+    async fn send(self, request: SlsRequest) -> Result<SlsResponse, Error> {
+        let mut path = request.path.clone();
+        for (i, (key, value)) in request.query.iter().enumerate() {
+            path.push(if i == 0 { '?' } else { '&' });
+            path.extend(utf8_percent_encode(key, QUERY));
+            path.push('=');
+            path.extend(utf8_percent_encode(value, QUERY));
+        }
+        let uri = self.endpoint.uri(request.project.as_deref(), &path)?;
+        let mut http_request = http::Request::builder()
+            .method(request.method.clone())
+            .uri(uri)
+            .body(Full::new(request.body.clone()))
+            .map_err(|err| Error::InvalidArgument(format!("cannot build request: {err}")))?;
+        *http_request.headers_mut() = request.headers;
+
+        let started = tokio::time::Instant::now();
+        let exchange = async {
+            let response = self.client.request(http_request).await.map_err(|err| {
+                let sent = if err.is_connect() {
+                    Sent::No
+                } else {
+                    Sent::Maybe
+                };
+                Error::Transport {
+                    sent,
+                    source: Box::new(err),
+                }
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, self.max_response_size)
+                .collect()
+                .await
+                .map_err(|err| {
+                    if err.is::<http_body_util::LengthLimitError>() {
+                        Error::Response(format!(
+                            "response body exceeds {} bytes",
+                            self.max_response_size
+                        ))
+                    } else {
+                        Error::Transport {
+                            sent: Sent::Maybe,
+                            source: err,
+                        }
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, Error>((parts, body))
+        };
+        let (parts, body) = tokio::time::timeout(self.attempt_timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout(self.attempt_timeout))??;
+        let request_id = header_str(&parts.headers, "x-log-requestid").map(str::to_owned);
+        tracing::debug!(
+            method = %request.method,
+            path = %request.path,
+            status = parts.status.as_u16(),
+            request_id = request_id.as_deref().unwrap_or(""),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "sls response"
+        );
+        if !parts.status.is_success() {
+            return Err(
+                ServerError::from_response(parts.status.as_u16(), request_id, &body).into(),
+            );
+        }
+        Ok(SlsResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+impl Service<SlsRequest> for Transport {
+    type Response = SlsResponse;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<SlsResponse, Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: SlsRequest) -> Self::Future {
+        Box::pin(self.clone().send(request))
+    }
+}
