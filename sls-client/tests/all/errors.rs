@@ -1,0 +1,204 @@
+//! Every status family and every malformed response gives a typed error.
+
+use serde_json::json;
+use sls_client::{Error, PullLogsRequest, RetryKind};
+use sls_proto::{CodecError, Cursor};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness;
+
+async fn server_answering(template: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(template)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn error_body(code: &str) -> serde_json::Value {
+    json!({"errorCode": code, "errorMessage": format!("{code} happened")})
+}
+
+#[tokio::test]
+async fn client_errors_carry_status_code_message_and_request_id() {
+    for (status, code) in [
+        (400, "ParameterInvalid"),
+        (401, "SignatureNotMatch"),
+        (404, "LogStoreNotExist"),
+        (413, "PostBodyTooLarge"),
+    ] {
+        let server = server_answering(
+            ResponseTemplate::new(status)
+                .insert_header("x-log-requestid", "req-42")
+                .set_body_json(error_body(code)),
+        )
+        .await;
+        let err = harness::client(server.address())
+            .list_shards("proj", "app")
+            .await
+            .unwrap_err();
+        assert_eq!(err.http_status(), Some(status), "{err}");
+        assert_eq!(err.code(), Some(code));
+        assert_eq!(err.request_id(), Some("req-42"));
+        assert_eq!(err.retry_kind(), None);
+        assert!(err.to_string().contains(&format!("{code} happened")));
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "{code} is not retried"
+        );
+    }
+}
+
+#[tokio::test]
+async fn old_misspelled_codes_match() {
+    let server =
+        server_answering(ResponseTemplate::new(404).set_body_json(error_body("ConsumerNotExsit")))
+            .await;
+    let err = harness::client(server.address())
+        .list_shards("proj", "app")
+        .await
+        .unwrap_err();
+    assert!(err.is_code("ConsumerNotExist"));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported() {
+    for (status, body, kind) in [
+        (500, "<html>oops</html>".to_owned(), RetryKind::Server),
+        (503, error_body("ServerBusy").to_string(), RetryKind::Server),
+        (
+            403,
+            error_body("ReadQuotaExceed").to_string(),
+            RetryKind::Throttling,
+        ),
+    ] {
+        let server = server_answering(ResponseTemplate::new(status).set_body_string(body)).await;
+        let err = harness::client(server.address())
+            .list_shards("proj", "app")
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_kind(), Some(kind), "{err}");
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            4,
+            "4 attempts for {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_response_error() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_string("{not json")).await;
+    let err = harness::client(server.address())
+        .list_shards("proj", "app")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Response(m) if m.contains("ListShards")),
+        "{err}"
+    );
+}
+
+fn pull(
+    server: &MockServer,
+) -> impl std::future::Future<Output = Result<sls_client::PullLogsResponse, Error>> {
+    let client = harness::client(server.address());
+    async move {
+        client
+            .pull_logs(PullLogsRequest::new(
+                "proj",
+                "app",
+                0,
+                Cursor::from_sequence(1),
+            ))
+            .await
+    }
+}
+
+#[tokio::test]
+async fn pull_responses_missing_or_lying_headers_are_named() {
+    let next = Cursor::from_sequence(2).to_string();
+    let cases: Vec<(ResponseTemplate, &str)> = vec![
+        (
+            ResponseTemplate::new(200)
+                .insert_header("x-log-count", "0")
+                .insert_header("x-log-bodyrawsize", "0"),
+            "x-log-cursor",
+        ),
+        (
+            ResponseTemplate::new(200)
+                .insert_header("x-log-cursor", next.as_str())
+                .insert_header("x-log-bodyrawsize", "0"),
+            "x-log-count",
+        ),
+        (
+            ResponseTemplate::new(200)
+                .insert_header("x-log-cursor", "%%%")
+                .insert_header("x-log-count", "0")
+                .insert_header("x-log-bodyrawsize", "0"),
+            "x-log-cursor",
+        ),
+        (
+            ResponseTemplate::new(200)
+                .insert_header("x-log-cursor", next.as_str())
+                .insert_header("x-log-count", "3")
+                .insert_header("x-log-bodyrawsize", "0"),
+            "x-log-count says 3",
+        ),
+        (
+            ResponseTemplate::new(200)
+                .insert_header("x-log-cursor", next.as_str())
+                .insert_header("x-log-count", "0")
+                .insert_header("x-log-bodyrawsize", "zero"),
+            "x-log-bodyrawsize",
+        ),
+    ];
+    for (template, named) in cases {
+        let server = server_answering(template).await;
+        let err = pull(&server).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Response(m) if m.contains(named)),
+            "{named}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lying_raw_size_is_refused_without_allocating_it() {
+    let server = server_answering(
+        ResponseTemplate::new(200)
+            .insert_header(
+                "x-log-cursor",
+                Cursor::from_sequence(2).to_string().as_str(),
+            )
+            .insert_header("x-log-count", "1")
+            .insert_header("x-log-compresstype", "lz4")
+            .insert_header("x-log-bodyrawsize", "4294967296")
+            .set_body_bytes(vec![0u8; 10]),
+    )
+    .await;
+    let err = pull(&server).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Codec(CodecError::RawSizeOverLimit { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_body_is_a_decode_error() {
+    let server = server_answering(
+        ResponseTemplate::new(200)
+            .insert_header(
+                "x-log-cursor",
+                Cursor::from_sequence(2).to_string().as_str(),
+            )
+            .insert_header("x-log-count", "1")
+            .insert_header("x-log-bodyrawsize", "3")
+            .set_body_bytes(vec![0x0a, 0x05, 0x00]),
+    )
+    .await;
+    assert!(matches!(pull(&server).await.unwrap_err(), Error::Decode(_)));
+}

@@ -1,0 +1,9 @@
+//! Integration tests of sls-client against wiremock and raw TCP servers on
+//! 127.0.0.1 (one binary, see STYLE.md).
+
+mod calls;
+mod errors;
+mod harness;
+mod pool;
+mod retries;
+mod secrets;

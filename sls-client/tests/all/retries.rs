@@ -1,0 +1,130 @@
+//! The retry layer in the real stack: what is retried, how long it waits,
+//! and that a write which may have arrived is not repeated by default.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sls_client::{Error, PutLogsRequest, Sent};
+use sls_proto::LogGroup;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness::{self, Action, RawServer};
+
+#[tokio::test]
+async fn transient_failures_then_success() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"errorCode": "ServerBusy", "errorMessage": ""})),
+        )
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let client = harness::client(server.address());
+    assert!(client.list_shards("proj", "app").await.unwrap().is_empty());
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    // Every attempt is signed afresh: each carries its own Authorization.
+    for request in server.received_requests().await.unwrap() {
+        assert!(request.headers.contains_key("authorization"));
+    }
+}
+
+#[tokio::test]
+async fn throttling_backs_off_longer_than_server_errors() {
+    // The harness policy: server errors wait 1 then 2 ms, throttling 20
+    // then 40 ms (no jitter). Sleeps never end early, so the lower bound
+    // is certain.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"errorCode": "ShardReadQuotaExceed", "errorMessage": ""})),
+        )
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    harness::client(server.address())
+        .list_shards("proj", "app")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_put_that_may_have_arrived_is_not_retried_by_default() {
+    let server = RawServer::start(|_| Action::Close).await;
+    let client = harness::client(&server.address);
+    let group = LogGroup::synthetic(3, 2);
+    let err = client
+        .put_logs(PutLogsRequest::from_group("proj", "app", &group))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                sent: Sent::Maybe,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(server.requests(), 1);
+
+    // Opting in to duplicates retries it.
+    let err = client
+        .put_logs(PutLogsRequest::from_group("proj", "app", &group).retry_may_duplicate(true))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    assert_eq!(server.requests(), 1 + 4);
+}
+
+#[tokio::test]
+async fn reads_are_retried_after_a_dropped_connection() {
+    let server = RawServer::start(|n| {
+        if n == 0 {
+            Action::Close
+        } else {
+            Action::Json("[]")
+        }
+    })
+    .await;
+    let client = harness::client(&server.address);
+    assert!(client.list_shards("proj", "app").await.unwrap().is_empty());
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_known_unsent() {
+    // A port that was free a moment ago: nothing listens there now.
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let group = LogGroup::synthetic(1, 1);
+    let err = harness::client(&address)
+        .put_logs(PutLogsRequest::from_group("proj", "app", &group))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { sent: Sent::No, .. }),
+        "{err}"
+    );
+}
