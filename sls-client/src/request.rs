@@ -1,6 +1,9 @@
 //! [`SlsRequest`] and [`SlsResponse`]: what travels through the client's
 //! tower stack, between the typed calls and the HTTP transport.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
@@ -24,6 +27,8 @@ pub struct SlsRequest {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) idempotent: bool,
+    /// Attempts made so far, shared by the clones the retry layer sends.
+    pub(crate) attempts: Arc<AtomicU32>,
 }
 
 impl SlsRequest {
@@ -39,6 +44,7 @@ impl SlsRequest {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             idempotent,
+            attempts: Arc::default(),
         }
     }
 

@@ -18,6 +18,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -84,6 +85,8 @@ where
         let credentials = self.credentials.clone();
         let version = self.version.clone();
         let now = (self.clock)();
+        let attempt = request.attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::Span::current().record("attempt", attempt);
         Box::pin(async move {
             let credentials = credentials.provide().await?;
             let output = {

@@ -120,6 +120,7 @@ impl Transport {
         tracing::debug!(
             method = %request.method,
             path = %request.path,
+            attempt = request.attempts.load(std::sync::atomic::Ordering::Relaxed),
             status = parts.status.as_u16(),
             request_id = request_id.as_deref().unwrap_or(""),
             latency_ms = started.elapsed().as_millis() as u64,

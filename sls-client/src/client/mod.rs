@@ -106,6 +106,7 @@ impl Client {
             method = %request.method,
             project = request.project.as_deref().unwrap_or(""),
             path = %request.path,
+            attempt = tracing::field::Empty,
         );
         self.inner
             .stack

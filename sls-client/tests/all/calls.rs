@@ -481,3 +481,40 @@ async fn consumer_group_calls() {
         .unwrap();
     received_ok(&server).await;
 }
+
+#[tokio::test]
+async fn v4_signing_sends_its_headers() {
+    use sls_client::signing::SignatureVersion;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = sls_client::Client::builder(server.address().to_string())
+        .credentials(harness::credentials())
+        .signature_version(SignatureVersion::V4 {
+            region: "cn-hangzhou".into(),
+        })
+        .clock(|| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(harness::NOW))
+        .build()
+        .unwrap();
+    client.list_shards("proj", "app").await.unwrap();
+    let request = &server.received_requests().await.unwrap()[0];
+    let h = |n: &str| {
+        request
+            .headers
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(h("x-log-date").as_deref(), Some("20240102T030405Z"));
+    assert_eq!(
+        h("x-log-content-sha256").as_deref(),
+        Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    );
+    let auth = h("authorization").unwrap();
+    assert!(
+        auth.starts_with("SLS4-HMAC-SHA256 Credential=test-key-id/20240102/cn-hangzhou/sls/aliyun_v4_request,Signature="),
+        "{auth}"
+    );
+}

@@ -202,3 +202,28 @@ async fn a_corrupt_body_is_a_decode_error() {
     .await;
     assert!(matches!(pull(&server).await.unwrap_err(), Error::Decode(_)));
 }
+
+#[tokio::test]
+async fn https_endpoints_use_tls_and_fail_against_a_plain_server() {
+    use tokio::io::AsyncWriteExt;
+    // A plain-HTTP server that answers at once, before any request.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]")
+                .await;
+        }
+    });
+    let client = sls_client::Client::builder(format!("https://{address}"))
+        .credentials(harness::credentials())
+        .retry_policy(sls_client::retry::RetryPolicy::never())
+        .attempt_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let err = client.list_shards("proj", "app").await.unwrap_err();
+    // rustls refuses the plain answer as a handshake: the call fails on the
+    // connection instead of reading "[]".
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+}
