@@ -11,13 +11,14 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::{self, Action, RawServer};
 
-#[tokio::test]
-async fn transient_failures_then_success() {
+/// A server that fails the first two GETs with `status`/`code`, then
+/// answers `[]`.
+async fn failing_twice(status: u16, code: &str) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(
-            ResponseTemplate::new(503)
-                .set_body_json(json!({"errorCode": "ServerBusy", "errorMessage": ""})),
+            ResponseTemplate::new(status)
+                .set_body_json(json!({"errorCode": code, "errorMessage": ""})),
         )
         .up_to_n_times(2)
         .mount(&server)
@@ -26,6 +27,12 @@ async fn transient_failures_then_success() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn transient_failures_then_success() {
+    let server = failing_twice(503, "ServerBusy").await;
     let client = harness::client(server.address());
     assert!(client.list_shards("proj", "app").await.unwrap().is_empty());
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
@@ -40,19 +47,7 @@ async fn throttling_backs_off_longer_than_server_errors() {
     // The harness policy: server errors wait 1 then 2 ms, throttling 20
     // then 40 ms (no jitter). Sleeps never end early, so the lower bound
     // is certain.
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .set_body_json(json!({"errorCode": "ShardReadQuotaExceed", "errorMessage": ""})),
-        )
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&server)
-        .await;
+    let server = failing_twice(403, "ShardReadQuotaExceed").await;
     let started = Instant::now();
     harness::client(server.address())
         .list_shards("proj", "app")
