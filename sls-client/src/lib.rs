@@ -6,6 +6,29 @@
 //! with typed requests and responses. Every call goes through one tower
 //! stack (see `stack`): retry, signing, then the HTTP transport.
 //!
+//! ```no_run
+//! use sls_client::{Client, CursorPosition, EnvCredentials, PullLogsRequest, PutLogsRequest};
+//! use sls_proto::LogGroup;
+//!
+//! async fn run() -> Result<(), sls_client::Error> {
+//!     let client = Client::builder("https://cn-hangzhou.log.aliyuncs.com")
+//!         .credentials(EnvCredentials::new()) // ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN
+//!         .build()?;
+//!
+//!     let group = LogGroup::builder().topic("app").log(1_700_000_000, [("level", "info")]).build();
+//!     client.put_logs(PutLogsRequest::from_group("proj", "store", &group)).await?;
+//!
+//!     let cursor = client.get_cursor("proj", "store", 0, CursorPosition::Begin).await?;
+//!     let pulled = client.pull_logs(PullLogsRequest::new("proj", "store", 0, cursor)).await?;
+//!     for group in &pulled.groups {
+//!         for log in group.logs() {
+//!             println!("{:?}", log.contents().collect::<Vec<_>>());
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Layout
 //! - `client`: [`Client`], [`ClientBuilder`].
 //! - `api`: the typed calls and their request and response types.
