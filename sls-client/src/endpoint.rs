@@ -37,7 +37,7 @@ impl Endpoint {
     /// Parses an endpoint string.
     pub fn parse(endpoint: &str) -> Result<Self, Error> {
         let invalid = |why: &str| Error::InvalidArgument(format!("endpoint {endpoint:?}: {why}"));
-        let trimmed = endpoint.trim().trim_end_matches('/');
+        let trimmed = endpoint.trim();
         let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
             (Some(Scheme::Https), rest)
         } else if let Some(rest) = trimmed.strip_prefix("http://") {
@@ -47,7 +47,8 @@ impl Endpoint {
         } else {
             (None, trimmed)
         };
-        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.ends_with(':') || rest.contains(['/', '?', '#', '@', ' ']) {
             return Err(invalid("expected host[:port] with no path"));
         }
         let authority: http::uri::Authority = rest
