@@ -30,7 +30,7 @@ mod view;
 mod wire;
 
 pub use builder::LogGroupBuilder;
-pub use codec::{CodecError, CompressType, DEFAULT_MAX_RAW_SIZE, Decompressor};
+pub use codec::{CodecError, CompressType, DEFAULT_MAX_RAW_SIZE, Decompressor, Lz4Block};
 pub use cursor::{Cursor, CursorError};
 pub use generated::{Log, LogContent, LogGroup, LogGroupList, LogTag};
 pub use view::{

@@ -12,9 +12,11 @@
 //! - `error`: [`CodecError`].
 //! - `lz4`: the raw-block codec.
 //! - `stream`: zstd and deflate, through bounded streaming decoders.
+//! - `splice`: [`Lz4Block`], joining compressed blocks without recompressing.
 
 mod error;
 mod lz4;
+mod splice;
 mod stream;
 
 use std::fmt;
@@ -23,6 +25,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 
 pub use self::error::CodecError;
+pub use self::splice::Lz4Block;
 
 /// The compression of a request or response body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
