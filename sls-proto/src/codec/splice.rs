@@ -189,7 +189,7 @@ mod tests {
         fastrand::Rng::with_seed(1).fill(&mut noise);
         check(&[]);
         check(&[Vec::new()]);
-        check(&[text.clone()]);
+        check(std::slice::from_ref(&text));
         check(&[text.clone(), text.clone(), text.clone()]);
         check(&[
             noise.clone(),
