@@ -1,0 +1,252 @@
+//! [`FakeLogHub`]: start a fake server, get a client of it, stop it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sls_client::{Client, Credentials};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::server::auth::AuthConfig;
+use crate::server::{self, Shared};
+use crate::store::{Logstore, World};
+
+/// The AccessKey id a fake server accepts unless told otherwise.
+pub const DEFAULT_ACCESS_KEY_ID: &str = "fake-access-key-id";
+/// The AccessKey secret a fake server accepts unless told otherwise.
+pub const DEFAULT_ACCESS_KEY_SECRET: &str = "fake-access-key-secret";
+/// The shards of a logstore created by [`FakeLogHubBuilder::logstore`]
+/// unless told otherwise.
+pub const DEFAULT_TTL_DAYS: u32 = 30;
+
+/// Configures a [`FakeLogHub`].
+#[must_use]
+pub struct FakeLogHubBuilder {
+    credentials: Credentials,
+    logstores: Vec<(String, String, u32)>,
+    projects: Vec<String>,
+    clock: Option<Clock>,
+    check_date: bool,
+}
+
+impl FakeLogHubBuilder {
+    /// The only credentials the server accepts (default
+    /// [`DEFAULT_ACCESS_KEY_ID`] / [`DEFAULT_ACCESS_KEY_SECRET`]); with an
+    /// STS token, requests must carry it.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Creates an empty project.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.projects.push(project.into());
+        self
+    }
+
+    /// Creates a logstore with `shards` read-write shards (and its project
+    /// if needed).
+    pub fn logstore(
+        mut self,
+        project: impl Into<String>,
+        logstore: impl Into<String>,
+        shards: u32,
+    ) -> Self {
+        self.logstores
+            .push((project.into(), logstore.into(), shards));
+        self
+    }
+
+    /// The server's clock (default [`Clock::tokio`], started at `start`).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Whether to refuse requests whose time is more than 15 minutes off
+    /// (default on).
+    pub fn check_date(mut self, check: bool) -> Self {
+        self.check_date = check;
+        self
+    }
+
+    /// Binds 127.0.0.1 on a free port and starts serving.
+    pub async fn start(self) -> std::io::Result<FakeLogHub> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        self.serve(listener)
+    }
+
+    /// Serves on a listener the caller bound.
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<FakeLogHub> {
+        let address = listener.local_addr()?;
+        let clock = self.clock.unwrap_or_else(Clock::tokio);
+        let now = clock.unix_seconds();
+        let mut world = World::default();
+        for project in self.projects {
+            world.projects.entry(project).or_default();
+        }
+        for (project, logstore, shards) in self.logstores {
+            world
+                .projects
+                .entry(project)
+                .or_default()
+                .logstores
+                .insert(logstore, Logstore::new(DEFAULT_TTL_DAYS, shards, now));
+        }
+        let auth = AuthConfig {
+            credentials: self.credentials.clone(),
+            check_date: self.check_date,
+        };
+        let shared = Arc::new(Shared::new(world, clock.clone(), auth));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::run(listener, shared.clone(), stopped));
+        Ok(FakeLogHub {
+            address,
+            credentials: self.credentials,
+            clock,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+impl fmt::Debug for FakeLogHubBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeLogHubBuilder")
+            .field("credentials", &self.credentials)
+            .field("logstores", &self.logstores)
+            .field("check_date", &self.check_date)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running fake LogHub on 127.0.0.1. Stops on [`FakeLogHub::shutdown`]
+/// or when dropped.
+///
+/// ```
+/// use sls_proto::LogGroup;
+/// use sls_client::{CursorPosition, PullLogsRequest, PutLogsRequest};
+/// use sls_testkit::FakeLogHub;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = FakeLogHub::builder().logstore("demo", "app", 2).start().await?;
+/// let client = hub.client();
+/// let group = LogGroup::builder().log(1_700_000_000, [("msg", "hi")]).build();
+/// client.put_logs(PutLogsRequest::from_group("demo", "app", &group).hash_key("00000000000000000000000000000000")).await?;
+///
+/// let cursor = client.get_cursor("demo", "app", 0, CursorPosition::Begin).await?;
+/// let pulled = client.pull_logs(PullLogsRequest::new("demo", "app", 0, cursor)).await?;
+/// assert_eq!(pulled.groups.log_count(), 1);
+/// hub.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct FakeLogHub {
+    address: SocketAddr,
+    credentials: Credentials,
+    clock: Clock,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl FakeLogHub {
+    /// Starts configuring a server.
+    pub fn builder() -> FakeLogHubBuilder {
+        FakeLogHubBuilder {
+            credentials: Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+            logstores: Vec::new(),
+            projects: Vec::new(),
+            clock: None,
+            check_date: true,
+        }
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The endpoint to give a client: `127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// The credentials the server accepts.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The server's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// A client of this server, signing with its credentials and its clock
+    /// (so paused or manual time never makes requests look expired).
+    pub fn client(&self) -> Client {
+        self.client_builder()
+            .build()
+            .expect("a loopback endpoint is always valid")
+    }
+
+    /// A client builder preset for this server, to adjust before building.
+    pub fn client_builder(&self) -> sls_client::ClientBuilder {
+        let clock = self.clock.clone();
+        Client::builder(self.endpoint())
+            .credentials(self.credentials.clone())
+            .clock(move || clock.now())
+    }
+
+    /// The end cursor of a shard (for tests).
+    pub fn end_cursor(
+        &self,
+        project: &str,
+        logstore: &str,
+        shard: u32,
+    ) -> Option<sls_proto::Cursor> {
+        let world = self.shared.world();
+        let shard = world.logstore(project, logstore).ok()?.shard(shard).ok()?;
+        Some(sls_proto::Cursor::from_sequence(shard.end_cursor()))
+    }
+
+    /// How many log groups a shard holds (for tests).
+    pub fn group_count(&self, project: &str, logstore: &str, shard: u32) -> Option<usize> {
+        let world = self.shared.world();
+        Some(
+            world
+                .logstore(project, logstore)
+                .ok()?
+                .shard(shard)
+                .ok()?
+                .group_count(),
+        )
+    }
+
+    /// Stops accepting, lets open requests finish, and waits.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for FakeLogHub {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl fmt::Debug for FakeLogHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeLogHub")
+            .field("address", &self.address)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,40 @@
+//! An in-process fake LogHub (Alibaba Cloud Log Service) server for
+//! offline, deterministic tests: real HTTP on 127.0.0.1, real signature
+//! checks (v1 and v4), projects, logstores, shards with MD5 key ranges,
+//! cursors, PullLogs and PutLogs, split and merge.
+//!
+//! **State:** consumer groups, fault injection, request inspection and the
+//! `sls-fake` binary are not served yet (consumer-group calls answer 501).
+//!
+//! Behaviour where the service's is not documented (see PROTOCOL.md):
+//! - Each shard's cursors start at `(shard id + 1) * 10^12`, so a cursor of
+//!   one shard is refused by another with `InvalidCursor`.
+//! - SplitShard answers the parent (now read-only) and the two children;
+//!   MergeShard the new shard and the two parents.
+//! - GetCursorTime at a shard's end answers the last group's receive time
+//!   (the shard's creation time when it is empty).
+//! - An SPL `query` on PullLogs is accepted but not evaluated: every group
+//!   passes, and `x-log-rawdatasize`/`x-log-rawdatacount` equal the figures.
+//! - Retention (TTL) is recorded but data is not expired.
+//! - Each group is stored lz4-compressed once; a pull joins the stored
+//!   blocks ([`sls_proto::Lz4Block::splice`]) instead of recompressing.
+//!
+//! # Layout
+//! - `handle`: [`FakeLogHub`] and its builder.
+//! - `clock`: [`Clock`], the server's one time source.
+//! - `store`: projects, logstores, shards, groups.
+//! - `server`: HTTP, authentication, routes.
+//! - `error`: the service's error responses.
+
+mod clock;
+mod error;
+mod handle;
+mod server;
+mod store;
+
+pub use clock::Clock;
+pub use handle::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, FakeLogHub,
+    FakeLogHubBuilder,
+};
+pub use store::ShardStatus;

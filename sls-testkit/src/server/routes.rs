@@ -1,0 +1,333 @@
+//! Dispatch by method and path, and the handlers of shards, logs and
+//! logstores. Consumer groups are in `groups`.
+
+use http::Method;
+use serde::{Deserialize, Serialize};
+use sls_proto::{CompressType, Cursor, Decompressor, LogGroupBytes};
+
+use super::Shared;
+use super::groups;
+use super::http::{Incoming, Reply};
+use crate::error::ApiError;
+use crate::store::{Logstore, Shard, keys};
+
+/// The largest PutLogs body, compressed.
+const MAX_PUT_BODY: usize = 10 << 20;
+/// The largest group, raw.
+const MAX_GROUP: usize = 5 << 20;
+/// The most logs in a group.
+const MAX_LOGS: usize = 4096;
+
+/// The shard JSON of ListShards, SplitShard and MergeShard.
+#[derive(Serialize)]
+struct ShardJson {
+    #[serde(rename = "shardID")]
+    shard_id: u32,
+    status: &'static str,
+    #[serde(rename = "inclusiveBeginKey")]
+    begin: String,
+    #[serde(rename = "exclusiveEndKey")]
+    end: String,
+    #[serde(rename = "createTime")]
+    create_time: i64,
+}
+
+fn shard_json(shard: &Shard) -> ShardJson {
+    ShardJson {
+        shard_id: shard.id,
+        status: shard.status.as_str(),
+        begin: keys::format(shard.begin_key),
+        end: keys::format(shard.end_key),
+        create_time: shard.create_time,
+    }
+}
+
+/// Routes a request to its handler.
+pub(crate) fn route(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
+    let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    let method = &req.method;
+    match segments.as_slice() {
+        ["logstores"] if method == Method::GET => list_logstores(shared, req),
+        ["logstores"] if method == Method::POST => create_logstore(shared, req),
+        ["logstores", ls] if method == Method::GET => get_logstore(shared, req, ls),
+        ["logstores", ls] if method == Method::DELETE => delete_logstore(shared, req, ls),
+        ["logstores", ls] if method == Method::POST => put_logs(shared, req, ls, None),
+        ["logstores", ls, "shards"] if method == Method::GET => list_shards(shared, req, ls),
+        ["logstores", ls, "shards", "lb"] if method == Method::POST => {
+            put_logs(shared, req, ls, None)
+        }
+        ["logstores", ls, "shards", "route"] if method == Method::POST => {
+            let key = req.required("key")?;
+            put_logs(shared, req, ls, Some(key))
+        }
+        ["logstores", ls, "shards", id] => {
+            let id: u32 = id
+                .parse()
+                .map_err(|_| ApiError::not_found("ShardNotExist", &format!("shard {id}")))?;
+            if method == Method::GET {
+                match req.param(&["type"]) {
+                    Some("cursor") => get_cursor(shared, req, ls, id),
+                    Some("cursor_time") => get_cursor_time(shared, req, ls, id),
+                    Some("log" | "logs") => pull_logs(shared, req, ls, id),
+                    other => Err(ApiError::invalid(format!("unknown type {other:?}"))),
+                }
+            } else if method == Method::POST {
+                match req.param(&["action"]) {
+                    Some("split") => split_shard(shared, req, ls, id),
+                    Some("merge") => merge_shard(shared, req, ls, id),
+                    other => Err(ApiError::invalid(format!("unknown action {other:?}"))),
+                }
+            } else {
+                Err(method_not_allowed())
+            }
+        }
+        ["logstores", ls, "consumergroups", rest @ ..] => groups::route(shared, req, ls, rest),
+        _ => Err(ApiError::new(
+            404,
+            "InvalidRequestURI",
+            format!("no such API: {} {}", method, req.raw_path),
+        )),
+    }
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(405, "MethodNotAllowed", "method not allowed on this path")
+}
+
+fn list_logstores(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
+    let world = shared.world();
+    let names: Vec<&String> = world.project(req.project()?)?.logstores.keys().collect();
+    Ok(Reply::json(&serde_json::json!({
+        "count": names.len(), "total": names.len(), "logstores": names,
+    })))
+}
+
+#[derive(Deserialize)]
+struct CreateLogstore {
+    #[serde(rename = "logstoreName")]
+    name: String,
+    #[serde(default = "default_ttl")]
+    ttl: u32,
+    #[serde(rename = "shardCount", default = "default_shards")]
+    shard_count: u32,
+}
+
+fn default_ttl() -> u32 {
+    30
+}
+
+fn default_shards() -> u32 {
+    2
+}
+
+fn create_logstore(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
+    let body: CreateLogstore = req.json()?;
+    if body.name.is_empty() || !(1..=256).contains(&body.shard_count) {
+        return Err(ApiError::invalid(
+            "logstoreName must be set and shardCount 1..=256",
+        ));
+    }
+    let now = shared.clock.unix_seconds();
+    let mut world = shared.world();
+    let project = world.project_mut(req.project()?)?;
+    if project.logstores.contains_key(&body.name) {
+        return Err(ApiError::bad_request(
+            "LogStoreAlreadyExist",
+            format!("logstore {} already exists", body.name),
+        ));
+    }
+    project
+        .logstores
+        .insert(body.name, Logstore::new(body.ttl, body.shard_count, now));
+    Ok(Reply::empty())
+}
+
+fn get_logstore(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
+    let world = shared.world();
+    let store = world.logstore(req.project()?, ls)?;
+    Ok(Reply::json(&serde_json::json!({
+        "logstoreName": ls,
+        "ttl": store.ttl,
+        "shardCount": store.shards.values().filter(|s| s.status == crate::ShardStatus::ReadWrite).count(),
+    })))
+}
+
+fn delete_logstore(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
+    let mut world = shared.world();
+    let project = world.project_mut(req.project()?)?;
+    project
+        .logstores
+        .remove(ls)
+        .ok_or_else(|| ApiError::not_found("LogStoreNotExist", &format!("logstore {ls}")))?;
+    Ok(Reply::empty())
+}
+
+fn list_shards(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
+    let world = shared.world();
+    let store = world.logstore(req.project()?, ls)?;
+    let shards: Vec<ShardJson> = store.shards.values().map(shard_json).collect();
+    Ok(Reply::json(&shards))
+}
+
+fn split_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
+    let key = req.required("key")?;
+    let now = shared.clock.unix_seconds();
+    let mut world = shared.world();
+    let store = world.logstore_mut(req.project()?, ls)?;
+    let ids = store.split(id, key, now)?;
+    let shards: Vec<ShardJson> = ids
+        .iter()
+        .filter_map(|id| store.shards.get(id))
+        .map(shard_json)
+        .collect();
+    Ok(Reply::json(&shards))
+}
+
+fn merge_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
+    let now = shared.clock.unix_seconds();
+    let mut world = shared.world();
+    let store = world.logstore_mut(req.project()?, ls)?;
+    let ids = store.merge(id, now)?;
+    let shards: Vec<ShardJson> = ids
+        .iter()
+        .filter_map(|id| store.shards.get(id))
+        .map(shard_json)
+        .collect();
+    Ok(Reply::json(&shards))
+}
+
+/// Parses a cursor of `shard`, refusing ones outside it.
+fn shard_cursor(shard: &Shard, text: &str) -> Result<i64, ApiError> {
+    let cursor = Cursor::parse(text)
+        .map_err(|err| ApiError::bad_request("InvalidCursor", format!("cursor {text:?}: {err}")))?
+        .sequence();
+    if !shard.contains_cursor(cursor) {
+        return Err(ApiError::bad_request(
+            "InvalidCursor",
+            format!("cursor {text:?} is not in shard {}", shard.id),
+        ));
+    }
+    Ok(cursor)
+}
+
+fn get_cursor(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
+    let world = shared.world();
+    let shard = world.logstore(req.project()?, ls)?.shard(id)?;
+    let cursor = match req.required("from")? {
+        "begin" => shard.begin_cursor(),
+        "end" => shard.end_cursor(),
+        time => shard.cursor_at(time.parse().map_err(|_| {
+            ApiError::invalid(format!(
+                "from must be begin, end or a Unix time, got {time:?}"
+            ))
+        })?),
+    };
+    Ok(Reply::json(
+        &serde_json::json!({"cursor": Cursor::from_sequence(cursor).to_string()}),
+    ))
+}
+
+fn get_cursor_time(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
+    let world = shared.world();
+    let shard = world.logstore(req.project()?, ls)?.shard(id)?;
+    let cursor = shard_cursor(shard, req.required("cursor")?)?;
+    Ok(Reply::json(
+        &serde_json::json!({"cursor_time": shard.cursor_time(cursor).to_string()}),
+    ))
+}
+
+fn pull_logs(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
+    let count: usize = req
+        .required("count")?
+        .parse()
+        .ok()
+        .filter(|c| (1..=1000).contains(c))
+        .ok_or_else(|| ApiError::invalid("count must be 1..=1000"))?;
+    let world = shared.world();
+    let shard = world.logstore(req.project()?, ls)?.shard(id)?;
+    let cursor = shard_cursor(shard, req.required("cursor")?)?;
+    let end = match req.param(&["end_cursor", "endCursor"]) {
+        Some(text) if !text.is_empty() => Some(
+            Cursor::parse(text)
+                .map_err(|err| {
+                    ApiError::bad_request("InvalidCursor", format!("end cursor: {err}"))
+                })?
+                .sequence(),
+        ),
+        _ => None,
+    };
+    let read = shard.read(cursor, count, end);
+    let mut reply = Reply {
+        status: 200,
+        headers: Vec::new(),
+        body: read.body.into(),
+    }
+    .header("content-type", "application/x-protobuf")
+    .header("x-log-cursor", Cursor::from_sequence(read.next))
+    .header("x-log-count", read.count)
+    .header("x-log-bodyrawsize", read.raw_len)
+    .header("x-log-compresstype", "lz4")
+    .header("x-log-cursor-time", read.cursor_time);
+    if read.count > 0 {
+        reply = reply.header("x-log-read-last-cursor", read.next - 1);
+    }
+    if read.next == shard.end_cursor() {
+        reply = reply.header("x-log-end-of-cursor", "1");
+    }
+    if req.param(&["query"]).is_some() {
+        // SPL is not evaluated: every group passes, and the pre-query
+        // figures are the figures.
+        reply = reply
+            .header("x-log-rawdatasize", read.raw_len)
+            .header("x-log-rawdatacount", read.count);
+    }
+    Ok(reply)
+}
+
+fn put_logs(
+    shared: &Shared,
+    req: &Incoming,
+    ls: &str,
+    hash_key: Option<&str>,
+) -> Result<Reply, ApiError> {
+    if req.body.len() > MAX_PUT_BODY {
+        return Err(ApiError::new(
+            413,
+            "PostBodyTooLarge",
+            "the body exceeds 10 MB",
+        ));
+    }
+    let raw_size: u64 = req
+        .header("x-log-bodyrawsize")
+        .ok_or_else(|| {
+            ApiError::bad_request("MissingBodyRawSize", "x-log-bodyrawsize is required")
+        })?
+        .trim()
+        .parse()
+        .map_err(|_| {
+            ApiError::bad_request("InvalidBodyRawSize", "x-log-bodyrawsize is not a number")
+        })?;
+    let codec = CompressType::from_header(req.header("x-log-compresstype").unwrap_or(""))
+        .map_err(|err| ApiError::bad_request("InvalidCompressType", err.to_string()))?;
+    if raw_size > MAX_GROUP as u64 {
+        return Err(ApiError::new(
+            413,
+            "PostBodyTooLarge",
+            "the log group exceeds 5 MB",
+        ));
+    }
+    let raw = Decompressor::with_max_raw_size(MAX_GROUP)
+        .decompress(codec, req.body.clone(), raw_size)
+        .map_err(|err| ApiError::bad_request("PostBodyUncompressError", err.to_string()))?;
+    let group = LogGroupBytes::decode(raw)
+        .map_err(|err| ApiError::invalid(format!("the body is not a LogGroup: {err}")))?;
+    if group.log_count() > MAX_LOGS {
+        return Err(ApiError::invalid("a log group holds at most 4096 logs"));
+    }
+    let now = shared.clock.unix_seconds();
+    let mut world = shared.world();
+    let store = world.logstore_mut(req.project()?, ls)?;
+    let id = store.route(hash_key)?;
+    store.shard_mut(id)?.append(group.as_bytes(), now);
+    Ok(Reply::empty())
+}

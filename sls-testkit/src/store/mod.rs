@@ -1,0 +1,213 @@
+//! The fake service's data: projects, logstores, shards and their log
+//! groups. Every operation is synchronous and runs under the server's one
+//! lock; errors are the service's own codes.
+//!
+//! # Layout
+//! - `keys`: MD5 key ranges.
+//! - `shard`: one shard's groups, cursors and reads.
+
+pub(crate) mod keys;
+pub(crate) mod shard;
+
+use std::collections::BTreeMap;
+
+use crate::error::ApiError;
+pub use shard::ShardStatus;
+pub(crate) use shard::Shard;
+
+/// A logstore.
+#[derive(Debug)]
+pub(crate) struct Logstore {
+    pub(crate) ttl: u32,
+    pub(crate) shards: BTreeMap<u32, Shard>,
+    next_shard: u32,
+    /// Round robin over read-write shards for load-balanced writes.
+    next_write: usize,
+}
+
+impl Logstore {
+    pub(crate) fn new(ttl: u32, shard_count: u32, now: i64) -> Self {
+        let shards: BTreeMap<u32, Shard> = keys::even_ranges(shard_count)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (begin, end))| (i as u32, Shard::new(i as u32, begin, end, now)))
+            .collect();
+        Self {
+            ttl,
+            next_shard: shards.len() as u32,
+            shards,
+            next_write: 0,
+        }
+    }
+
+    pub(crate) fn shard(&self, id: u32) -> Result<&Shard, ApiError> {
+        self.shards
+            .get(&id)
+            .ok_or_else(|| ApiError::not_found("ShardNotExist", &format!("shard {id}")))
+    }
+
+    pub(crate) fn shard_mut(&mut self, id: u32) -> Result<&mut Shard, ApiError> {
+        self.shards
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found("ShardNotExist", &format!("shard {id}")))
+    }
+
+    /// Picks the shard a write goes to: by hash key, or round robin.
+    pub(crate) fn route(&mut self, hash_key: Option<&str>) -> Result<u32, ApiError> {
+        let writable: Vec<u32> = self
+            .shards
+            .values()
+            .filter(|s| s.status == ShardStatus::ReadWrite)
+            .map(|s| s.id)
+            .collect();
+        match hash_key {
+            Some(key) => {
+                let key = keys::parse(key).ok_or_else(|| {
+                    ApiError::invalid(format!("hash key {key:?} is not 32 hex digits"))
+                })?;
+                writable
+                    .into_iter()
+                    .find(|id| self.shards[id].covers(key))
+                    .ok_or_else(|| ApiError::invalid("no read-write shard covers the hash key"))
+            }
+            None => {
+                if writable.is_empty() {
+                    return Err(ApiError::invalid("the logstore has no read-write shard"));
+                }
+                let id = writable[self.next_write % writable.len()];
+                self.next_write = self.next_write.wrapping_add(1);
+                Ok(id)
+            }
+        }
+    }
+
+    /// Splits a read-write shard at `key`; returns the ids of the parent
+    /// (now read-only) and the two children.
+    pub(crate) fn split(&mut self, id: u32, key: &str, now: i64) -> Result<[u32; 3], ApiError> {
+        let key = keys::parse(key)
+            .ok_or_else(|| ApiError::invalid(format!("split key {key:?} is not 32 hex digits")))?;
+        let parent = self.shard_mut(id)?;
+        if parent.status != ShardStatus::ReadWrite {
+            return Err(ApiError::invalid(format!("shard {id} is read-only")));
+        }
+        if key <= parent.begin_key || key >= parent.end_key {
+            return Err(ApiError::invalid(
+                "split key is not inside the shard's range",
+            ));
+        }
+        parent.status = ShardStatus::ReadOnly;
+        let (begin, end) = (parent.begin_key, parent.end_key);
+        let (left, right) = (self.next_shard, self.next_shard + 1);
+        self.next_shard += 2;
+        for (child, b, e) in [(left, begin, key), (right, key, end)] {
+            let mut shard = Shard::new(child, b, e, now);
+            shard.parents = vec![id];
+            self.shards.insert(child, shard);
+        }
+        Ok([id, left, right])
+    }
+
+    /// Merges a read-write shard with its right neighbour; returns the ids
+    /// of the new shard and of the two parents.
+    pub(crate) fn merge(&mut self, id: u32, now: i64) -> Result<[u32; 3], ApiError> {
+        let left = self.shard(id)?;
+        if left.status != ShardStatus::ReadWrite {
+            return Err(ApiError::invalid(format!("shard {id} is read-only")));
+        }
+        let (begin, boundary) = (left.begin_key, left.end_key);
+        let right = self
+            .shards
+            .values()
+            .find(|s| s.status == ShardStatus::ReadWrite && s.begin_key == boundary && s.id != id)
+            .map(|s| (s.id, s.end_key))
+            .ok_or_else(|| {
+                ApiError::invalid(format!("shard {id} has no read-write right neighbour"))
+            })?;
+        let merged = self.next_shard;
+        self.next_shard += 1;
+        for parent in [id, right.0] {
+            if let Some(shard) = self.shards.get_mut(&parent) {
+                shard.status = ShardStatus::ReadOnly;
+            }
+        }
+        let mut shard = Shard::new(merged, begin, right.1, now);
+        shard.parents = vec![id, right.0];
+        self.shards.insert(merged, shard);
+        Ok([merged, id, right.0])
+    }
+}
+
+/// A project: its logstores.
+#[derive(Debug, Default)]
+pub(crate) struct Project {
+    pub(crate) logstores: BTreeMap<String, Logstore>,
+}
+
+/// Everything the fake service holds.
+#[derive(Debug, Default)]
+pub(crate) struct World {
+    pub(crate) projects: BTreeMap<String, Project>,
+}
+
+impl World {
+    pub(crate) fn project(&self, name: &str) -> Result<&Project, ApiError> {
+        self.projects
+            .get(name)
+            .ok_or_else(|| ApiError::not_found("ProjectNotExist", &format!("project {name}")))
+    }
+
+    pub(crate) fn project_mut(&mut self, name: &str) -> Result<&mut Project, ApiError> {
+        self.projects
+            .get_mut(name)
+            .ok_or_else(|| ApiError::not_found("ProjectNotExist", &format!("project {name}")))
+    }
+
+    pub(crate) fn logstore(&self, project: &str, name: &str) -> Result<&Logstore, ApiError> {
+        self.project(project)?
+            .logstores
+            .get(name)
+            .ok_or_else(|| ApiError::not_found("LogStoreNotExist", &format!("logstore {name}")))
+    }
+
+    pub(crate) fn logstore_mut(
+        &mut self,
+        project: &str,
+        name: &str,
+    ) -> Result<&mut Logstore, ApiError> {
+        self.project_mut(project)?
+            .logstores
+            .get_mut(name)
+            .ok_or_else(|| ApiError::not_found("LogStoreNotExist", &format!("logstore {name}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_merge_keep_the_key_space_tiled() {
+        let mut store = Logstore::new(1, 2, 0);
+        let [parent, a, b] = store.split(0, &keys::format(u128::MAX / 4), 1).unwrap();
+        assert_eq!(store.shard(parent).unwrap().status, ShardStatus::ReadOnly);
+        assert_eq!(store.shard(a).unwrap().parents, [0]);
+        assert!(store.split(0, &keys::format(1), 1).is_err(), "read-only");
+        assert!(
+            store.split(a, &keys::format(0), 1).is_err(),
+            "key at the edge"
+        );
+        let [merged, l, r] = store.merge(a, 2).unwrap();
+        assert_eq!((l, r), (a, b));
+        assert_eq!(store.shard(merged).unwrap().parents, [a, b]);
+        let mut writable: Vec<(u128, u128)> = store
+            .shards
+            .values()
+            .filter(|s| s.status == ShardStatus::ReadWrite)
+            .map(|s| (s.begin_key, s.end_key))
+            .collect();
+        writable.sort();
+        assert_eq!(writable.len(), 2);
+        assert_eq!(writable[0].0, 0);
+        assert_eq!(writable[1].1, u128::MAX);
+    }
+}

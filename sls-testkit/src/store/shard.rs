@@ -1,0 +1,144 @@
+//! One shard: an append-only sequence of log groups, each stored
+//! compressed once.
+
+use sls_proto::Lz4Block;
+
+/// Read-write or read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardStatus {
+    /// Takes writes.
+    ReadWrite,
+    /// Split or merged: its end is fixed.
+    ReadOnly,
+}
+
+impl ShardStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadWrite => "readwrite",
+            Self::ReadOnly => "readonly",
+        }
+    }
+}
+
+/// A group as stored: its `LogGroupList` framing, compressed once.
+#[derive(Debug)]
+struct Stored {
+    block: Lz4Block,
+    received: i64,
+}
+
+/// What a pull reads.
+#[derive(Debug)]
+pub(crate) struct Read {
+    pub(crate) body: Vec<u8>,
+    pub(crate) raw_len: usize,
+    pub(crate) count: usize,
+    pub(crate) next: i64,
+    pub(crate) cursor_time: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shard {
+    pub(crate) id: u32,
+    pub(crate) status: ShardStatus,
+    pub(crate) begin_key: u128,
+    pub(crate) end_key: u128,
+    pub(crate) create_time: i64,
+    /// The shards this one was split or merged from.
+    pub(crate) parents: Vec<u32>,
+    /// The sequence number of `groups[0]`.
+    base: i64,
+    groups: Vec<Stored>,
+}
+
+impl Shard {
+    pub(crate) fn new(id: u32, begin_key: u128, end_key: u128, create_time: i64) -> Self {
+        Self {
+            id,
+            status: ShardStatus::ReadWrite,
+            begin_key,
+            end_key,
+            create_time,
+            parents: Vec::new(),
+            // Distinct ranges per shard, so a cursor of one shard is refused
+            // by another.
+            base: (i64::from(id) + 1) * 1_000_000_000_000,
+            groups: Vec::new(),
+        }
+    }
+
+    /// Whether `key` falls in this shard's range.
+    pub(crate) fn covers(&self, key: u128) -> bool {
+        self.begin_key <= key && (key < self.end_key || self.end_key == u128::MAX)
+    }
+
+    pub(crate) fn begin_cursor(&self) -> i64 {
+        self.base
+    }
+
+    pub(crate) fn end_cursor(&self) -> i64 {
+        self.base + self.groups.len() as i64
+    }
+
+    pub(crate) fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Appends one encoded `LogGroup`.
+    pub(crate) fn append(&mut self, group: &[u8], received: i64) {
+        let mut framed = Vec::with_capacity(group.len() + 6);
+        framed.push(0x0a);
+        let mut len = group.len() as u64;
+        while len >= 0x80 {
+            framed.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        framed.push(len as u8);
+        framed.extend_from_slice(group);
+        self.groups.push(Stored {
+            block: Lz4Block::compress(&framed),
+            received,
+        });
+    }
+
+    /// The first group received at or after `time`, or the end.
+    pub(crate) fn cursor_at(&self, time: i64) -> i64 {
+        let index = self.groups.partition_point(|g| g.received < time);
+        self.base + index as i64
+    }
+
+    /// Whether `cursor` points into (or at the end of) this shard.
+    pub(crate) fn contains_cursor(&self, cursor: i64) -> bool {
+        (self.begin_cursor()..=self.end_cursor()).contains(&cursor)
+    }
+
+    /// The receive time of the group at `cursor`; at the end, of the last
+    /// group (or the shard's creation when it is empty).
+    pub(crate) fn cursor_time(&self, cursor: i64) -> i64 {
+        let index = (cursor - self.base).clamp(0, self.groups.len() as i64) as usize;
+        self.groups
+            .get(index)
+            .or(self.groups.last())
+            .map_or(self.create_time, |g| g.received)
+    }
+
+    /// Up to `count` groups from `cursor` (a valid cursor), stopping before
+    /// `end` when given.
+    pub(crate) fn read(&self, cursor: i64, count: usize, end: Option<i64>) -> Read {
+        let from = (cursor - self.base) as usize;
+        let mut to = (from + count).min(self.groups.len());
+        if let Some(end) = end {
+            to = to.min((end - self.base).max(from as i64) as usize);
+        }
+        let slice = &self.groups[from..to];
+        let (body, raw_len) = Lz4Block::splice(slice.iter().map(|g| &g.block));
+        Read {
+            body,
+            raw_len,
+            count: slice.len(),
+            next: self.base + to as i64,
+            cursor_time: self.cursor_time(cursor),
+        }
+    }
+}
