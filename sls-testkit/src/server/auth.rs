@@ -83,6 +83,16 @@ pub(crate) fn verify(
         body: &request.body,
     };
     let credentials = &config.credentials;
+    // The token first: the signature covers it, so a missing or wrong one
+    // would otherwise read as a bad signature.
+    if let Some(token) = credentials.security_token() {
+        if request.header("x-acs-security-token") != Some(token) {
+            return Err(unauthorized(
+                "SecurityTokenExpired",
+                "the security token is missing or wrong",
+            ));
+        }
+    }
 
     let expected = if let Some(rest) = authorization.strip_prefix("LOG ") {
         let (access_key_id, _) = rest

@@ -12,8 +12,8 @@ pub(crate) mod shard;
 use std::collections::BTreeMap;
 
 use crate::error::ApiError;
-pub use shard::ShardStatus;
 pub(crate) use shard::Shard;
+pub use shard::ShardStatus;
 
 /// A logstore.
 #[derive(Debug)]

@@ -1,0 +1,7 @@
+//! Integration tests of the fake server, through sls-client and through
+//! hand-built HTTP (one binary, see STYLE.md).
+
+mod errors;
+mod logs;
+mod raw;
+mod shards;
