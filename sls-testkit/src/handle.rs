@@ -227,6 +227,38 @@ impl FakeLogHub {
         )
     }
 
+    /// Every shard's state, owner and checkpoint in a consumer group (for
+    /// tests); `None` when the group does not exist.
+    pub fn group_assignments(
+        &self,
+        project: &str,
+        logstore: &str,
+        group: &str,
+    ) -> Option<Vec<crate::ShardAssignment>> {
+        let world = self.shared.world();
+        let store = world.logstore(project, logstore).ok()?;
+        Some(store.groups.get(group)?.snapshot(store))
+    }
+
+    /// The live consumers of a group, by name (for tests).
+    pub fn group_consumers(
+        &self,
+        project: &str,
+        logstore: &str,
+        group: &str,
+    ) -> Option<Vec<String>> {
+        let world = self.shared.world();
+        let store = world.logstore(project, logstore).ok()?;
+        Some(
+            store
+                .groups
+                .get(group)?
+                .consumers()
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
     /// Stops accepting, lets open requests finish, and waits.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

@@ -3,8 +3,11 @@
 //! checks (v1 and v4), projects, logstores, shards with MD5 key ranges,
 //! cursors, PullLogs and PutLogs, split and merge.
 //!
-//! **State:** consumer groups, fault injection, request inspection and the
-//! `sls-fake` binary are not served yet (consumer-group calls answer 501).
+//! Consumer groups follow PROTOCOL.md §6; see the `store::groups` notes in
+//! the source for the choices made where the service is not documented.
+//!
+//! **Not yet:** fault injection (`FaultPlan`), the request log, retention,
+//! and the `sls-fake` binary.
 //!
 //! Behaviour where the service's is not documented (see PROTOCOL.md):
 //! - Each shard's cursors start at `(shard id + 1) * 10^12`, so a cursor of
@@ -37,4 +40,4 @@ pub use handle::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, FakeLogHub,
     FakeLogHubBuilder,
 };
-pub use store::ShardStatus;
+pub use store::{ShardAssignment, ShardState, ShardStatus};

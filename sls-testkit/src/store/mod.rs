@@ -5,13 +5,16 @@
 //! # Layout
 //! - `keys`: MD5 key ranges.
 //! - `shard`: one shard's groups, cursors and reads.
+//! - `groups`: consumer groups: heartbeats, assignment, checkpoints.
 
+pub(crate) mod groups;
 pub(crate) mod keys;
 pub(crate) mod shard;
 
 use std::collections::BTreeMap;
 
 use crate::error::ApiError;
+pub use groups::{ShardAssignment, ShardState};
 pub(crate) use shard::Shard;
 pub use shard::ShardStatus;
 
@@ -23,6 +26,7 @@ pub(crate) struct Logstore {
     next_shard: u32,
     /// Round robin over read-write shards for load-balanced writes.
     next_write: usize,
+    pub(crate) groups: BTreeMap<String, groups::ConsumerGroupState>,
 }
 
 impl Logstore {
@@ -37,6 +41,7 @@ impl Logstore {
             next_shard: shards.len() as u32,
             shards,
             next_write: 0,
+            groups: BTreeMap::new(),
         }
     }
 
@@ -50,6 +55,20 @@ impl Logstore {
         self.shards
             .get_mut(&id)
             .ok_or_else(|| ApiError::not_found("ShardNotExist", &format!("shard {id}")))
+    }
+
+    /// Runs `f` on a consumer group with read access to the logstore.
+    pub(crate) fn with_group<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut groups::ConsumerGroupState, &Logstore) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut group = self.groups.remove(name).ok_or_else(|| {
+            ApiError::not_found("ConsumerGroupNotExist", &format!("consumer group {name}"))
+        })?;
+        let result = f(&mut group, self);
+        self.groups.insert(name.to_owned(), group);
+        result
     }
 
     /// Picks the shard a write goes to: by hash key, or round robin.

@@ -2,6 +2,7 @@
 //! hand-built HTTP (one binary, see STYLE.md).
 
 mod errors;
+mod groups;
 mod logs;
 mod raw;
 mod shards;
