@@ -6,8 +6,10 @@
 //! Consumer groups follow PROTOCOL.md §6; see the `store::groups` notes in
 //! the source for the choices made where the service is not documented.
 //!
-//! **Not yet:** fault injection (`FaultPlan`), the request log, retention,
-//! and the `sls-fake` binary.
+//! The same server runs standalone as `sls-fake` (see `src/bin/sls-fake.rs`)
+//! for SDKs in other languages.
+//!
+//! **Not yet:** fault injection (`FaultPlan`), the request log, retention.
 //!
 //! Behaviour where the service's is not documented (see PROTOCOL.md):
 //! - Each shard's cursors start at `(shard id + 1) * 10^12`, so a cursor of

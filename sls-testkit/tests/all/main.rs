@@ -1,6 +1,7 @@
 //! Integration tests of the fake server, through sls-client and through
 //! hand-built HTTP (one binary, see STYLE.md).
 
+mod binary;
 mod errors;
 mod groups;
 mod logs;

@@ -1,0 +1,142 @@
+//! `sls-fake`: the fake LogHub as a standalone server, for SDKs in any
+//! language.
+//!
+//! ```text
+//! cargo run -p sls-testkit --bin sls-fake -- --listen 127.0.0.1:7878 \
+//!     --project demo --logstore app --shards 4 \
+//!     --access-key-id AK --access-key-secret SK
+//! ```
+//!
+//! Once ready it prints exactly one line, `listening on http://ADDR`, to
+//! stdout; with `-v` it logs every request to stderr. It exits cleanly on
+//! SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction, Command, value_parser};
+use sls_client::Credentials;
+use sls_testkit::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FakeLogHub};
+
+fn command() -> Command {
+    Command::new("sls-fake")
+        .about("A fake Alibaba Cloud Log Service (LogHub) server on loopback, for tests")
+        .arg(
+            Arg::new("listen")
+                .long("listen")
+                .default_value("127.0.0.1:0")
+                .help("Address to bind"),
+        )
+        .arg(
+            Arg::new("project")
+                .long("project")
+                .default_value("demo")
+                .help("Project to create"),
+        )
+        .arg(
+            Arg::new("logstore")
+                .long("logstore")
+                .action(ArgAction::Append)
+                .help("Logstore to create in the project (repeatable; default app)"),
+        )
+        .arg(
+            Arg::new("shards")
+                .long("shards")
+                .default_value("2")
+                .value_parser(value_parser!(u32).range(1..=256))
+                .help("Shards of each logstore"),
+        )
+        .arg(
+            Arg::new("access-key-id")
+                .long("access-key-id")
+                .default_value(DEFAULT_ACCESS_KEY_ID),
+        )
+        .arg(
+            Arg::new("access-key-secret")
+                .long("access-key-secret")
+                .default_value(DEFAULT_ACCESS_KEY_SECRET),
+        )
+        .arg(
+            Arg::new("security-token")
+                .long("security-token")
+                .help("Require this STS token"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::SetTrue)
+                .help("Log every request to stderr"),
+        )
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let matches = command().get_matches();
+    let text = |name: &str| matches.get_one::<String>(name).cloned().unwrap_or_default();
+    if matches.get_flag("verbose") {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::DEBUG)
+            .init();
+    }
+    let project = text("project");
+    let logstores: Vec<String> = matches
+        .get_many::<String>("logstore")
+        .map(|values| values.cloned().collect())
+        .unwrap_or_else(|| vec!["app".to_owned()]);
+    let shards = matches.get_one::<u32>("shards").copied().unwrap_or(2);
+    let mut credentials = Credentials::new(text("access-key-id"), text("access-key-secret"));
+    if let Some(token) = matches.get_one::<String>("security-token") {
+        credentials = credentials.with_security_token(token.clone());
+    }
+
+    let listener = match tokio::net::TcpListener::bind(text("listen")).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("sls-fake: cannot listen on {}: {err}", text("listen"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut builder = FakeLogHub::builder()
+        .credentials(credentials)
+        .project(&project);
+    for logstore in &logstores {
+        builder = builder.logstore(&project, logstore, shards);
+    }
+    let hub = match builder.serve(listener) {
+        Ok(hub) => hub,
+        Err(err) => {
+            eprintln!("sls-fake: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on http://{}", hub.address());
+    let _ = std::io::stdout().flush();
+
+    wait_for_signal().await;
+    hub.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

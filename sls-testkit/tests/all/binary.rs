@@ -1,0 +1,56 @@
+//! The `sls-fake` binary: one ready line, real service, clean exit on
+//! SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use sls_client::{Client, Credentials};
+
+#[tokio::test]
+async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sls-fake"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--project",
+            "demo",
+            "--logstore",
+            "app",
+            "--logstore",
+            "web",
+            "--shards",
+            "3",
+            "--access-key-id",
+            "AK",
+            "--access-key-secret",
+            "SK",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    let client = Client::builder(address)
+        .credentials(Credentials::new("AK", "SK"))
+        .build()
+        .unwrap();
+    assert_eq!(client.list_shards("demo", "app").await.unwrap().len(), 3);
+    assert_eq!(client.list_logstores("demo").await.unwrap(), ["app", "web"]);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
