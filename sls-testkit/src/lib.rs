@@ -27,16 +27,19 @@
 //! # Layout
 //! - `handle`: [`FakeLogHub`] and its builder.
 //! - `clock`: [`Clock`], the server's one time source.
+//! - `call`: [`CallKind`], which API a request calls.
 //! - `store`: projects, logstores, shards, groups.
 //! - `server`: HTTP, authentication, routes.
 //! - `error`: the service's error responses.
 
+mod call;
 mod clock;
 mod error;
 mod handle;
 mod server;
 mod store;
 
+pub use call::CallKind;
 pub use clock::Clock;
 pub use handle::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, FakeLogHub,

@@ -1,7 +1,6 @@
 //! Consumer-group calls: create, update, list, delete, heartbeat,
 //! checkpoints. The state machine is in `store::groups`.
 
-use http::Method;
 use serde::{Deserialize, Serialize};
 use sls_proto::Cursor;
 
@@ -58,33 +57,7 @@ fn now_ms(shared: &Shared) -> i64 {
         )
 }
 
-pub(crate) fn route(
-    shared: &Shared,
-    req: &Incoming,
-    ls: &str,
-    rest: &[&str],
-) -> Result<Reply, ApiError> {
-    let method = &req.method;
-    match rest {
-        [] if method == Method::GET => list(shared, req, ls),
-        [] if method == Method::POST => create(shared, req, ls),
-        [group] if method == Method::PUT => update(shared, req, ls, group),
-        [group] if method == Method::DELETE => delete(shared, req, ls, group),
-        [group] if method == Method::GET => checkpoints(shared, req, ls, group),
-        [group] if method == Method::POST => match req.param(&["type"]) {
-            Some("heartbeat") => heartbeat(shared, req, ls, group),
-            Some("checkpoint") => update_checkpoint(shared, req, ls, group),
-            other => Err(ApiError::invalid(format!("unknown type {other:?}"))),
-        },
-        _ => Err(ApiError::new(
-            404,
-            "InvalidRequestURI",
-            "no such consumer-group API",
-        )),
-    }
-}
-
-fn create(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
+pub(crate) fn create(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
     let body: CreateGroup = req.json()?;
     if body.name.is_empty() || body.timeout == 0 {
         return Err(ApiError::invalid(
@@ -105,7 +78,12 @@ fn create(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> 
     Ok(Reply::empty())
 }
 
-fn update(shared: &Shared, req: &Incoming, ls: &str, group: &str) -> Result<Reply, ApiError> {
+pub(crate) fn update(
+    shared: &Shared,
+    req: &Incoming,
+    ls: &str,
+    group: &str,
+) -> Result<Reply, ApiError> {
     let body: UpdateGroup = req.json()?;
     let mut world = shared.world();
     world
@@ -122,7 +100,7 @@ fn update(shared: &Shared, req: &Incoming, ls: &str, group: &str) -> Result<Repl
     Ok(Reply::empty())
 }
 
-fn list(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
+pub(crate) fn list(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
     let world = shared.world();
     let store = world.logstore(req.project()?, ls)?;
     let groups: Vec<GroupJson<'_>> = store
@@ -137,7 +115,12 @@ fn list(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
     Ok(Reply::json(&groups))
 }
 
-fn delete(shared: &Shared, req: &Incoming, ls: &str, group: &str) -> Result<Reply, ApiError> {
+pub(crate) fn delete(
+    shared: &Shared,
+    req: &Incoming,
+    ls: &str,
+    group: &str,
+) -> Result<Reply, ApiError> {
     let mut world = shared.world();
     world
         .logstore_mut(req.project()?, ls)?
@@ -149,7 +132,12 @@ fn delete(shared: &Shared, req: &Incoming, ls: &str, group: &str) -> Result<Repl
     Ok(Reply::empty())
 }
 
-fn heartbeat(shared: &Shared, req: &Incoming, ls: &str, group: &str) -> Result<Reply, ApiError> {
+pub(crate) fn heartbeat(
+    shared: &Shared,
+    req: &Incoming,
+    ls: &str,
+    group: &str,
+) -> Result<Reply, ApiError> {
     let consumer = req.required("consumer")?.to_owned();
     let held: Vec<u32> = if req.body.is_empty() {
         Vec::new()
@@ -164,7 +152,7 @@ fn heartbeat(shared: &Shared, req: &Incoming, ls: &str, group: &str) -> Result<R
     Ok(Reply::json(&shards))
 }
 
-fn update_checkpoint(
+pub(crate) fn update_checkpoint(
     shared: &Shared,
     req: &Incoming,
     ls: &str,
@@ -190,7 +178,12 @@ fn update_checkpoint(
     Ok(Reply::empty())
 }
 
-fn checkpoints(shared: &Shared, req: &Incoming, ls: &str, group: &str) -> Result<Reply, ApiError> {
+pub(crate) fn checkpoints(
+    shared: &Shared,
+    req: &Incoming,
+    ls: &str,
+    group: &str,
+) -> Result<Reply, ApiError> {
     let shard = match req.param(&["shard"]) {
         Some(text) => Some(
             text.parse::<u32>()

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use self::auth::AuthConfig;
 use self::http::{Incoming, Reply};
+use crate::call::{self, Call};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::store::World;
@@ -67,9 +68,12 @@ impl Shared {
     }
 
     /// Authenticates and dispatches one request.
-    fn handle(&self, request: &Incoming) -> Reply {
-        let result = auth::verify(request, &self.auth, self.clock.now())
-            .and_then(|()| routes::route(self, request));
+    fn handle(&self, request: &Incoming, call: Option<&Call>) -> Reply {
+        let result =
+            auth::verify(request, &self.auth, self.clock.now()).and_then(|()| match call {
+                Some(call) => routes::route(self, request, call),
+                None => Err(routes::no_such_api(request)),
+            });
         match result {
             Ok(reply) => reply,
             Err(error) => Reply::error(&error),
@@ -85,7 +89,8 @@ async fn serve_request(
     let reply = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(body) => {
             let incoming = Incoming::new(parts, body.to_bytes());
-            let reply = shared.handle(&incoming);
+            let call = call::classify(&incoming);
+            let reply = shared.handle(&incoming, call.as_ref());
             tracing::debug!(
                 method = %incoming.method,
                 path = %incoming.raw_path,

@@ -1,13 +1,13 @@
 //! Dispatch by method and path, and the handlers of shards, logs and
 //! logstores. Consumer groups are in `groups`.
 
-use http::Method;
 use serde::{Deserialize, Serialize};
 use sls_proto::{CompressType, Cursor, Decompressor, LogGroupBytes};
 
 use super::Shared;
 use super::groups;
 use super::http::{Incoming, Reply};
+use crate::call::{Call, CallKind};
 use crate::error::ApiError;
 use crate::store::{Logstore, Shard, keys};
 
@@ -42,56 +42,47 @@ fn shard_json(shard: &Shard) -> ShardJson {
     }
 }
 
-/// Routes a request to its handler.
-pub(crate) fn route(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
-    let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
-    let method = &req.method;
-    match segments.as_slice() {
-        ["logstores"] if method == Method::GET => list_logstores(shared, req),
-        ["logstores"] if method == Method::POST => create_logstore(shared, req),
-        ["logstores", ls] if method == Method::GET => get_logstore(shared, req, ls),
-        ["logstores", ls] if method == Method::DELETE => delete_logstore(shared, req, ls),
-        ["logstores", ls] if method == Method::POST => put_logs(shared, req, ls, None),
-        ["logstores", ls, "shards"] if method == Method::GET => list_shards(shared, req, ls),
-        ["logstores", ls, "shards", "lb"] if method == Method::POST => {
-            put_logs(shared, req, ls, None)
-        }
-        ["logstores", ls, "shards", "route"] if method == Method::POST => {
-            let key = req.required("key")?;
-            put_logs(shared, req, ls, Some(key))
-        }
-        ["logstores", ls, "shards", id] => {
-            let id: u32 = id
-                .parse()
-                .map_err(|_| ApiError::not_found("ShardNotExist", &format!("shard {id}")))?;
-            if method == Method::GET {
-                match req.param(&["type"]) {
-                    Some("cursor") => get_cursor(shared, req, ls, id),
-                    Some("cursor_time") => get_cursor_time(shared, req, ls, id),
-                    Some("log" | "logs") => pull_logs(shared, req, ls, id),
-                    other => Err(ApiError::invalid(format!("unknown type {other:?}"))),
-                }
-            } else if method == Method::POST {
-                match req.param(&["action"]) {
-                    Some("split") => split_shard(shared, req, ls, id),
-                    Some("merge") => merge_shard(shared, req, ls, id),
-                    other => Err(ApiError::invalid(format!("unknown action {other:?}"))),
-                }
+/// Runs the handler of a classified request.
+pub(crate) fn route(shared: &Shared, req: &Incoming, call: &Call) -> Result<Reply, ApiError> {
+    let ls = call.logstore.as_deref().unwrap_or("");
+    let shard = call.shard.unwrap_or(0);
+    let group = call.group.as_deref().unwrap_or("");
+    match call.kind {
+        CallKind::ListLogstores => list_logstores(shared, req),
+        CallKind::CreateLogstore => create_logstore(shared, req),
+        CallKind::GetLogstore => get_logstore(shared, req, ls),
+        CallKind::DeleteLogstore => delete_logstore(shared, req, ls),
+        CallKind::ListShards => list_shards(shared, req, ls),
+        CallKind::SplitShard => split_shard(shared, req, ls, shard),
+        CallKind::MergeShard => merge_shard(shared, req, ls, shard),
+        CallKind::GetCursor => get_cursor(shared, req, ls, shard),
+        CallKind::GetCursorTime => get_cursor_time(shared, req, ls, shard),
+        CallKind::PullLogs => pull_logs(shared, req, ls, shard),
+        CallKind::PutLogs => {
+            let hash_key = if req.segments.last().map(String::as_str) == Some("route") {
+                Some(req.required("key")?)
             } else {
-                Err(method_not_allowed())
-            }
+                None
+            };
+            put_logs(shared, req, ls, hash_key)
         }
-        ["logstores", ls, "consumergroups", rest @ ..] => groups::route(shared, req, ls, rest),
-        _ => Err(ApiError::new(
-            404,
-            "InvalidRequestURI",
-            format!("no such API: {} {}", method, req.raw_path),
-        )),
+        CallKind::ListConsumerGroups => groups::list(shared, req, ls),
+        CallKind::CreateConsumerGroup => groups::create(shared, req, ls),
+        CallKind::UpdateConsumerGroup => groups::update(shared, req, ls, group),
+        CallKind::DeleteConsumerGroup => groups::delete(shared, req, ls, group),
+        CallKind::Heartbeat => groups::heartbeat(shared, req, ls, group),
+        CallKind::UpdateCheckpoint => groups::update_checkpoint(shared, req, ls, group),
+        CallKind::GetCheckpoints => groups::checkpoints(shared, req, ls, group),
     }
 }
 
-fn method_not_allowed() -> ApiError {
-    ApiError::new(405, "MethodNotAllowed", "method not allowed on this path")
+/// The error of a path or method the service lacks.
+pub(crate) fn no_such_api(req: &Incoming) -> ApiError {
+    ApiError::new(
+        404,
+        "InvalidRequestURI",
+        format!("no such API: {} {}", req.method, req.raw_path),
+    )
 }
 
 fn list_logstores(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
