@@ -9,7 +9,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::call::CallKind;
 use crate::clock::Clock;
+use crate::faults::FaultPlan;
+use crate::server::RequestRecord;
 use crate::server::auth::AuthConfig;
 use crate::server::{self, Shared};
 use crate::store::{Logstore, World};
@@ -30,6 +33,7 @@ pub struct FakeLogHubBuilder {
     projects: Vec<String>,
     clock: Option<Clock>,
     check_date: bool,
+    faults: FaultPlan,
 }
 
 impl FakeLogHubBuilder {
@@ -73,6 +77,12 @@ impl FakeLogHubBuilder {
         self
     }
 
+    /// The faults to inject from the start (default none).
+    pub fn faults(mut self, plan: FaultPlan) -> Self {
+        self.faults = plan;
+        self
+    }
+
     /// Binds 127.0.0.1 on a free port and starts serving.
     pub async fn start(self) -> std::io::Result<FakeLogHub> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -100,8 +110,14 @@ impl FakeLogHubBuilder {
             credentials: self.credentials.clone(),
             check_date: self.check_date,
         };
-        let shared = Arc::new(Shared::new(world, clock.clone(), auth));
         let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared::new(
+            world,
+            clock.clone(),
+            auth,
+            self.faults,
+            stopped.clone(),
+        ));
         let task = tokio::spawn(server::run(listener, shared.clone(), stopped));
         Ok(FakeLogHub {
             address,
@@ -163,6 +179,7 @@ impl FakeLogHub {
             projects: Vec::new(),
             clock: None,
             check_date: true,
+            faults: FaultPlan::new(),
         }
     }
 
@@ -257,6 +274,24 @@ impl FakeLogHub {
                 .map(str::to_owned)
                 .collect(),
         )
+    }
+
+    /// Replaces the fault plan, for the requests from now on.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        *crate::server::lock(&self.shared.faults) = plan;
+    }
+
+    /// Every request served so far, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        crate::server::lock(&self.shared.log).clone()
+    }
+
+    /// How many requests of `call` were served so far.
+    pub fn count(&self, call: CallKind) -> usize {
+        crate::server::lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.call == Some(call))
+            .count()
     }
 
     /// Stops accepting, lets open requests finish, and waits.

@@ -9,7 +9,10 @@
 //! The same server runs standalone as `sls-fake` (see `src/bin/sls-fake.rs`)
 //! for SDKs in other languages.
 //!
-//! **Not yet:** fault injection (`FaultPlan`), the request log, retention.
+//! Faults are injected by a [`FaultPlan`]; every request is recorded
+//! ([`FakeLogHub::requests`]).
+//!
+//! **Not yet:** retention (TTL) is recorded but data never expires.
 //!
 //! Behaviour where the service's is not documented (see PROTOCOL.md):
 //! - Each shard's cursors start at `(shard id + 1) * 10^12`, so a cursor of
@@ -31,18 +34,22 @@
 //! - `store`: projects, logstores, shards, groups.
 //! - `server`: HTTP, authentication, routes.
 //! - `error`: the service's error responses.
+//! - `faults`: [`FaultPlan`], [`FaultRule`], [`Fault`].
 
 mod call;
 mod clock;
 mod error;
+mod faults;
 mod handle;
 mod server;
 mod store;
 
 pub use call::CallKind;
 pub use clock::Clock;
+pub use faults::{Fault, FaultPlan, FaultRule};
 pub use handle::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, FakeLogHub,
     FakeLogHubBuilder,
 };
+pub use server::RequestRecord;
 pub use store::{ShardAssignment, ShardState, ShardStatus};

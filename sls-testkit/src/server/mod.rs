@@ -12,11 +12,11 @@ pub(crate) mod groups;
 pub(crate) mod http;
 pub(crate) mod routes;
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming as Body;
 use hyper::server::conn::http1;
@@ -27,14 +27,33 @@ use tokio::sync::watch;
 
 use self::auth::AuthConfig;
 use self::http::{Incoming, Reply};
-use crate::call::{self, Call};
+use crate::call::{self, Call, CallKind};
 use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::faults::{Fault, FaultPlan};
 use crate::store::World;
 
 /// The largest request body read (a little over PutLogs' 10 MB limit, so
 /// the limit itself answers with its own error).
 const MAX_REQUEST_BODY: usize = 11 << 20;
+
+/// A request as the log records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// The API called (`None` for paths the service lacks).
+    pub call: Option<CallKind>,
+    /// The shard, when the call is about one.
+    pub shard: Option<u32>,
+    /// The consumer, for heartbeats and checkpoints.
+    pub consumer: Option<String>,
+    /// The status answered; `None` when the connection was closed instead.
+    pub status: Option<u16>,
+    /// The fault the plan applied, if any.
+    pub fault: Option<Fault>,
+}
+
+type ResponseBody = BoxBody<Bytes, BoxError>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -43,23 +62,39 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) auth: AuthConfig,
     request_ids: AtomicU64,
+    pub(crate) faults: Mutex<FaultPlan>,
+    pub(crate) log: Mutex<Vec<RequestRecord>>,
+    stop: watch::Receiver<bool>,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
-    pub(crate) fn new(world: World, clock: Clock, auth: AuthConfig) -> Self {
+    pub(crate) fn new(
+        world: World,
+        clock: Clock,
+        auth: AuthConfig,
+        faults: FaultPlan,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             world: Mutex::new(world),
             clock,
             auth,
             request_ids: AtomicU64::new(0),
+            faults: Mutex::new(faults),
+            log: Mutex::new(Vec::new()),
+            stop,
         }
     }
 
     /// The world, locked. Handlers never hold it across an await.
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
-        self.world
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.world)
     }
 
     fn next_request_id(&self) -> String {
@@ -79,33 +114,128 @@ impl Shared {
             Err(error) => Reply::error(&error),
         }
     }
+
+    fn record(&self, call: Option<&Call>, status: Option<u16>, fault: Option<Fault>) {
+        lock(&self.log).push(RequestRecord {
+            call: call.map(|c| c.kind),
+            shard: call.and_then(|c| c.shard),
+            consumer: call.and_then(|c| c.consumer.clone()),
+            status,
+            fault,
+        });
+    }
+}
+
+/// A body that sends its first half, then fails: the connection is cut
+/// mid-body while `Content-Length` promised the whole.
+struct Truncated {
+    first: Option<Bytes>,
+    declared: u64,
+}
+
+impl hyper::body::Body for Truncated {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        std::task::Poll::Ready(Some(match self.first.take() {
+            Some(first) => Ok(hyper::body::Frame::data(first)),
+            None => Err("body truncated by the fault plan".into()),
+        }))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.declared)
+    }
+}
+
+/// Flips bytes across the body, deterministically.
+fn corrupt(body: &Bytes) -> Bytes {
+    let mut bytes = body.to_vec();
+    for i in (0..bytes.len()).step_by(7) {
+        bytes[i] ^= 0x5a;
+    }
+    Bytes::from(bytes)
 }
 
 async fn serve_request(
     shared: Arc<Shared>,
     request: hyper::Request<Body>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> Result<hyper::Response<ResponseBody>, BoxError> {
     let (parts, body) = request.into_parts();
-    let reply = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(body) => {
-            let incoming = Incoming::new(parts, body.to_bytes());
-            let call = call::classify(&incoming);
-            let reply = shared.handle(&incoming, call.as_ref());
-            tracing::debug!(
-                method = %incoming.method,
-                path = %incoming.raw_path,
-                status = reply.status,
-                "sls-fake request"
-            );
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            let reply = Reply::error(&ApiError::new(
+                413,
+                "PostBodyTooLarge",
+                "the body is too large",
+            ));
+            shared.record(None, Some(reply.status), None);
+            return Ok(respond(&shared, reply, None));
+        }
+    };
+    let incoming = Incoming::new(parts, body);
+    let call = call::classify(&incoming);
+    let fault = call
+        .as_ref()
+        .and_then(|c| lock(&shared.faults).decide(c, shared.clock.unix_seconds()));
+    let reply = match &fault {
+        Some(Fault::Reset) => {
+            shared.record(call.as_ref(), None, fault.clone());
+            return Err("connection reset by the fault plan".into());
+        }
+        Some(Fault::Hang) => {
+            shared.record(call.as_ref(), None, fault.clone());
+            stopped(&mut shared.stop.clone()).await;
+            return Err("server stopped".into());
+        }
+        Some(Fault::Error { status, code }) => {
+            let mut reply = Reply::json(&serde_json::json!({
+                "errorCode": code,
+                "errorMessage": "injected by the fault plan",
+            }));
+            reply.status = *status;
             reply
         }
-        Err(_) => Reply::error(&ApiError::new(
-            413,
-            "PostBodyTooLarge",
-            "the body is too large",
-        )),
+        Some(Fault::Latency(delay)) => {
+            tokio::time::sleep(*delay).await;
+            shared.handle(&incoming, call.as_ref())
+        }
+        _ => shared.handle(&incoming, call.as_ref()),
     };
-    let mut response = hyper::Response::new(Full::new(reply.body));
+    tracing::debug!(
+        method = %incoming.method,
+        path = %incoming.raw_path,
+        status = reply.status,
+        fault = ?fault,
+        "sls-fake request"
+    );
+    shared.record(call.as_ref(), Some(reply.status), fault.clone());
+    Ok(respond(&shared, reply, fault.as_ref()))
+}
+
+fn respond(shared: &Shared, reply: Reply, fault: Option<&Fault>) -> hyper::Response<ResponseBody> {
+    let body: ResponseBody = match fault {
+        Some(Fault::TruncateBody) if !reply.body.is_empty() => {
+            let half = reply.body.slice(..reply.body.len() / 2);
+            Truncated {
+                first: Some(half),
+                declared: reply.body.len() as u64,
+            }
+            .boxed()
+        }
+        Some(Fault::CorruptBody) => Full::new(corrupt(&reply.body))
+            .map_err(|never| match never {})
+            .boxed(),
+        _ => Full::new(reply.body)
+            .map_err(|never| match never {})
+            .boxed(),
+    };
+    let mut response = hyper::Response::new(body);
     *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
         .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -115,7 +245,7 @@ async fn serve_request(
     if let Ok(id) = shared.next_request_id().parse() {
         headers.insert("x-log-requestid", id);
     }
-    Ok(response)
+    response
 }
 
 /// Resolves once shutdown is asked for (or its sender is gone).

@@ -3,6 +3,7 @@
 
 mod binary;
 mod errors;
+mod faults;
 mod groups;
 mod logs;
 mod raw;
