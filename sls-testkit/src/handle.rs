@@ -21,8 +21,8 @@ use crate::store::{Logstore, World};
 pub const DEFAULT_ACCESS_KEY_ID: &str = "fake-access-key-id";
 /// The AccessKey secret a fake server accepts unless told otherwise.
 pub const DEFAULT_ACCESS_KEY_SECRET: &str = "fake-access-key-secret";
-/// The shards of a logstore created by [`FakeLogHubBuilder::logstore`]
-/// unless told otherwise.
+/// The retention, in days, of logstores created by
+/// [`FakeLogHubBuilder::logstore`].
 pub const DEFAULT_TTL_DAYS: u32 = 30;
 
 /// Configures a [`FakeLogHub`].

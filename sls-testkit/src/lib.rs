@@ -11,8 +11,7 @@
 //!
 //! Faults are injected by a [`FaultPlan`]; every request is recorded
 //! ([`FakeLogHub::requests`]).
-//!
-//! **Not yet:** retention (TTL) is recorded but data never expires.
+
 //!
 //! Behaviour where the service's is not documented (see PROTOCOL.md):
 //! - Each shard's cursors start at `(shard id + 1) * 10^12`, so a cursor of
@@ -23,7 +22,9 @@
 //!   (the shard's creation time when it is empty).
 //! - An SPL `query` on PullLogs is accepted but not evaluated: every group
 //!   passes, and `x-log-rawdatasize`/`x-log-rawdatacount` equal the figures.
-//! - Retention (TTL) is recorded but data is not expired.
+//! - Retention: before each request, groups received more than the
+//!   logstore's TTL (days) ago are dropped and the begin cursor moves on;
+//!   a cursor into dropped data is then `InvalidCursor`.
 //! - Each group is stored lz4-compressed once; a pull joins the stored
 //!   blocks ([`sls_proto::Lz4Block::splice`]) instead of recompressing.
 //!

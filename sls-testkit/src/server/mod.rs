@@ -104,6 +104,7 @@ impl Shared {
 
     /// Authenticates and dispatches one request.
     fn handle(&self, request: &Incoming, call: Option<&Call>) -> Reply {
+        self.world().expire(self.clock.unix_seconds());
         let result =
             auth::verify(request, &self.auth, self.clock.now()).and_then(|()| match call {
                 Some(call) => routes::route(self, request, call),

@@ -57,6 +57,14 @@ impl Logstore {
             .ok_or_else(|| ApiError::not_found("ShardNotExist", &format!("shard {id}")))
     }
 
+    /// Applies retention: drops groups older than the TTL.
+    pub(crate) fn expire(&mut self, now: i64) {
+        let before = now - i64::from(self.ttl) * 86_400;
+        for shard in self.shards.values_mut() {
+            shard.expire(before);
+        }
+    }
+
     /// Runs `f` on a consumer group with read access to the logstore.
     pub(crate) fn with_group<T>(
         &mut self,
@@ -179,6 +187,15 @@ impl World {
         self.projects
             .get_mut(name)
             .ok_or_else(|| ApiError::not_found("ProjectNotExist", &format!("project {name}")))
+    }
+
+    /// Applies every logstore's retention at `now`.
+    pub(crate) fn expire(&mut self, now: i64) {
+        for project in self.projects.values_mut() {
+            for store in project.logstores.values_mut() {
+                store.expire(now);
+            }
+        }
     }
 
     pub(crate) fn logstore(&self, project: &str, name: &str) -> Result<&Logstore, ApiError> {

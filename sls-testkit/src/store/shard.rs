@@ -102,6 +102,16 @@ impl Shard {
         });
     }
 
+    /// Drops the groups received before `before` (retention); the begin
+    /// cursor moves past them.
+    pub(crate) fn expire(&mut self, before: i64) {
+        let n = self.groups.partition_point(|g| g.received < before);
+        if n > 0 {
+            self.groups.drain(..n);
+            self.base += n as i64;
+        }
+    }
+
     /// The first group received at or after `time`, or the end.
     pub(crate) fn cursor_at(&self, time: i64) -> i64 {
         let index = self.groups.partition_point(|g| g.received < time);

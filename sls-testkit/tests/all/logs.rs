@@ -231,3 +231,53 @@ async fn logstores_are_created_listed_read_and_deleted() {
     let err = client.get_logstore("demo", "web").await.unwrap_err();
     assert!(err.is_code("LogStoreNotExist"), "{err}");
 }
+
+#[tokio::test]
+async fn retention_drops_old_groups_by_the_server_clock() {
+    let clock = sls_testkit::Clock::manual(std::time::SystemTime::now());
+    let hub = FakeLogHub::builder()
+        .clock(clock.clone())
+        .project("demo")
+        .start()
+        .await
+        .unwrap();
+    let client = hub.client();
+    client
+        .create_logstore("demo", &sls_client::Logstore::new("short", 1, 1))
+        .await
+        .unwrap();
+    let put = || {
+        client.put_logs(PutLogsRequest::from_group(
+            "demo",
+            "short",
+            &LogGroup::synthetic(1, 1),
+        ))
+    };
+    put().await.unwrap();
+    let old = client
+        .get_cursor("demo", "short", 0, CursorPosition::Begin)
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(86_400 - 10));
+    put().await.unwrap();
+    clock.advance(Duration::from_secs(20));
+    // The first group is now older than a day.
+    let begin = client
+        .get_cursor("demo", "short", 0, CursorPosition::Begin)
+        .await
+        .unwrap();
+    assert_eq!(begin, old.checked_add(1).unwrap());
+    let err = client
+        .pull_logs(PullLogsRequest::new("demo", "short", 0, old))
+        .await
+        .unwrap_err();
+    assert!(err.is_code("InvalidCursor"), "{err}");
+    assert_eq!(
+        client
+            .pull_logs(PullLogsRequest::new("demo", "short", 0, begin))
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+}
