@@ -49,6 +49,31 @@ fn content_md5_is_absent_for_an_empty_body_and_present_otherwise() {
     );
 }
 
+/// The Python SDK sends `x-log-date` (a copy of `Date`) after signing, and
+/// never signs `x-log-meta-*`: v1 must leave both out to verify it.
+#[test]
+fn v1_leaves_x_log_date_and_meta_headers_unsigned() {
+    let credentials = Credentials::new("ak", SECRET);
+    let request = SignableRequest {
+        method: "GET",
+        path: "/logstores",
+        query: &[],
+        headers: &[
+            ("x-log-apiversion", "0.6.0"),
+            ("x-log-date", "Thu, 01 Jan 1970 00:00:00 GMT"),
+            ("x-log-meta-owner", "me"),
+            ("x-acs-extra", "yes"),
+        ],
+        body: b"",
+    };
+    let out = sign_v1_with_date(&request, &credentials, "Thu, 01 Jan 1970 00:00:00 GMT");
+    let signed = out.string_to_sign();
+    assert!(signed.contains("x-log-apiversion:0.6.0\n"), "{signed}");
+    assert!(signed.contains("x-acs-extra:yes\n"), "{signed}");
+    assert!(!signed.contains("x-log-date"), "{signed}");
+    assert!(!signed.contains("x-log-meta-owner"), "{signed}");
+}
+
 #[test]
 fn signer_headers_replace_request_headers_without_duplicates() {
     let credentials = Credentials::new("ak", SECRET).with_security_token(TOKEN);

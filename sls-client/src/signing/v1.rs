@@ -15,10 +15,13 @@ const HMAC_SHA1: &str = "hmac-sha1";
 
 /// Whether a canonical header name is part of the v1 string to sign.
 ///
-/// As in the official SDKs, every `x-log-*` and `x-acs-*` header is signed
-/// (including `x-log-meta-*` and, if the caller sends one, `x-log-date`).
+/// Every `x-acs-*` header and every `x-log-*` header except `x-log-meta-*`
+/// and `x-log-date` (PROTOCOL.md §2). The Python SDK sends `x-log-date`
+/// beside `Date` *after* signing, and excludes `x-log-meta-*`; the Go SDK
+/// sends neither with v1, so this rule verifies both.
 fn is_signed(name: &str) -> bool {
-    name.starts_with("x-log-") || name.starts_with("x-acs-")
+    name.starts_with("x-acs-")
+        || (name.starts_with("x-log-") && !name.starts_with("x-log-meta-") && name != "x-log-date")
 }
 
 /// Signs `request` with signature v1, using `date` verbatim as the `Date`
