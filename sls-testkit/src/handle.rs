@@ -15,6 +15,7 @@ use crate::faults::FaultPlan;
 use crate::server::RequestRecord;
 use crate::server::auth::AuthConfig;
 use crate::server::{self, Shared};
+use crate::store::groups::ConsumerGroupState;
 use crate::store::{Logstore, World};
 
 /// The AccessKey id a fake server accepts unless told otherwise.
@@ -30,6 +31,7 @@ pub const DEFAULT_TTL_DAYS: u32 = 30;
 pub struct FakeLogHubBuilder {
     credentials: Credentials,
     logstores: Vec<(String, String, u32)>,
+    groups: Vec<(String, String, String, u32, bool)>,
     projects: Vec<String>,
     clock: Option<Clock>,
     check_date: bool,
@@ -61,6 +63,27 @@ impl FakeLogHubBuilder {
     ) -> Self {
         self.logstores
             .push((project.into(), logstore.into(), shards));
+        self
+    }
+
+    /// Creates a consumer group on a logstore made with
+    /// [`FakeLogHubBuilder::logstore`]: heartbeat `timeout` in seconds, and
+    /// whether children shards wait for their parents (`order`).
+    pub fn consumer_group(
+        mut self,
+        project: impl Into<String>,
+        logstore: impl Into<String>,
+        group: impl Into<String>,
+        timeout: u32,
+        order: bool,
+    ) -> Self {
+        self.groups.push((
+            project.into(),
+            logstore.into(),
+            group.into(),
+            timeout.max(1),
+            order,
+        ));
         self
     }
 
@@ -105,6 +128,13 @@ impl FakeLogHubBuilder {
                 .or_default()
                 .logstores
                 .insert(logstore, Logstore::new(DEFAULT_TTL_DAYS, shards, now));
+        }
+        for (project, logstore, group, timeout, order) in self.groups {
+            if let Ok(store) = world.logstore_mut(&project, &logstore) {
+                store
+                    .groups
+                    .insert(group, ConsumerGroupState::new(timeout, order));
+            }
         }
         let auth = AuthConfig {
             credentials: self.credentials.clone(),
@@ -176,6 +206,7 @@ impl FakeLogHub {
         FakeLogHubBuilder {
             credentials: Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
             logstores: Vec::new(),
+            groups: Vec::new(),
             projects: Vec::new(),
             clock: None,
             check_date: true,

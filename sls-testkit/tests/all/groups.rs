@@ -242,3 +242,26 @@ async fn ordered_groups_hold_children_until_parents_are_over() {
     let states = hub.group_assignments("demo", "app", "ordered").unwrap();
     assert_eq!(states[0].state, ShardState::Over);
 }
+
+#[tokio::test]
+async fn groups_can_exist_from_the_start() {
+    let hub = FakeLogHub::builder()
+        .logstore("demo", "app", 3)
+        .consumer_group("demo", "app", "pre", 20, true)
+        .start()
+        .await
+        .unwrap();
+    let groups = hub
+        .client()
+        .list_consumer_groups("demo", "app")
+        .await
+        .unwrap();
+    assert_eq!(
+        groups,
+        [ConsumerGroup {
+            name: "pre".into(),
+            timeout: 20,
+            order: true
+        }]
+    );
+}
