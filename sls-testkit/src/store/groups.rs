@@ -18,6 +18,10 @@
 //!   consumer once the owner's heartbeat omits it or the owner times out.
 //! - A read-only shard whose checkpoint reaches its end is `over` and
 //!   released at once.
+//! - A heartbeat with an empty list that releases shards is a consumer
+//!   leaving: until its next heartbeat it is given nothing and not counted
+//!   for balance, so what it released goes to the others at once (a clean
+//!   shutdown's last heartbeat) instead of back to it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,6 +62,8 @@ pub(crate) struct ConsumerGroupState {
     pub(crate) order: bool,
     /// Consumer name → last heartbeat, in ms since the epoch.
     consumers: BTreeMap<String, i64>,
+    /// Consumers whose last heartbeat released everything (leaving).
+    leaving: BTreeSet<String>,
     shards: BTreeMap<u32, Assignment>,
 }
 
@@ -91,6 +97,7 @@ impl ConsumerGroupState {
             timeout,
             order,
             consumers: BTreeMap::new(),
+            leaving: BTreeSet::new(),
             shards: BTreeMap::new(),
         }
     }
@@ -147,6 +154,7 @@ impl ConsumerGroupState {
             .collect();
         for name in &expired {
             self.consumers.remove(name);
+            self.leaving.remove(name);
         }
         for a in self.shards.values_mut() {
             if a.pending.as_ref().is_some_and(|p| expired.contains(p)) {
@@ -195,6 +203,7 @@ impl ConsumerGroupState {
             .filter(|(_, a)| a.owner.as_deref() == Some(consumer))
             .map(|(&id, a)| (id, a.fresh && a.pending.is_none()))
             .collect();
+        let mut released = false;
         for (shard, fresh) in owned {
             if held.contains(&shard) {
                 self.assignment(shard).fresh = false;
@@ -204,7 +213,13 @@ impl ConsumerGroupState {
                 self.assignment(shard).fresh = false;
             } else {
                 self.release(shard);
+                released = true;
             }
+        }
+        if released && held.is_empty() {
+            self.leaving.insert(consumer.to_owned());
+        } else {
+            self.leaving.remove(consumer);
         }
         // Consumed read-only shards are over: nobody holds them.
         let over: Vec<u32> = store
@@ -253,8 +268,15 @@ impl ConsumerGroupState {
                 )
             })
             .collect();
-        let mut load: BTreeMap<String, usize> =
-            self.consumers.keys().map(|c| (c.clone(), 0)).collect();
+        let mut load: BTreeMap<String, usize> = self
+            .consumers
+            .keys()
+            .filter(|c| !self.leaving.contains(*c))
+            .map(|c| (c.clone(), 0))
+            .collect();
+        if load.is_empty() {
+            return;
+        }
         for &id in &candidates {
             if let Some(a) = self.shards.get(&id) {
                 if let Some(to) = a.pending.as_ref().or(a.owner.as_ref()) {

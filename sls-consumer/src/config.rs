@@ -1,0 +1,380 @@
+//! [`ConsumerConfig`]: every option, its default, and validation.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sls_client::{Client, ProvideCredentials};
+
+/// Where a shard starts when the group has no checkpoint for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The oldest retained data.
+    Begin,
+    /// Only data written from now on.
+    End,
+    /// Data received at or after this Unix time (seconds).
+    At(i64),
+}
+
+/// The defaults, in one place.
+pub mod defaults {
+    use std::time::Duration;
+
+    use super::StartPosition;
+
+    /// Heartbeat interval (`HeartbeatIntervalInSecond` in the Go library).
+    pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(20);
+    /// How many heartbeat intervals make the group's timeout.
+    pub const TIMEOUT_INTERVALS: u32 = 3;
+    /// Wait between pulls of a caught-up shard (`DataFetchIntervalInMs`).
+    pub const FETCH_INTERVAL: Duration = Duration::from_millis(200);
+    /// Log groups per pull (`MaxFetchLogGroupCount`).
+    pub const MAX_FETCH_GROUPS: u32 = 1000;
+    /// Auto-commit interval (`AutoCommitIntervalInMS`).
+    pub const AUTO_COMMIT_INTERVAL: Duration = Duration::from_secs(60);
+    /// Where shards without a checkpoint start (`CursorPosition`).
+    pub const START_POSITION: StartPosition = StartPosition::Begin;
+    /// How long shutdown waits for in-flight processing.
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+/// Why a configuration was refused; names the field and the valid range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid consumer config: {field}: {reason}")]
+pub struct ConfigError {
+    field: &'static str,
+    reason: String,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The offending field.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+/// A validated configuration. Build it with [`ConsumerConfig::builder`].
+#[derive(Clone)]
+pub struct ConsumerConfig {
+    pub(crate) client: Client,
+    pub(crate) project: String,
+    pub(crate) logstore: String,
+    pub(crate) group: String,
+    pub(crate) consumer: String,
+    pub(crate) start: StartPosition,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) fetch_interval: Duration,
+    pub(crate) max_fetch_groups: u32,
+    pub(crate) ordered: bool,
+    pub(crate) auto_commit_interval: Option<Duration>,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl ConsumerConfig {
+    /// Starts a configuration for `consumer` in `group` on
+    /// `project`/`logstore`.
+    pub fn builder(
+        project: impl Into<String>,
+        logstore: impl Into<String>,
+        group: impl Into<String>,
+        consumer: impl Into<String>,
+    ) -> ConsumerConfigBuilder {
+        ConsumerConfigBuilder {
+            endpoint: None,
+            client: None,
+            credentials: None,
+            project: project.into(),
+            logstore: logstore.into(),
+            group: group.into(),
+            consumer: consumer.into(),
+            start: defaults::START_POSITION,
+            heartbeat_interval: defaults::HEARTBEAT_INTERVAL,
+            timeout: None,
+            fetch_interval: defaults::FETCH_INTERVAL,
+            max_fetch_groups: defaults::MAX_FETCH_GROUPS,
+            ordered: false,
+            auto_commit_interval: Some(defaults::AUTO_COMMIT_INTERVAL),
+            shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
+        }
+    }
+
+    /// The consumer's name in the group.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// The group's heartbeat timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+}
+
+impl fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerConfig")
+            .field("client", &self.client)
+            .field("project", &self.project)
+            .field("logstore", &self.logstore)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("start", &self.start)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("timeout", &self.timeout)
+            .field("fetch_interval", &self.fetch_interval)
+            .field("max_fetch_groups", &self.max_fetch_groups)
+            .field("ordered", &self.ordered)
+            .field("auto_commit_interval", &self.auto_commit_interval)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+/// Builds a [`ConsumerConfig`]; every default is in [`defaults`].
+#[must_use]
+pub struct ConsumerConfigBuilder {
+    endpoint: Option<String>,
+    client: Option<Client>,
+    credentials: Option<Arc<dyn ProvideCredentials>>,
+    project: String,
+    logstore: String,
+    group: String,
+    consumer: String,
+    start: StartPosition,
+    heartbeat_interval: Duration,
+    timeout: Option<Duration>,
+    fetch_interval: Duration,
+    max_fetch_groups: u32,
+    ordered: bool,
+    auto_commit_interval: Option<Duration>,
+    shutdown_timeout: Duration,
+}
+
+impl ConsumerConfigBuilder {
+    /// The service endpoint (with [`ConsumerConfigBuilder::credentials`]);
+    /// or give a ready [`Client`] instead.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The credentials for [`ConsumerConfigBuilder::endpoint`] (default: the
+    /// `ALIBABA_CLOUD_*` environment variables).
+    pub fn credentials(mut self, provider: impl ProvideCredentials) -> Self {
+        self.credentials = Some(Arc::new(provider));
+        self
+    }
+
+    /// A ready client (its endpoint, credentials, retries and timeouts).
+    pub fn client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Where shards without a checkpoint start (default `Begin`).
+    pub fn start_position(mut self, start: StartPosition) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// The heartbeat interval (default 20 s).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// The group's timeout (default 3 heartbeat intervals); must exceed the
+    /// interval.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The wait between pulls of a caught-up shard (default 200 ms).
+    pub fn fetch_interval(mut self, interval: Duration) -> Self {
+        self.fetch_interval = interval;
+        self
+    }
+
+    /// Log groups per pull, 1..=1000 (default 1000).
+    pub fn max_fetch_groups(mut self, groups: u32) -> Self {
+        self.max_fetch_groups = groups;
+        self
+    }
+
+    /// Consume children shards only after their parents (default off).
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.ordered = ordered;
+        self
+    }
+
+    /// Commit processed cursors on this interval (default 60 s); `None`
+    /// commits only on revoke, shard end and shutdown, and when the
+    /// processor asks.
+    pub fn auto_commit_interval(mut self, interval: Option<Duration>) -> Self {
+        self.auto_commit_interval = interval;
+        self
+    }
+
+    /// How long shutdown waits for in-flight processing (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<ConsumerConfig, ConfigError> {
+        for (field, value) in [
+            ("project", &self.project),
+            ("logstore", &self.logstore),
+            ("group", &self.group),
+            ("consumer", &self.consumer),
+        ] {
+            if value.is_empty() {
+                return Err(ConfigError::new(field, "must not be empty"));
+            }
+        }
+        if self.heartbeat_interval < Duration::from_millis(100) {
+            return Err(ConfigError::new(
+                "heartbeat_interval",
+                "must be at least 100 ms",
+            ));
+        }
+        let timeout = self
+            .timeout
+            .unwrap_or(self.heartbeat_interval * defaults::TIMEOUT_INTERVALS);
+        if timeout <= self.heartbeat_interval || timeout.as_secs() < 1 {
+            return Err(ConfigError::new(
+                "heartbeat_timeout",
+                "must exceed the heartbeat interval and be at least 1 s",
+            ));
+        }
+        if !(1..=1000).contains(&self.max_fetch_groups) {
+            return Err(ConfigError::new("max_fetch_groups", "must be 1..=1000"));
+        }
+        if let StartPosition::At(t) = self.start {
+            if t < 0 {
+                return Err(ConfigError::new(
+                    "start_position",
+                    "a time must be at or after 1970",
+                ));
+            }
+        }
+        if self.auto_commit_interval.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::new(
+                "auto_commit_interval",
+                "must be positive (or None)",
+            ));
+        }
+        let client = match (self.client, self.endpoint) {
+            (Some(client), _) => client,
+            (None, Some(endpoint)) => {
+                let mut builder = Client::builder(endpoint);
+                if let Some(credentials) = self.credentials {
+                    builder = builder.credentials(credentials);
+                }
+                builder
+                    .build()
+                    .map_err(|err| ConfigError::new("endpoint", err.to_string()))?
+            }
+            (None, None) => {
+                return Err(ConfigError::new("endpoint", "set an endpoint or a client"));
+            }
+        };
+        Ok(ConsumerConfig {
+            client,
+            project: self.project,
+            logstore: self.logstore,
+            group: self.group,
+            consumer: self.consumer,
+            start: self.start,
+            heartbeat_interval: self.heartbeat_interval,
+            timeout,
+            fetch_interval: self.fetch_interval,
+            max_fetch_groups: self.max_fetch_groups,
+            ordered: self.ordered,
+            auto_commit_interval: self.auto_commit_interval,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+impl fmt::Debug for ConsumerConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerConfigBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("project", &self.project)
+            .field("logstore", &self.logstore)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ConsumerConfigBuilder {
+        ConsumerConfig::builder("p", "l", "g", "c").endpoint("127.0.0.1:1")
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented() {
+        let config = base().build().unwrap();
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(20));
+        assert_eq!(config.timeout, Duration::from_secs(60));
+        assert_eq!(config.max_fetch_groups, 1000);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases: Vec<(ConsumerConfigBuilder, &str)> = vec![
+            (
+                ConsumerConfig::builder("", "l", "g", "c").endpoint("x"),
+                "project",
+            ),
+            (base().max_fetch_groups(0), "max_fetch_groups"),
+            (base().max_fetch_groups(1001), "max_fetch_groups"),
+            (
+                base().heartbeat_timeout(Duration::from_secs(20)),
+                "heartbeat_timeout",
+            ),
+            (
+                base().heartbeat_interval(Duration::from_millis(1)),
+                "heartbeat_interval",
+            ),
+            (
+                base().start_position(StartPosition::At(-1)),
+                "start_position",
+            ),
+            (
+                base().auto_commit_interval(Some(Duration::ZERO)),
+                "auto_commit_interval",
+            ),
+            (ConsumerConfig::builder("p", "l", "g", "c"), "endpoint"),
+            (
+                ConsumerConfig::builder("p", "l", "g", "c").endpoint("ftp://x"),
+                "endpoint",
+            ),
+        ];
+        for (builder, field) in cases {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.field(), field, "{err}");
+            assert!(err.to_string().contains(field));
+        }
+    }
+}

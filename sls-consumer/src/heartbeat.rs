@@ -1,0 +1,191 @@
+//! The heartbeat loop: the worker's one coordinator. It tells the service
+//! which shards this consumer holds (held ones and ones still stopping),
+//! starts tasks for shards it is given, revokes shards taken away, keeps a
+//! local lease, and refreshes which shards are read-only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sls_client::ShardStatus;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::config::ConsumerConfig;
+use crate::processor::Processor;
+use crate::shard::{self, ShardExit, ShardReport, ShardSettings, Stop};
+use crate::worker::WorkerReport;
+
+/// The loop's state.
+pub(crate) struct HeartbeatLoop<P, F> {
+    pub(crate) config: ConsumerConfig,
+    pub(crate) factory: Arc<F>,
+    pub(crate) settings: Arc<ShardSettings>,
+    pub(crate) _processor: std::marker::PhantomData<fn() -> P>,
+}
+
+/// A running shard task's stop switch.
+struct Running {
+    stop: watch::Sender<Option<Stop>>,
+}
+
+impl<P, F> HeartbeatLoop<P, F>
+where
+    P: Processor,
+    F: Fn(u32) -> P + Send + Sync + 'static,
+{
+    /// The local lease: a consumer stops its shards once this long has
+    /// passed since its last successful heartbeat was sent, before the
+    /// service (which waits the full timeout) can give them to another.
+    fn lease(&self) -> Duration {
+        self.config
+            .timeout
+            .saturating_sub(self.config.heartbeat_interval)
+    }
+
+    /// Runs until `shutdown` turns true (or a processor asks the worker to
+    /// stop), then shuts down cleanly and reports.
+    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> WorkerReport {
+        let mut report = WorkerReport::default();
+        let mut tasks: JoinSet<ShardReport> = JoinSet::new();
+        let mut held: BTreeMap<u32, Running> = BTreeMap::new();
+        // Revoked, still finishing: announced until their task ends.
+        let mut stopping: BTreeMap<u32, Running> = BTreeMap::new();
+        // Lost: never announced again; their tasks end without committing.
+        let mut losing: BTreeSet<u32> = BTreeSet::new();
+        let mut last_ok = Instant::now();
+        let mut ticker = tokio::time::interval(self.config.heartbeat_interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let c = &self.config;
+
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok(shard_report) = done {
+                        let shard = shard_report.shard;
+                        held.remove(&shard);
+                        stopping.remove(&shard);
+                        losing.remove(&shard);
+                        let failed = matches!(shard_report.exit, ShardExit::Failed(_));
+                        report.record(shard_report);
+                        if failed {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+
+            // The lease: no successful heartbeat for too long means the
+            // service may hand our shards out; stop them without committing.
+            if last_ok.elapsed() > self.lease() && !held.is_empty() {
+                tracing::warn!(consumer = %c.consumer, "heartbeat lease expired; dropping every shard");
+                for (shard, running) in std::mem::take(&mut held) {
+                    let _ = running.stop.send(Some(Stop::Lose));
+                    losing.insert(shard);
+                }
+                for (shard, running) in std::mem::take(&mut stopping) {
+                    let _ = running.stop.send(Some(Stop::Lose));
+                    losing.insert(shard);
+                }
+            }
+
+            let announced: Vec<u32> = held.keys().chain(stopping.keys()).copied().collect();
+            let sent_at = Instant::now();
+            match c
+                .client
+                .heartbeat(&c.project, &c.logstore, &c.group, &c.consumer, &announced)
+                .await
+            {
+                Ok(assigned) => {
+                    last_ok = sent_at;
+                    let assigned: BTreeSet<u32> = assigned.into_iter().collect();
+                    // Taken away: finish the batch, commit, then stop
+                    // announcing it.
+                    let revoked: Vec<u32> = held
+                        .keys()
+                        .copied()
+                        .filter(|s| !assigned.contains(s))
+                        .collect();
+                    for shard in revoked {
+                        if let Some(running) = held.remove(&shard) {
+                            let _ = running.stop.send(Some(Stop::Revoke));
+                            stopping.insert(shard, running);
+                        }
+                    }
+                    for shard in assigned {
+                        if held.contains_key(&shard)
+                            || stopping.contains_key(&shard)
+                            || losing.contains(&shard)
+                        {
+                            continue;
+                        }
+                        let (stop, stopped) = watch::channel(None);
+                        let processor = (self.factory)(shard);
+                        tasks.spawn(shard::run(shard, processor, self.settings.clone(), stopped));
+                        held.insert(shard, Running { stop });
+                    }
+                }
+                Err(err) if err.is_code("NotExistConsumerWithBody") => {
+                    // The service dropped us: what we hold is not ours.
+                    tracing::warn!(consumer = %c.consumer, "the group forgot this consumer; dropping every shard");
+                    for (shard, running) in std::mem::take(&mut held)
+                        .into_iter()
+                        .chain(std::mem::take(&mut stopping))
+                    {
+                        let _ = running.stop.send(Some(Stop::Lose));
+                        losing.insert(shard);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(consumer = %c.consumer, error = %err, "heartbeat failed");
+                }
+            }
+
+            if let Ok(shards) = c.client.list_shards(&c.project, &c.logstore).await {
+                let readonly = shards
+                    .iter()
+                    .filter(|s| s.status == ShardStatus::Readonly)
+                    .map(|s| s.shard_id)
+                    .collect();
+                if let Ok(mut set) = self.settings.readonly.write() {
+                    *set = readonly;
+                }
+            }
+        }
+
+        // Clean shutdown: stop every shard (each finishes its batch and
+        // commits), wait for them within the timeout, then tell the service
+        // we hold nothing so it reassigns at once.
+        for running in held.values().chain(stopping.values()) {
+            let _ = running.stop.send(Some(Stop::Shutdown));
+        }
+        let deadline = tokio::time::sleep(self.config.shutdown_timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                done = tasks.join_next() => match done {
+                    Some(Ok(shard_report)) => report.record(shard_report),
+                    Some(Err(_)) => {}
+                    None => break,
+                },
+                () = &mut deadline => {
+                    tracing::warn!(consumer = %c.consumer, "shutdown timeout: abandoning unfinished shards uncommitted");
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        if let Err(err) = c
+            .client
+            .heartbeat(&c.project, &c.logstore, &c.group, &c.consumer, &[])
+            .await
+        {
+            tracing::warn!(consumer = %c.consumer, error = %err, "final heartbeat failed");
+        }
+        report
+    }
+}

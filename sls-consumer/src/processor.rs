@@ -1,0 +1,161 @@
+//! What users implement: a [`Processor`] per shard, fed [`Batch`]es.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sls_client::retry::Backoff;
+use sls_proto::{Cursor, LogGroupListView};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::ProcessError;
+
+/// One pull's worth of log groups from a shard.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The shard.
+    pub shard: u32,
+    /// Where the batch starts.
+    pub cursor: Cursor,
+    /// Where the next batch starts: the checkpoint once this one is done.
+    pub next_cursor: Cursor,
+    /// The groups, read in place.
+    pub groups: LogGroupListView,
+    /// Each group's cursor, when the service gives what derives them.
+    pub group_cursors: Option<Vec<Cursor>>,
+    /// The decompressed size.
+    pub raw_size: u64,
+}
+
+impl Batch {
+    /// The number of logs.
+    pub fn log_count(&self) -> usize {
+        self.groups.log_count()
+    }
+}
+
+/// What to do after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Done: the batch's `next_cursor` becomes the processed position.
+    Continue,
+    /// Read again from this cursor (earlier data is delivered again); the
+    /// processed position moves back to it on purpose.
+    RollBack(Cursor),
+}
+
+/// A consumer of one shard. The worker makes one per held shard (from a
+/// factory) and calls it from that shard's task only, so it needs no locks.
+///
+/// Every hook but [`Processor::process`] has a no-op default.
+pub trait Processor: Send + 'static {
+    /// Handles a batch. Returning an error applies the
+    /// [`ErrorPolicy`]; the batch is then offered again or skipped.
+    fn process(
+        &mut self,
+        batch: &Batch,
+        checkpoint: &mut Checkpoint<'_>,
+    ) -> impl Future<Output = Result<Decision, ProcessError>> + Send;
+
+    /// The shard was assigned and is about to be read.
+    fn on_assigned(&mut self, shard: u32) -> impl Future<Output = ()> + Send {
+        let _ = shard;
+        async {}
+    }
+
+    /// The shard is moving to another consumer; the worker commits the
+    /// processed position right after this returns.
+    fn on_revoked(&mut self, shard: u32) -> impl Future<Output = ()> + Send {
+        let _ = shard;
+        async {}
+    }
+
+    /// The shard was lost (no heartbeat for the lease, or the service says
+    /// another consumer owns it). Nothing is committed: the shard may be
+    /// someone else's already.
+    fn on_lost(&mut self, shard: u32) -> impl Future<Output = ()> + Send {
+        let _ = shard;
+        async {}
+    }
+
+    /// A read-only (split or merged) shard was read to its end and its end
+    /// committed.
+    fn on_shard_end(&mut self, shard: u32) -> impl Future<Output = ()> + Send {
+        let _ = shard;
+        async {}
+    }
+
+    /// The worker is shutting down; called after the last commit.
+    fn shutdown(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// A [`Processor`] from an async closure over owned batches, for the
+/// simple case: every `Ok(())` continues.
+pub fn processor_fn<F, Fut>(f: F) -> FnProcessor<F>
+where
+    F: FnMut(Batch) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), ProcessError>> + Send,
+{
+    FnProcessor(f)
+}
+
+/// See [`processor_fn`].
+#[derive(Debug, Clone)]
+pub struct FnProcessor<F>(F);
+
+impl<F, Fut> Processor for FnProcessor<F>
+where
+    F: FnMut(Batch) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), ProcessError>> + Send,
+{
+    async fn process(
+        &mut self,
+        batch: &Batch,
+        _: &mut Checkpoint<'_>,
+    ) -> Result<Decision, ProcessError> {
+        (self.0)(batch.clone()).await.map(|()| Decision::Continue)
+    }
+}
+
+/// What to do when [`Processor::process`] keeps failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRetries {
+    /// Keep retrying (with the capped back-off), never skipping data.
+    KeepRetrying,
+    /// Skip the batch (its data is treated as processed).
+    Skip,
+    /// Stop the worker with the error.
+    Stop,
+}
+
+/// How a failing batch is retried: with back-off (never a tight loop), a
+/// number of times, then [`AfterRetries`].
+#[derive(Debug, Clone)]
+pub struct ErrorPolicy {
+    pub(crate) retries: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) then: AfterRetries,
+}
+
+impl Default for ErrorPolicy {
+    /// 5 retries from 1 s up to 30 s, then keep retrying.
+    fn default() -> Self {
+        Self {
+            retries: 5,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+            then: AfterRetries::KeepRetrying,
+        }
+    }
+}
+
+impl ErrorPolicy {
+    /// `retries` retries with `backoff`, then `then`.
+    pub fn new(retries: u32, backoff: Backoff, then: AfterRetries) -> Self {
+        Self {
+            retries,
+            backoff,
+            then,
+        }
+    }
+}

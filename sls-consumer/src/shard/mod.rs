@@ -1,0 +1,408 @@
+//! One task per held shard: find the start, pull one batch ahead, process
+//! in order, track and commit checkpoints, and stop as told.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sls_client::retry::Backoff;
+use sls_client::{CursorPosition, PullLogsRequest, PullLogsResponse};
+use sls_proto::Cursor;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::checkpoint::{Checkpoint, CommitError, Target, Tracker};
+use crate::config::StartPosition;
+use crate::error::ConsumerError;
+use crate::processor::{AfterRetries, Batch, Decision, ErrorPolicy, Processor};
+
+/// What the worker tells a shard task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Moving to another consumer: finish the batch, commit, exit.
+    Revoke,
+    /// Lost: exit at once, commit nothing.
+    Lose,
+    /// The worker stops: finish the batch, commit, exit.
+    Shutdown,
+}
+
+/// How a shard task ended.
+#[derive(Debug)]
+pub enum ShardExit {
+    /// Handed over cleanly.
+    Revoked,
+    /// Lost without committing.
+    Lost,
+    /// A read-only shard read and committed to its end.
+    Ended,
+    /// Stopped by the worker's shutdown, after committing.
+    Shutdown,
+    /// The processor failed and the policy said stop.
+    Failed(ConsumerError),
+}
+
+/// What one shard task did.
+#[derive(Debug)]
+pub struct ShardReport {
+    /// The shard.
+    pub shard: u32,
+    /// How it ended.
+    pub exit: ShardExit,
+    /// Batches processed.
+    pub batches: u64,
+    /// Logs processed.
+    pub logs: u64,
+    /// The last checkpoint committed.
+    pub committed: Option<Cursor>,
+}
+
+/// What every shard task of a worker shares.
+#[derive(Debug)]
+pub(crate) struct ShardSettings {
+    pub(crate) target: Target,
+    pub(crate) start: StartPosition,
+    pub(crate) fetch_interval: Duration,
+    pub(crate) max_fetch_groups: u32,
+    pub(crate) auto_commit: Option<Duration>,
+    pub(crate) errors: ErrorPolicy,
+    /// Read-only shards, as the heartbeat loop last listed them.
+    pub(crate) readonly: RwLock<BTreeSet<u32>>,
+}
+
+type Pull = JoinHandle<Result<PullLogsResponse, sls_client::Error>>;
+
+struct ShardTask<P> {
+    shard: u32,
+    processor: P,
+    settings: Arc<ShardSettings>,
+    stop: watch::Receiver<Option<Stop>>,
+    tracker: Tracker,
+    batches: u64,
+    logs: u64,
+}
+
+/// Waits until a stop arrives (or the worker is gone, which is a loss).
+async fn stopped(stop: &mut watch::Receiver<Option<Stop>>) -> Stop {
+    match stop.wait_for(Option::is_some).await {
+        Ok(value) => value.unwrap_or(Stop::Lose),
+        Err(_) => Stop::Lose,
+    }
+}
+
+/// Runs a shard until it is stopped, lost, ends or fails.
+pub(crate) async fn run<P: Processor>(
+    shard: u32,
+    processor: P,
+    settings: Arc<ShardSettings>,
+    stop: watch::Receiver<Option<Stop>>,
+) -> ShardReport {
+    let mut task = ShardTask {
+        shard,
+        processor,
+        settings,
+        stop,
+        tracker: Tracker::default(),
+        batches: 0,
+        logs: 0,
+    };
+    let exit = task.consume().await;
+    ShardReport {
+        shard,
+        exit,
+        batches: task.batches,
+        logs: task.logs,
+        committed: task.tracker.committed,
+    }
+}
+
+impl<P: Processor> ShardTask<P> {
+    fn pending_stop(&self) -> Option<Stop> {
+        *self.stop.borrow()
+    }
+
+    /// Sleeps, unless a stop comes first.
+    async fn pause(&mut self, delay: Duration) -> Option<Stop> {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => None,
+            stop = stopped(&mut self.stop) => Some(stop),
+        }
+    }
+
+    fn spawn_pull(&self, cursor: Cursor) -> Pull {
+        let target = &self.settings.target;
+        let client = target.client.clone();
+        let pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
+            .count(self.settings.max_fetch_groups);
+        tokio::spawn(async move { client.pull_logs(pull).await })
+    }
+
+    /// The cursor to start from: the group's checkpoint, else the start
+    /// position. Retries until it has one or is stopped.
+    async fn start_cursor(&mut self) -> Result<Cursor, Stop> {
+        let target = self.settings.target.clone();
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut attempt = 0;
+        loop {
+            let found = async {
+                let checkpoints = target
+                    .client
+                    .get_checkpoints(
+                        &target.project,
+                        &target.logstore,
+                        &target.group,
+                        Some(self.shard),
+                    )
+                    .await?;
+                if let Some(cursor) = checkpoints
+                    .iter()
+                    .find(|c| c.shard == self.shard)
+                    .and_then(|c| c.cursor)
+                {
+                    return Ok::<_, sls_client::Error>((cursor, true));
+                }
+                let position = match self.settings.start {
+                    StartPosition::Begin => CursorPosition::Begin,
+                    StartPosition::End => CursorPosition::End,
+                    StartPosition::At(t) => CursorPosition::At(t),
+                };
+                let cursor = target
+                    .client
+                    .get_cursor(&target.project, &target.logstore, self.shard, position)
+                    .await?;
+                Ok((cursor, false))
+            }
+            .await;
+            match found {
+                Ok((cursor, committed)) => {
+                    if committed {
+                        self.tracker.committed = Some(cursor);
+                    }
+                    self.tracker.processed = Some(cursor);
+                    self.tracker.saved = Some(cursor);
+                    return Ok(cursor);
+                }
+                Err(err) => {
+                    attempt += 1;
+                    tracing::warn!(shard = self.shard, error = %err, "cannot find where to start; retrying");
+                    if let Some(stop) = self.pause(backoff.delay(attempt)).await {
+                        return Err(stop);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits what is due. `Err` means the shard was lost.
+    async fn commit(&mut self, cursor: Option<Cursor>) -> Result<(), ()> {
+        let Some(cursor) = cursor else { return Ok(()) };
+        match self.settings.target.commit(self.shard, cursor).await {
+            Ok(()) => {
+                self.tracker.committed = Some(cursor);
+                Ok(())
+            }
+            Err(CommitError::Lost) => Err(()),
+            Err(CommitError::Failed(err)) => {
+                // Retried by the client already; the next commit point
+                // tries again with a later cursor.
+                tracing::warn!(shard = self.shard, error = %err, "checkpoint commit failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the task for a stop.
+    async fn finish(&mut self, stop: Stop, prefetch: Option<Pull>) -> ShardExit {
+        if let Some(pull) = prefetch {
+            pull.abort();
+        }
+        let auto = self.settings.auto_commit.is_some();
+        match stop {
+            Stop::Lose => {
+                self.processor.on_lost(self.shard).await;
+                ShardExit::Lost
+            }
+            Stop::Revoke | Stop::Shutdown => {
+                if stop == Stop::Revoke {
+                    self.processor.on_revoked(self.shard).await;
+                }
+                if self.commit(self.tracker.to_commit(auto)).await.is_err() {
+                    self.processor.on_lost(self.shard).await;
+                    return ShardExit::Lost;
+                }
+                if stop == Stop::Shutdown {
+                    self.processor.shutdown().await;
+                    ShardExit::Shutdown
+                } else {
+                    ShardExit::Revoked
+                }
+            }
+        }
+    }
+
+    async fn consume(&mut self) -> ShardExit {
+        self.processor.on_assigned(self.shard).await;
+        let mut cursor = match self.start_cursor().await {
+            Ok(cursor) => cursor,
+            Err(stop) => return self.finish(stop, None).await,
+        };
+        let auto = self.settings.auto_commit;
+        let mut last_commit = Instant::now();
+        let mut prefetch: Option<Pull> = None;
+        let mut fetch_errors = 0u32;
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        loop {
+            if let Some(stop) = self.pending_stop() {
+                return self.finish(stop, prefetch).await;
+            }
+            let pull = prefetch.take().unwrap_or_else(|| self.spawn_pull(cursor));
+            let pulled = tokio::select! {
+                joined = pull => joined.unwrap_or_else(|_| Err(sls_client::Error::Response("pull task failed".into()))),
+                stop = stopped(&mut self.stop) => return self.finish(stop, None).await,
+            };
+            let pulled = match pulled {
+                Ok(pulled) => {
+                    fetch_errors = 0;
+                    pulled
+                }
+                Err(err) => {
+                    fetch_errors += 1;
+                    tracing::warn!(shard = self.shard, error = %err, "pull failed; backing off");
+                    if let Some(stop) = self.pause(backoff.delay(fetch_errors)).await {
+                        return self.finish(stop, None).await;
+                    }
+                    continue;
+                }
+            };
+            if pulled.count == 0 {
+                let readonly = self
+                    .settings
+                    .readonly
+                    .read()
+                    .map(|set| set.contains(&self.shard))
+                    .unwrap_or(false);
+                let drained = match self.settings.auto_commit {
+                    Some(_) => self.tracker.processed == Some(cursor),
+                    None => self.tracker.saved == Some(cursor),
+                };
+                if readonly && pulled.next_cursor == cursor && drained {
+                    if self.commit(Some(cursor)).await.is_err() {
+                        return self.finish(Stop::Lose, None).await;
+                    }
+                    self.processor.on_shard_end(self.shard).await;
+                    return ShardExit::Ended;
+                }
+                if let Some(stop) = self.pause(self.settings.fetch_interval).await {
+                    return self.finish(stop, None).await;
+                }
+                continue;
+            }
+            // One batch ahead: the next pull runs while this one is processed.
+            prefetch = Some(self.spawn_pull(pulled.next_cursor));
+            let batch = Batch {
+                shard: self.shard,
+                cursor: pulled.cursor,
+                next_cursor: pulled.next_cursor,
+                group_cursors: pulled.group_cursors(),
+                raw_size: pulled.raw_size,
+                groups: pulled.groups,
+            };
+            match self.process(&batch).await {
+                Outcome::Done(Decision::Continue) => {
+                    self.batches += 1;
+                    self.logs += batch.log_count() as u64;
+                    self.tracker.processed = Some(batch.next_cursor);
+                    cursor = batch.next_cursor;
+                }
+                Outcome::Done(Decision::RollBack(to)) => {
+                    if let Some(pull) = prefetch.take() {
+                        pull.abort();
+                    }
+                    self.tracker.processed = Some(to);
+                    if self.tracker.saved.is_some_and(|s| s > to) {
+                        self.tracker.saved = Some(to);
+                    }
+                    cursor = to;
+                }
+                Outcome::Lost => return self.finish(Stop::Lose, prefetch).await,
+                Outcome::Stop(source) => {
+                    if let Some(pull) = prefetch {
+                        pull.abort();
+                    }
+                    return ShardExit::Failed(ConsumerError::Processor {
+                        shard: self.shard,
+                        source,
+                    });
+                }
+            }
+            if let Some(interval) = auto {
+                if last_commit.elapsed() >= interval {
+                    last_commit = Instant::now();
+                    if self.commit(self.tracker.to_commit(true)).await.is_err() {
+                        return self.finish(Stop::Lose, prefetch).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Processes a batch under the error policy: retries wait with
+    /// back-off; only a loss interrupts (a revoke or shutdown lets the
+    /// batch finish).
+    async fn process(&mut self, batch: &Batch) -> Outcome {
+        let mut policy: ErrorPolicy = self.settings.errors.clone();
+        let mut failures = 0u32;
+        loop {
+            let settings = self.settings.clone();
+            let mut checkpoint = Checkpoint {
+                shard: self.shard,
+                batch_next: batch.next_cursor,
+                tracker: &mut self.tracker,
+                target: &settings.target,
+            };
+            let mut lose = self.stop.clone();
+            let result = tokio::select! {
+                result = self.processor.process(batch, &mut checkpoint) => result,
+                () = lost(&mut lose) => return Outcome::Lost,
+            };
+            match result {
+                Ok(decision) => return Outcome::Done(decision),
+                Err(err) => {
+                    failures += 1;
+                    tracing::warn!(shard = self.shard, error = %err, failures, "processor failed");
+                    if failures > policy.retries {
+                        match policy.then {
+                            AfterRetries::Skip => {
+                                tracing::warn!(shard = self.shard, cursor = %batch.cursor, "skipping the batch");
+                                return Outcome::Done(Decision::Continue);
+                            }
+                            AfterRetries::Stop => return Outcome::Stop(err),
+                            AfterRetries::KeepRetrying => {}
+                        }
+                    }
+                    let delay = policy.backoff.delay(failures);
+                    let mut lose = self.stop.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = lost(&mut lose) => return Outcome::Lost,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How processing a batch ended.
+enum Outcome {
+    Done(Decision),
+    Lost,
+    Stop(crate::error::ProcessError),
+}
+
+/// Waits until the shard is lost.
+async fn lost(stop: &mut watch::Receiver<Option<Stop>>) {
+    if stop.wait_for(|s| *s == Some(Stop::Lose)).await.is_err() {
+        // The worker is gone: treat as lost.
+    }
+}

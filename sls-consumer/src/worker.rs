@@ -1,0 +1,170 @@
+//! [`Worker`]: start, run, shut down; and its report.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use sls_client::ConsumerGroup;
+use sls_proto::Cursor;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::checkpoint::Target;
+use crate::config::ConsumerConfig;
+use crate::error::ConsumerError;
+use crate::heartbeat::HeartbeatLoop;
+use crate::processor::{ErrorPolicy, Processor};
+use crate::shard::{ShardExit, ShardReport, ShardSettings};
+
+/// Per shard, what a worker did over its life.
+#[derive(Debug, Default)]
+pub struct ShardSummary {
+    /// Batches processed.
+    pub batches: u64,
+    /// Logs processed.
+    pub logs: u64,
+    /// The last checkpoint this worker committed.
+    pub committed: Option<Cursor>,
+    /// How the shard's last task ended.
+    pub last_exit: Option<ShardExit>,
+}
+
+/// What a worker did, per shard.
+#[derive(Debug, Default)]
+pub struct WorkerReport {
+    /// Per shard.
+    pub shards: BTreeMap<u32, ShardSummary>,
+}
+
+impl WorkerReport {
+    pub(crate) fn record(&mut self, report: ShardReport) {
+        let summary = self.shards.entry(report.shard).or_default();
+        summary.batches += report.batches;
+        summary.logs += report.logs;
+        if report.committed.is_some() {
+            summary.committed = report.committed;
+        }
+        summary.last_exit = Some(report.exit);
+    }
+
+    /// Logs processed in all shards.
+    pub fn logs(&self) -> u64 {
+        self.shards.values().map(|s| s.logs).sum()
+    }
+
+    /// The first processor failure that stopped the worker, if any.
+    pub fn failure(&self) -> Option<&ConsumerError> {
+        self.shards.values().find_map(|s| match &s.last_exit {
+            Some(ShardExit::Failed(err)) => Some(err),
+            _ => None,
+        })
+    }
+}
+
+/// A running consumer: one member of a consumer group.
+///
+/// Stop it with [`Worker::shutdown`]: shards finish their batch, commit,
+/// and are released at once. Dropping it instead is a crash: nothing is
+/// committed and the service reassigns its shards after the group timeout.
+#[derive(Debug)]
+pub struct Worker {
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<WorkerReport>>,
+}
+
+impl Worker {
+    /// Joins the group (creating it, or updating its timeout and order if
+    /// it exists) and starts heartbeating and consuming. `factory` makes
+    /// one processor per shard this worker is given.
+    pub async fn start<P, F>(config: ConsumerConfig, factory: F) -> Result<Self, ConsumerError>
+    where
+        P: Processor,
+        F: Fn(u32) -> P + Send + Sync + 'static,
+    {
+        Self::start_with(config, ErrorPolicy::default(), factory).await
+    }
+
+    /// [`Worker::start`] with a policy for failing batches.
+    pub async fn start_with<P, F>(
+        config: ConsumerConfig,
+        errors: ErrorPolicy,
+        factory: F,
+    ) -> Result<Self, ConsumerError>
+    where
+        P: Processor,
+        F: Fn(u32) -> P + Send + Sync + 'static,
+    {
+        let c = &config;
+        let timeout_s = u32::try_from(c.timeout.as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let group = ConsumerGroup {
+            name: c.group.clone(),
+            timeout: timeout_s,
+            order: c.ordered,
+        };
+        match c
+            .client
+            .create_consumer_group(&c.project, &c.logstore, &group)
+            .await
+        {
+            Ok(()) => {}
+            Err(err) if err.is_code("ConsumerGroupAlreadyExist") => {
+                c.client
+                    .update_consumer_group(
+                        &c.project,
+                        &c.logstore,
+                        &c.group,
+                        Some(timeout_s),
+                        Some(c.ordered),
+                    )
+                    .await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let settings = Arc::new(ShardSettings {
+            target: Target {
+                client: c.client.clone(),
+                project: c.project.clone(),
+                logstore: c.logstore.clone(),
+                group: c.group.clone(),
+                consumer: c.consumer.clone(),
+            },
+            start: c.start,
+            fetch_interval: c.fetch_interval,
+            max_fetch_groups: c.max_fetch_groups,
+            auto_commit: c.auto_commit_interval,
+            errors,
+            readonly: RwLock::default(),
+        });
+        let heartbeat = HeartbeatLoop {
+            config,
+            factory: Arc::new(factory),
+            settings,
+            _processor: std::marker::PhantomData,
+        };
+        let (shutdown, stopping) = watch::channel(false);
+        let task = tokio::spawn(heartbeat.run(stopping));
+        Ok(Self {
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// Stops cleanly: in-flight batches finish (within the shutdown
+    /// timeout), checkpoints are committed, and a last heartbeat releases
+    /// every shard so others take them at once.
+    pub async fn shutdown(mut self) -> Result<WorkerReport, ConsumerError> {
+        let _ = self.shutdown.send(true);
+        let task = self.task.take().ok_or(ConsumerError::Stopped)?;
+        task.await.map_err(|_| ConsumerError::Stopped)
+    }
+}
+
+impl Drop for Worker {
+    /// Like a crash: tasks are aborted, nothing is committed.
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

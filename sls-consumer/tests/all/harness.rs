@@ -1,0 +1,159 @@
+//! A fake LogHub with numbered logs, and processors that record what they
+//! see.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sls_client::PutLogsRequest;
+use sls_consumer::{
+    Batch, ConsumerConfig, FnProcessor, ProcessError, StartPosition, Worker, processor_fn,
+};
+use sls_proto::LogGroup;
+use sls_testkit::FakeLogHub;
+
+pub(crate) const PROJECT: &str = "demo";
+pub(crate) const LOGSTORE: &str = "app";
+pub(crate) const GROUP: &str = "etl";
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
+
+/// One delivery: consumer, shard, log id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub(crate) consumer: String,
+    pub(crate) shard: u32,
+    pub(crate) id: u64,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Log(pub(crate) Arc<Mutex<Vec<Seen>>>);
+
+impl Log {
+    pub(crate) fn all(&self) -> Vec<Seen> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// How many times each id was delivered.
+    pub(crate) fn counts(&self) -> BTreeMap<u64, usize> {
+        let mut counts = BTreeMap::new();
+        for seen in self.all() {
+            *counts.entry(seen.id).or_default() += 1;
+        }
+        counts
+    }
+}
+
+pub(crate) async fn hub(shards: u32) -> FakeLogHub {
+    FakeLogHub::builder()
+        .logstore(PROJECT, LOGSTORE, shards)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Writes `groups` groups of `per_group` logs, numbered from `first`, round
+/// robin over the shards; returns the next number.
+pub(crate) async fn write(hub: &FakeLogHub, first: u64, groups: u64, per_group: u64) -> u64 {
+    let client = hub.client();
+    let mut id = first;
+    for _ in 0..groups {
+        let mut builder = LogGroup::builder().topic("test");
+        for _ in 0..per_group {
+            builder = builder.log(1_700_000_000, [("id", id.to_string())]);
+            id += 1;
+        }
+        client
+            .put_logs(PutLogsRequest::from_group(
+                PROJECT,
+                LOGSTORE,
+                &builder.build(),
+            ))
+            .await
+            .unwrap();
+    }
+    id
+}
+
+pub(crate) fn config(hub: &FakeLogHub, consumer: &str, start: StartPosition) -> ConsumerConfig {
+    ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, consumer)
+        .client(hub.client())
+        .start_position(start)
+        .heartbeat_interval(INTERVAL)
+        .heartbeat_timeout(INTERVAL * 3)
+        .fetch_interval(Duration::from_millis(100))
+        .max_fetch_groups(5)
+        .auto_commit_interval(Some(Duration::from_millis(500)))
+        .build()
+        .unwrap()
+}
+
+type Recorder =
+    FnProcessor<Box<dyn FnMut(Batch) -> std::future::Ready<Result<(), ProcessError>> + Send>>;
+
+/// A processor that records every log id it is given.
+pub(crate) fn recorder(
+    log: &Log,
+    consumer: &str,
+) -> impl Fn(u32) -> Recorder + Send + Sync + 'static {
+    let log = log.clone();
+    let consumer = consumer.to_owned();
+    move |_shard| {
+        let log = log.clone();
+        let consumer = consumer.clone();
+        let f: Box<dyn FnMut(Batch) -> std::future::Ready<Result<(), ProcessError>> + Send> =
+            Box::new(move |batch: Batch| {
+                let mut seen = log.0.lock().unwrap();
+                for group in &batch.groups {
+                    for entry in group.logs() {
+                        let id = entry
+                            .get("id")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(u64::MAX);
+                        seen.push(Seen {
+                            consumer: consumer.clone(),
+                            shard: batch.shard,
+                            id,
+                        });
+                    }
+                }
+                std::future::ready(Ok(()))
+            });
+        processor_fn(f)
+    }
+}
+
+pub(crate) async fn start(
+    hub: &FakeLogHub,
+    log: &Log,
+    consumer: &str,
+    start: StartPosition,
+) -> Worker {
+    Worker::start(config(hub, consumer, start), recorder(log, consumer))
+        .await
+        .unwrap()
+}
+
+/// Waits (in virtual time) until `done` holds, up to `limit`.
+pub(crate) async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+/// Which consumer owns each shard, on the server.
+pub(crate) fn owners(hub: &FakeLogHub) -> BTreeMap<u32, Option<String>> {
+    hub.group_assignments(PROJECT, LOGSTORE, GROUP)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| (a.shard, a.owner))
+        .collect()
+}

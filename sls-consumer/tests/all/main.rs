@@ -1,0 +1,6 @@
+//! The worker against sls-testkit, on tokio's paused clock (one binary,
+//! see STYLE.md).
+
+mod handoff;
+mod harness;
+mod single;
