@@ -15,9 +15,12 @@ use sls_testkit::{CallKind, Fault, FaultPlan, FaultRule};
 
 use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, Log, PROJECT, Seen};
 
+/// One processed log: when (virtual time), by whom, which shard, which id.
+type Event = (tokio::time::Instant, String, u32, u64);
+
 /// Records ids with the virtual time they were processed at.
 #[derive(Clone, Default)]
-struct Timeline(Arc<Mutex<Vec<(tokio::time::Instant, String, u32, u64)>>>);
+struct Timeline(Arc<Mutex<Vec<Event>>>);
 
 fn ids(batch: &Batch) -> Vec<u64> {
     batch
