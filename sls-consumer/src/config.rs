@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sls_client::retry::RetryPolicy;
+use sls_client::signing::SignatureVersion;
 use sls_client::{Client, ProvideCredentials};
 
 /// Where a shard starts when the group has no checkpoint for it.
@@ -92,6 +94,9 @@ impl ConsumerConfig {
             endpoint: None,
             client: None,
             credentials: None,
+            signature: None,
+            request_timeout: None,
+            retry: None,
             project: project.into(),
             logstore: logstore.into(),
             group: group.into(),
@@ -149,6 +154,9 @@ pub struct ConsumerConfigBuilder {
     endpoint: Option<String>,
     client: Option<Client>,
     credentials: Option<Arc<dyn ProvideCredentials>>,
+    signature: Option<SignatureVersion>,
+    request_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
     project: String,
     logstore: String,
     group: String,
@@ -178,7 +186,31 @@ impl ConsumerConfigBuilder {
         self
     }
 
-    /// A ready client (its endpoint, credentials, retries and timeouts).
+    /// The signature for [`ConsumerConfigBuilder::endpoint`] (default v1;
+    /// v4 with the endpoint's region, for `AuthVersion`/`Region` users).
+    pub fn signature_version(mut self, version: SignatureVersion) -> Self {
+        self.signature = Some(version);
+        self
+    }
+
+    /// The per-attempt request timeout for
+    /// [`ConsumerConfigBuilder::endpoint`] (default 60 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The retry policy of service calls for
+    /// [`ConsumerConfigBuilder::endpoint`] (default
+    /// [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// A ready client (its endpoint, credentials, retries and timeouts);
+    /// the endpoint, credentials, signature, timeout and retry settings
+    /// above are then ignored.
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
         self
@@ -285,6 +317,18 @@ impl ConsumerConfigBuilder {
                 let mut builder = Client::builder(endpoint);
                 if let Some(credentials) = self.credentials {
                     builder = builder.credentials(credentials);
+                }
+                if let Some(version) = self.signature {
+                    builder = builder.signature_version(version);
+                }
+                if let Some(timeout) = self.request_timeout {
+                    if timeout.is_zero() {
+                        return Err(ConfigError::new("request_timeout", "must be positive"));
+                    }
+                    builder = builder.attempt_timeout(timeout);
+                }
+                if let Some(retry) = self.retry {
+                    builder = builder.retry_policy(retry);
                 }
                 builder
                     .build()

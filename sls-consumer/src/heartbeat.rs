@@ -17,6 +17,20 @@ use crate::processor::Processor;
 use crate::shard::{self, ShardExit, ShardReport, ShardSettings, Stop};
 use crate::worker::WorkerReport;
 
+/// Errors no retry fixes: bad keys, a missing project, logstore or group.
+/// The worker stops and reports them instead of spinning.
+fn is_fatal(err: &sls_client::Error) -> bool {
+    const FATAL: &[&str] = &[
+        "SignatureNotMatch",
+        "InvalidAccessKeyId",
+        "Unauthorized",
+        "ProjectNotExist",
+        "LogStoreNotExist",
+        "ConsumerGroupNotExist",
+    ];
+    err.retry_kind().is_none() && FATAL.iter().any(|code| err.is_code(code))
+}
+
 /// The loop's state.
 pub(crate) struct HeartbeatLoop<P, F> {
     pub(crate) config: ConsumerConfig,
@@ -139,6 +153,11 @@ where
                         let _ = running.stop.send(Some(Stop::Lose));
                         losing.insert(shard);
                     }
+                }
+                Err(err) if is_fatal(&err) => {
+                    tracing::error!(consumer = %c.consumer, error = %err, "stopping: the service refuses this consumer");
+                    report.fatal = Some(err.into());
+                    break;
                 }
                 Err(err) => {
                     tracing::warn!(consumer = %c.consumer, error = %err, "heartbeat failed");

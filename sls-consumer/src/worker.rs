@@ -28,11 +28,14 @@ pub struct ShardSummary {
     pub last_exit: Option<ShardExit>,
 }
 
-/// What a worker did, per shard.
+/// What a worker did, per shard, and why it stopped if not asked to.
 #[derive(Debug, Default)]
 pub struct WorkerReport {
     /// Per shard.
     pub shards: BTreeMap<u32, ShardSummary>,
+    /// The service error that stopped the worker (bad keys, a missing
+    /// logstore or group), if any.
+    pub fatal: Option<ConsumerError>,
 }
 
 impl WorkerReport {
@@ -51,11 +54,14 @@ impl WorkerReport {
         self.shards.values().map(|s| s.logs).sum()
     }
 
-    /// The first processor failure that stopped the worker, if any.
+    /// What stopped the worker without being asked: a service error, or a
+    /// processor failure under [`AfterRetries::Stop`](crate::AfterRetries::Stop).
     pub fn failure(&self) -> Option<&ConsumerError> {
-        self.shards.values().find_map(|s| match &s.last_exit {
-            Some(ShardExit::Failed(err)) => Some(err),
-            _ => None,
+        self.fatal.as_ref().or_else(|| {
+            self.shards.values().find_map(|s| match &s.last_exit {
+                Some(ShardExit::Failed(err)) => Some(err),
+                _ => None,
+            })
         })
     }
 }
@@ -68,6 +74,8 @@ impl WorkerReport {
 #[derive(Debug)]
 pub struct Worker {
     shutdown: watch::Sender<bool>,
+    /// Turns true when the heartbeat loop has ended.
+    done: watch::Receiver<bool>,
     task: Option<JoinHandle<WorkerReport>>,
 }
 
@@ -143,11 +151,37 @@ impl Worker {
             _processor: std::marker::PhantomData,
         };
         let (shutdown, stopping) = watch::channel(false);
-        let task = tokio::spawn(heartbeat.run(stopping));
+        let (finished, done) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let report = heartbeat.run(stopping).await;
+            let _ = finished.send(true);
+            report
+        });
         Ok(Self {
             shutdown,
+            done,
             task: Some(task),
         })
+    }
+
+    /// Resolves when the worker stopped on its own (a fatal service error
+    /// or a processor failure); [`Worker::shutdown`] then collects the
+    /// report. Never resolves while the worker runs normally.
+    pub async fn stopped(&mut self) {
+        let _ = self.done.wait_for(|done| *done).await;
+    }
+
+    /// Runs until `signal` resolves (Ctrl-C, SIGTERM, a test's trigger) or
+    /// the worker stops on its own, then shuts down cleanly.
+    pub async fn shutdown_on(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<WorkerReport, ConsumerError> {
+        tokio::select! {
+            () = signal => {}
+            () = self.stopped() => {}
+        }
+        self.shutdown().await
     }
 
     /// Stops cleanly: in-flight batches finish (within the shutdown

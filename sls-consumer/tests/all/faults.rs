@@ -420,3 +420,39 @@ async fn faulty_pulls_lose_and_duplicate_nothing() {
         "a retried pull duplicated logs"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_group_stops_the_worker_with_the_error() {
+    let hub = harness::hub(2).await;
+    harness::write(&hub, 0, 4, 2).await;
+    let log = Log::default();
+    let mut worker = harness::start(&hub, &log, "c", StartPosition::Begin).await;
+    tokio::time::sleep(INTERVAL * 2).await;
+    hub.client()
+        .delete_consumer_group(PROJECT, LOGSTORE, GROUP)
+        .await
+        .unwrap();
+    tokio::time::timeout(INTERVAL * 5, worker.stopped())
+        .await
+        .expect("the worker stopped by itself");
+    let report = worker.shutdown().await.unwrap();
+    let failure = report.failure().expect("the error is reported");
+    assert!(
+        failure.to_string().contains("ConsumerGroupNotExist"),
+        "{failure}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_on_a_signal() {
+    let hub = harness::hub(1).await;
+    let total = harness::write(&hub, 0, 3, 2).await;
+    let log = Log::default();
+    let worker = harness::start(&hub, &log, "c", StartPosition::Begin).await;
+    let report = worker
+        .shutdown_on(tokio::time::sleep(INTERVAL * 3))
+        .await
+        .unwrap();
+    assert_eq!(report.logs(), total);
+    assert!(report.failure().is_none());
+}
