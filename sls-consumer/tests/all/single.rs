@@ -107,3 +107,79 @@ async fn a_restart_resumes_from_the_checkpoint() {
     );
     assert_eq!(log.len() as u64, more);
 }
+
+/// Commits by hand: `save_now` on every other batch, nothing otherwise.
+struct Manual {
+    batches: u32,
+}
+
+impl sls_consumer::Processor for Manual {
+    async fn process(
+        &mut self,
+        _batch: &sls_consumer::Batch,
+        checkpoint: &mut sls_consumer::Checkpoint<'_>,
+    ) -> Result<sls_consumer::Decision, sls_consumer::ProcessError> {
+        self.batches += 1;
+        if self.batches % 2 == 1 {
+            checkpoint.save_now().await?;
+        }
+        Ok(sls_consumer::Decision::Continue)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_auto_commit_only_saved_batches_are_committed() {
+    let hub = harness::hub(1).await;
+    // 3 batches of 5 groups: batches 1 and 3 are saved, 2 is not.
+    harness::write(&hub, 0, 15, 1).await;
+    let config = sls_consumer::ConsumerConfig::builder(
+        harness::PROJECT,
+        harness::LOGSTORE,
+        harness::GROUP,
+        "m",
+    )
+    .client(hub.client())
+    .heartbeat_interval(harness::INTERVAL)
+    .max_fetch_groups(5)
+    .auto_commit_interval(None)
+    .build()
+    .unwrap();
+    let worker = sls_consumer::Worker::start(config, |_| Manual { batches: 0 })
+        .await
+        .unwrap();
+    tokio::time::sleep(harness::INTERVAL * 3).await;
+    let report = worker.shutdown().await.unwrap();
+    let end = hub
+        .end_cursor(harness::PROJECT, harness::LOGSTORE, 0)
+        .unwrap();
+    assert_eq!(report.shards[&0].committed, Some(end));
+    // One more batch, not saved: the checkpoint stays where it was.
+    harness::write(&hub, 100, 5, 1).await;
+    let config = sls_consumer::ConsumerConfig::builder(
+        harness::PROJECT,
+        harness::LOGSTORE,
+        harness::GROUP,
+        "m",
+    )
+    .client(hub.client())
+    .heartbeat_interval(harness::INTERVAL)
+    .max_fetch_groups(5)
+    .auto_commit_interval(None)
+    .build()
+    .unwrap();
+    let worker = sls_consumer::Worker::start(config, |_| Manual { batches: 1 })
+        .await
+        .unwrap();
+    tokio::time::sleep(harness::INTERVAL * 3).await;
+    worker.shutdown().await.unwrap();
+    let checkpoints = hub
+        .client()
+        .get_checkpoints(harness::PROJECT, harness::LOGSTORE, harness::GROUP, Some(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoints[0].cursor,
+        Some(end),
+        "an unsaved batch is not committed"
+    );
+}
