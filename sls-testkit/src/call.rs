@@ -93,7 +93,15 @@ pub(crate) fn classify(req: &Incoming) -> Option<Call> {
         ["logstores", _, "consumergroups"] if m == Method::POST => CallKind::CreateConsumerGroup,
         ["logstores", _, "consumergroups", group] => {
             call.group = Some((*group).to_owned());
-            call.shard = param("shard").and_then(|s| s.parse().ok());
+            // GetCheckPoint names the shard in the query; UpdateCheckpoint
+            // in its JSON body.
+            call.shard = param("shard").and_then(|s| s.parse().ok()).or_else(|| {
+                serde_json::from_slice::<serde_json::Value>(&req.body)
+                    .ok()?
+                    .get("shard")?
+                    .as_u64()
+                    .and_then(|s| u32::try_from(s).ok())
+            });
             match (m, param("type")) {
                 (&Method::PUT, _) => CallKind::UpdateConsumerGroup,
                 (&Method::DELETE, _) => CallKind::DeleteConsumerGroup,

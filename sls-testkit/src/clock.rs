@@ -20,10 +20,16 @@ enum Source {
 }
 
 impl Clock {
-    /// Wall-clock time now, advancing with tokio's clock from here on.
+    /// Wall-clock time now, rounded down to a whole second (so per-second
+    /// windows such as throttling fall the same way in every run), advancing
+    /// with tokio's clock from here on.
     pub fn tokio() -> Self {
         // The one place the fake server reads the system clock.
-        Self::tokio_from(SystemTime::now())
+        let now = SystemTime::now();
+        let seconds = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self::tokio_from(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
     }
 
     /// Starts at `origin` and advances with tokio's clock.

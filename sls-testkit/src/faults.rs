@@ -134,9 +134,9 @@ impl FaultRule {
                 .is_none_or(|c| call.consumer.as_ref() == Some(c))
     }
 
-    /// Counts a matching request; returns the fault if the rule fires.
+    /// Whether the rule fires on this (counted) matching request; returns
+    /// the fault if so. Only the rule whose fault is applied is asked.
     fn fire(&mut self, call: &Call, now_s: i64) -> Option<Fault> {
-        self.matched += 1;
         let fires = match self.trigger {
             Trigger::Always => true,
             Trigger::EveryNth(n) => self.matched % n == 0,
@@ -188,15 +188,18 @@ impl FaultPlan {
     }
 
     /// The fault for a request, if a rule fires. Every matching rule
-    /// counts the request, fired or not.
+    /// counts the request (for `every_nth`), but once a fault is chosen the
+    /// later rules neither fire nor spend their `next(k)`, random draws or
+    /// throttle allowance on it.
     pub(crate) fn decide(&mut self, call: &Call, now_s: i64) -> Option<Fault> {
         let mut decided = None;
         for rule in &mut self.rules {
-            if rule.matches(call) {
-                let fault = rule.fire(call, now_s);
-                if decided.is_none() {
-                    decided = fault;
-                }
+            if !rule.matches(call) {
+                continue;
+            }
+            rule.matched += 1;
+            if decided.is_none() {
+                decided = rule.fire(call, now_s);
             }
         }
         decided
@@ -241,6 +244,19 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn a_rule_behind_a_firing_one_keeps_its_quota() {
+        let pull = call(CallKind::PullLogs, Some(0));
+        let mut plan = FaultPlan::new()
+            .rule(FaultRule::new(Fault::TruncateBody).next(1))
+            .rule(FaultRule::new(Fault::CorruptBody).next(1));
+        let faults: Vec<Option<Fault>> = (0..3).map(|_| plan.decide(&pull, 0)).collect();
+        assert_eq!(
+            faults,
+            [Some(Fault::TruncateBody), Some(Fault::CorruptBody), None]
+        );
     }
 
     #[test]

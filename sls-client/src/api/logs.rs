@@ -207,7 +207,27 @@ impl Client {
     /// }
     /// # Ok(()) }
     /// ```
+    ///
+    /// A body that arrives but does not decompress or decode (corrupted in
+    /// transit) is fetched again, up to the retry policy's attempt limit;
+    /// HTTP-level failures are retried inside each fetch by the same policy.
     pub async fn pull_logs(&self, pull: PullLogsRequest) -> Result<PullLogsResponse, Error> {
+        let mut attempt = 1;
+        loop {
+            match self.pull_once(&pull).await {
+                Err(Error::Codec(err)) if attempt < self.body_attempts() => {
+                    tracing::debug!(error = %err, attempt, "pulled body did not decompress; pulling again");
+                }
+                Err(Error::Decode(err)) if attempt < self.body_attempts() => {
+                    tracing::debug!(error = %err, attempt, "pulled body did not decode; pulling again");
+                }
+                result => return result,
+            }
+            attempt += 1;
+        }
+    }
+
+    async fn pull_once(&self, pull: &PullLogsRequest) -> Result<PullLogsResponse, Error> {
         if !(1..=MAX_PULL_COUNT).contains(&pull.count) {
             return Err(Error::InvalidArgument(format!(
                 "pull count must be 1..=1000, got {}",

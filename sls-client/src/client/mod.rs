@@ -54,6 +54,8 @@ struct Inner {
     stack: Stack,
     user_agent: HeaderValue,
     decompressor: Decompressor,
+    /// The retry policy's attempt limit, for failures outside the stack.
+    attempts: u32,
 }
 
 impl Client {
@@ -81,6 +83,11 @@ impl Client {
 
     pub(crate) fn decompressor(&self) -> &Decompressor {
         &self.inner.decompressor
+    }
+
+    /// How many times to fetch a body that arrives corrupted.
+    pub(crate) fn body_attempts(&self) -> u32 {
+        self.inner.attempts
     }
 
     /// Sends a request through the stack (retries, signing, transport),
@@ -240,6 +247,7 @@ impl ClientBuilder {
             self.attempt_timeout,
             self.max_response_size,
         );
+        let attempts = self.retry.attempts();
         let stack = stack::compose(transport, credentials, self.version, self.clock, self.retry);
         Ok(Client {
             inner: Arc::new(Inner {
@@ -247,6 +255,7 @@ impl ClientBuilder {
                 stack,
                 user_agent,
                 decompressor: self.decompressor,
+                attempts,
             }),
         })
     }

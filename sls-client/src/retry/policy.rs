@@ -77,6 +77,11 @@ impl RetryPolicy {
         self
     }
 
+    /// Attempts in all, the first included.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
     /// The back-off after transient and server failures.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;

@@ -227,3 +227,39 @@ async fn https_endpoints_use_tls_and_fail_against_a_plain_server() {
     // connection instead of reading "[]".
     assert!(matches!(err, Error::Transport { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_corrupted_body_is_pulled_again() {
+    use sls_proto::prost::Message;
+    let list = sls_proto::sample::AccessLogs::new(1).list(1, 5);
+    let raw = list.encode_to_vec();
+    let good = sls_proto::CompressType::Lz4.compress(&raw).unwrap();
+    let mut bad = good.clone();
+    for byte in bad.iter_mut().step_by(3) {
+        *byte ^= 0x55;
+    }
+    let server = MockServer::start().await;
+    let reply = |body: Vec<u8>| {
+        ResponseTemplate::new(200)
+            .insert_header(
+                "x-log-cursor",
+                Cursor::from_sequence(2).to_string().as_str(),
+            )
+            .insert_header("x-log-count", "1")
+            .insert_header("x-log-compresstype", "lz4")
+            .insert_header("x-log-bodyrawsize", raw.len().to_string().as_str())
+            .set_body_bytes(body)
+    };
+    Mock::given(method("GET"))
+        .respond_with(reply(bad))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(reply(good))
+        .mount(&server)
+        .await;
+    let pulled = pull(&server).await.unwrap();
+    assert_eq!(pulled.groups.to_message(), list);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}

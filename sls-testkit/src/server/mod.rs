@@ -116,14 +116,23 @@ impl Shared {
         }
     }
 
-    fn record(&self, call: Option<&Call>, status: Option<u16>, fault: Option<Fault>) {
-        lock(&self.log).push(RequestRecord {
+    /// Logs a request as it arrives; returns its index for the status.
+    fn record(&self, call: Option<&Call>, fault: Option<Fault>) -> usize {
+        let mut log = lock(&self.log);
+        log.push(RequestRecord {
             call: call.map(|c| c.kind),
             shard: call.and_then(|c| c.shard),
             consumer: call.and_then(|c| c.consumer.clone()),
-            status,
+            status: None,
             fault,
         });
+        log.len() - 1
+    }
+
+    fn set_status(&self, index: usize, status: u16) {
+        if let Some(record) = lock(&self.log).get_mut(index) {
+            record.status = Some(status);
+        }
     }
 }
 
@@ -169,28 +178,30 @@ async fn serve_request(
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(body) => body.to_bytes(),
-        Err(_) => {
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             let reply = Reply::error(&ApiError::new(
                 413,
                 "PostBodyTooLarge",
                 "the body is too large",
             ));
-            shared.record(None, Some(reply.status), None);
+            let index = shared.record(None, None);
+            shared.set_status(index, reply.status);
             return Ok(respond(&shared, reply, None));
         }
+        // The client went away mid-body: nothing to answer.
+        Err(err) => return Err(err),
     };
     let incoming = Incoming::new(parts, body);
     let call = call::classify(&incoming);
     let fault = call
         .as_ref()
         .and_then(|c| lock(&shared.faults).decide(c, shared.clock.unix_seconds()));
+    // Logged on arrival: a request dropped mid-way (a client timing out
+    // during injected latency) still shows, with no status.
+    let index = shared.record(call.as_ref(), fault.clone());
     let reply = match &fault {
-        Some(Fault::Reset) => {
-            shared.record(call.as_ref(), None, fault.clone());
-            return Err("connection reset by the fault plan".into());
-        }
+        Some(Fault::Reset) => return Err("connection reset by the fault plan".into()),
         Some(Fault::Hang) => {
-            shared.record(call.as_ref(), None, fault.clone());
             stopped(&mut shared.stop.clone()).await;
             return Err("server stopped".into());
         }
@@ -215,7 +226,7 @@ async fn serve_request(
         fault = ?fault,
         "sls-fake request"
     );
-    shared.record(call.as_ref(), Some(reply.status), fault.clone());
+    shared.set_status(index, reply.status);
     Ok(respond(&shared, reply, fault.as_ref()))
 }
 
@@ -260,10 +271,12 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = stopped(&mut shutdown) => return,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = stopped(&mut shutdown) => break,
         };
         let Ok((stream, _)) = accepted else {
             continue;
@@ -271,7 +284,7 @@ pub(crate) async fn run(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let mut stop = shutdown.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = service_fn(move |request| serve_request(shared.clone(), request));
             let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
@@ -284,4 +297,6 @@ pub(crate) async fn run(
             }
         });
     }
+    // Every open connection was told to finish its request and close.
+    while connections.join_next().await.is_some() {}
 }
