@@ -7,6 +7,7 @@ use std::time::Duration;
 use sls_client::retry::RetryPolicy;
 use sls_client::signing::SignatureVersion;
 use sls_client::{Client, ProvideCredentials};
+use sls_proto::CompressType;
 
 /// Where a shard starts when the group has no checkpoint for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,8 @@ pub mod defaults {
     pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(20);
     /// How many heartbeat intervals make the group's timeout.
     pub const TIMEOUT_INTERVALS: u32 = 3;
-    /// Wait between pulls of a caught-up shard (`DataFetchIntervalInMs`).
+    /// Wait between pulls of a caught-up shard, and after a pull that
+    /// returned less than half of `MAX_FETCH_GROUPS` (`DataFetchIntervalInMs`).
     pub const FETCH_INTERVAL: Duration = Duration::from_millis(200);
     /// Log groups per pull (`MaxFetchLogGroupCount`).
     pub const MAX_FETCH_GROUPS: u32 = 1000;
@@ -39,6 +41,8 @@ pub mod defaults {
     pub const START_POSITION: StartPosition = StartPosition::Begin;
     /// How long shutdown waits for in-flight processing.
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The compression pulls ask for (`CompressType`).
+    pub const COMPRESSION: sls_proto::CompressType = sls_proto::CompressType::Lz4;
 }
 
 /// Why a configuration was refused; names the field and the valid range.
@@ -79,6 +83,7 @@ pub struct ConsumerConfig {
     pub(crate) ordered: bool,
     pub(crate) auto_commit_interval: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) compression: CompressType,
 }
 
 impl ConsumerConfig {
@@ -109,6 +114,7 @@ impl ConsumerConfig {
             ordered: false,
             auto_commit_interval: Some(defaults::AUTO_COMMIT_INTERVAL),
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
+            compression: defaults::COMPRESSION,
         }
     }
 
@@ -144,6 +150,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("ordered", &self.ordered)
             .field("auto_commit_interval", &self.auto_commit_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("compression", &self.compression)
             .finish()
     }
 }
@@ -169,6 +176,7 @@ pub struct ConsumerConfigBuilder {
     ordered: bool,
     auto_commit_interval: Option<Duration>,
     shutdown_timeout: Duration,
+    compression: CompressType,
 }
 
 impl ConsumerConfigBuilder {
@@ -258,6 +266,12 @@ impl ConsumerConfigBuilder {
     /// processor asks.
     pub fn auto_commit_interval(mut self, interval: Option<Duration>) -> Self {
         self.auto_commit_interval = interval;
+        self
+    }
+
+    /// The compression pulls ask for (default lz4; zstd also works).
+    pub fn compression(mut self, compression: CompressType) -> Self {
+        self.compression = compression;
         self
     }
 
@@ -352,6 +366,7 @@ impl ConsumerConfigBuilder {
             ordered: self.ordered,
             auto_commit_interval: self.auto_commit_interval,
             shutdown_timeout: self.shutdown_timeout,
+            compression: self.compression,
         })
     }
 }

@@ -140,6 +140,7 @@ impl Worker {
             start: c.start,
             fetch_interval: c.fetch_interval,
             max_fetch_groups: c.max_fetch_groups,
+            compression: c.compression,
             auto_commit: c.auto_commit_interval,
             errors,
             readonly: RwLock::default(),

@@ -26,6 +26,7 @@ pub struct PullLogsRequest {
     count: u32,
     end_cursor: Option<Cursor>,
     query: Option<String>,
+    accept: CompressType,
 }
 
 impl PullLogsRequest {
@@ -39,7 +40,15 @@ impl PullLogsRequest {
             count: MAX_PULL_COUNT,
             end_cursor: None,
             query: None,
+            accept: CompressType::Lz4,
         }
+    }
+
+    /// The body compression to ask for (`Accept-Encoding`, default lz4);
+    /// the service may answer with another, which is decoded all the same.
+    pub fn accept_encoding(mut self, codec: CompressType) -> Self {
+        self.accept = codec;
+        self
     }
 
     /// At most `count` groups (1..=1000).
@@ -243,7 +252,10 @@ impl Client {
         .query("cursor", pull.cursor.to_string())
         .query("count", pull.count.to_string())
         .header(ACCEPT, HeaderValue::from_static("application/x-protobuf"))
-        .header(ACCEPT_ENCODING, HeaderValue::from_static("lz4"));
+        .header(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static(pull.accept.header_value().unwrap_or("identity")),
+        );
         if let Some(end) = pull.end_cursor {
             request = request.query("end_cursor", end.to_string());
         }

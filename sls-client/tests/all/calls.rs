@@ -518,3 +518,35 @@ async fn v4_signing_sends_its_headers() {
         "{auth}"
     );
 }
+
+#[tokio::test]
+async fn pulls_can_ask_for_zstd() {
+    let server = MockServer::start().await;
+    let (list, raw, _) = pulled_body(1);
+    let zstd = CompressType::Zstd.compress(&raw).unwrap();
+    Mock::given(method("GET"))
+        .and(header("accept-encoding", "zstd"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header(
+                    "x-log-cursor",
+                    Cursor::from_sequence(1).to_string().as_str(),
+                )
+                .insert_header("x-log-count", "1")
+                .insert_header("x-log-bodyrawsize", raw.len().to_string().as_str())
+                .insert_header("x-log-compresstype", "zstd")
+                .set_body_bytes(zstd),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pulled = harness::client(server.address())
+        .pull_logs(
+            PullLogsRequest::new("proj", "app", 0, Cursor::from_sequence(0))
+                .accept_encoding(CompressType::Zstd),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pulled.compress_type, CompressType::Zstd);
+    assert_eq!(pulled.groups.to_message(), list);
+}

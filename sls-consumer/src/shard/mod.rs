@@ -65,6 +65,7 @@ pub(crate) struct ShardSettings {
     pub(crate) start: StartPosition,
     pub(crate) fetch_interval: Duration,
     pub(crate) max_fetch_groups: u32,
+    pub(crate) compression: sls_proto::CompressType,
     pub(crate) auto_commit: Option<Duration>,
     pub(crate) errors: ErrorPolicy,
     /// Read-only shards, as the heartbeat loop last listed them.
@@ -134,7 +135,8 @@ impl<P: Processor> ShardTask<P> {
         let target = &self.settings.target;
         let client = target.client.clone();
         let pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
-            .count(self.settings.max_fetch_groups);
+            .count(self.settings.max_fetch_groups)
+            .accept_encoding(self.settings.compression);
         tokio::spawn(async move { client.pull_logs(pull).await })
     }
 
@@ -298,8 +300,14 @@ impl<P: Processor> ShardTask<P> {
                 }
                 continue;
             }
-            // One batch ahead: the next pull runs while this one is processed.
-            prefetch = Some(self.spawn_pull(pulled.next_cursor));
+            // A full-ish batch means a backlog: the next pull runs while this
+            // one is processed (one batch ahead). A small one means the shard
+            // is nearly caught up: wait the fetch interval before pulling
+            // again rather than chase it with tiny pulls.
+            let backlog = pulled.count as u64 * 2 >= u64::from(self.settings.max_fetch_groups);
+            if backlog {
+                prefetch = Some(self.spawn_pull(pulled.next_cursor));
+            }
             let batch = Batch {
                 shard: self.shard,
                 cursor: pulled.cursor,
@@ -334,6 +342,11 @@ impl<P: Processor> ShardTask<P> {
                         shard: self.shard,
                         source,
                     });
+                }
+            }
+            if prefetch.is_none() {
+                if let Some(stop) = self.pause(self.settings.fetch_interval).await {
+                    return self.finish(stop, None).await;
                 }
             }
             if let Some(interval) = auto {
