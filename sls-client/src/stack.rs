@@ -29,7 +29,7 @@ use tower::{Service, ServiceBuilder};
 
 use crate::request::{SlsRequest, SlsResponse};
 use crate::retry::RetryPolicy;
-use crate::signing::{SignableRequest, SignatureVersion, sign};
+use crate::signing::{SignableParts, SignatureVersion, sign};
 use crate::transport::Transport;
 use crate::{Error, ProvideCredentials};
 
@@ -90,23 +90,8 @@ where
         Box::pin(async move {
             let credentials = credentials.provide().await?;
             let output = {
-                let headers: Vec<(&str, &str)> = request
-                    .headers
-                    .iter()
-                    .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-                    .collect();
-                let query: Vec<(&str, &str)> = request
-                    .query
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let signable = SignableRequest {
-                    method: request.method.as_str(),
-                    path: &request.path,
-                    query: &query,
-                    headers: &headers,
-                    body: &request.body,
-                };
+                let parts = SignableParts::new(&request.headers, &request.query);
+                let signable = parts.request(request.method.as_str(), &request.path, &request.body);
                 sign(&signable, &credentials, &version, now)
             };
             for (name, value) in output.into_headers() {

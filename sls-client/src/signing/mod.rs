@@ -79,6 +79,48 @@ impl fmt::Debug for SignableRequest<'_> {
     }
 }
 
+/// The headers and query of an HTTP request, borrowed in the shapes
+/// [`SignableRequest`] takes; how the client and a verifying server build
+/// one from `http` types. Header values that are not visible ASCII are left
+/// out (they cannot be signed as text).
+#[derive(Debug, Clone)]
+pub struct SignableParts<'a> {
+    headers: Vec<(&'a str, &'a str)>,
+    query: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> SignableParts<'a> {
+    /// Borrows `headers` and decoded `query` parameters.
+    pub fn new(headers: &'a http::HeaderMap, query: &'a [(String, String)]) -> Self {
+        Self {
+            headers: headers
+                .iter()
+                .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+                .collect(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The request to sign, with its method, path and body.
+    pub fn request(
+        &'a self,
+        method: &'a str,
+        path: &'a str,
+        body: &'a [u8],
+    ) -> SignableRequest<'a> {
+        SignableRequest {
+            method,
+            path,
+            query: &self.query,
+            headers: &self.headers,
+            body,
+        }
+    }
+}
+
 /// What signing produced: the headers to add to the request, and the
 /// intermediate strings.
 ///

@@ -127,23 +127,22 @@ impl sls_consumer::Processor for Manual {
     }
 }
 
+fn manual_config(hub: &sls_testkit::FakeLogHub) -> sls_consumer::ConsumerConfig {
+    sls_consumer::ConsumerConfig::builder(harness::PROJECT, harness::LOGSTORE, harness::GROUP, "m")
+        .client(hub.client())
+        .heartbeat_interval(harness::INTERVAL)
+        .max_fetch_groups(5)
+        .auto_commit_interval(None)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn without_auto_commit_only_saved_batches_are_committed() {
     let hub = harness::hub(1).await;
     // 3 batches of 5 groups: batches 1 and 3 are saved, 2 is not.
     harness::write(&hub, 0, 15, 1).await;
-    let config = sls_consumer::ConsumerConfig::builder(
-        harness::PROJECT,
-        harness::LOGSTORE,
-        harness::GROUP,
-        "m",
-    )
-    .client(hub.client())
-    .heartbeat_interval(harness::INTERVAL)
-    .max_fetch_groups(5)
-    .auto_commit_interval(None)
-    .build()
-    .unwrap();
+    let config = manual_config(&hub);
     let worker = sls_consumer::Worker::start(config, |_| Manual { batches: 0 })
         .await
         .unwrap();
@@ -155,18 +154,7 @@ async fn without_auto_commit_only_saved_batches_are_committed() {
     assert_eq!(report.shards[&0].committed, Some(end));
     // One more batch, not saved: the checkpoint stays where it was.
     harness::write(&hub, 100, 5, 1).await;
-    let config = sls_consumer::ConsumerConfig::builder(
-        harness::PROJECT,
-        harness::LOGSTORE,
-        harness::GROUP,
-        "m",
-    )
-    .client(hub.client())
-    .heartbeat_interval(harness::INTERVAL)
-    .max_fetch_groups(5)
-    .auto_commit_interval(None)
-    .build()
-    .unwrap();
+    let config = manual_config(&hub);
     let worker = sls_consumer::Worker::start(config, |_| Manual { batches: 1 })
         .await
         .unwrap();

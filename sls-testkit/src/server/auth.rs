@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use sls_client::Credentials;
-use sls_client::signing::{SignableRequest, SignatureVersion, sign, sign_v1_with_date};
+use sls_client::signing::{SignableParts, SignatureVersion, sign, sign_v1_with_date};
 use time::PrimitiveDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
@@ -65,23 +65,8 @@ pub(crate) fn verify(
     let authorization = request
         .header("authorization")
         .ok_or_else(|| unauthorized("Unauthorized", "the request is not signed"))?;
-    let headers: Vec<(&str, &str)> = request
-        .headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-        .collect();
-    let query: Vec<(&str, &str)> = request
-        .query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let signable = SignableRequest {
-        method: request.method.as_str(),
-        path: &request.raw_path,
-        query: &query,
-        headers: &headers,
-        body: &request.body,
-    };
+    let parts = SignableParts::new(&request.headers, &request.query);
+    let signable = parts.request(request.method.as_str(), &request.raw_path, &request.body);
     let credentials = &config.credentials;
     // The token first: the signature covers it, so a missing or wrong one
     // would otherwise read as a bad signature.
