@@ -41,6 +41,8 @@ pub mod defaults {
     pub const START_POSITION: StartPosition = StartPosition::Begin;
     /// How long shutdown waits for in-flight processing.
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+    /// What happens when the group is deleted under a running worker.
+    pub const ON_GROUP_DELETED: super::OnGroupDeleted = super::OnGroupDeleted::Recreate;
     /// The compression pulls ask for (`CompressType`).
     pub const COMPRESSION: sls_proto::CompressType = sls_proto::CompressType::Lz4;
 }
@@ -84,6 +86,19 @@ pub struct ConsumerConfig {
     pub(crate) auto_commit_interval: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) compression: CompressType,
+    pub(crate) query: Option<String>,
+    pub(crate) on_group_deleted: OnGroupDeleted,
+}
+
+/// What the worker does when its consumer group disappears while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnGroupDeleted {
+    /// Create it again (with this worker's timeout and order) and go on;
+    /// shards restart from the start position, as the checkpoints went with
+    /// the group.
+    Recreate,
+    /// Stop the worker with the `ConsumerGroupNotExist` error.
+    Stop,
 }
 
 impl ConsumerConfig {
@@ -115,6 +130,8 @@ impl ConsumerConfig {
             auto_commit_interval: Some(defaults::AUTO_COMMIT_INTERVAL),
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             compression: defaults::COMPRESSION,
+            query: None,
+            on_group_deleted: defaults::ON_GROUP_DELETED,
         }
     }
 
@@ -151,6 +168,8 @@ impl fmt::Debug for ConsumerConfig {
             .field("auto_commit_interval", &self.auto_commit_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("compression", &self.compression)
+            .field("query", &self.query)
+            .field("on_group_deleted", &self.on_group_deleted)
             .finish()
     }
 }
@@ -177,6 +196,8 @@ pub struct ConsumerConfigBuilder {
     auto_commit_interval: Option<Duration>,
     shutdown_timeout: Duration,
     compression: CompressType,
+    query: Option<String>,
+    on_group_deleted: OnGroupDeleted,
 }
 
 impl ConsumerConfigBuilder {
@@ -275,6 +296,21 @@ impl ConsumerConfigBuilder {
         self
     }
 
+    /// An SPL query run on the service for every pull (`query` with
+    /// `pullMode=scan_on_stream`); batches hold what it returns, and
+    /// progress is made even when it filters everything out.
+    pub fn query(mut self, spl: impl Into<String>) -> Self {
+        self.query = Some(spl.into());
+        self
+    }
+
+    /// What to do if the group is deleted while running (default
+    /// [`OnGroupDeleted::Recreate`]).
+    pub fn on_group_deleted(mut self, action: OnGroupDeleted) -> Self {
+        self.on_group_deleted = action;
+        self
+    }
+
     /// How long shutdown waits for in-flight processing (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -367,6 +403,8 @@ impl ConsumerConfigBuilder {
             auto_commit_interval: self.auto_commit_interval,
             shutdown_timeout: self.shutdown_timeout,
             compression: self.compression,
+            query: self.query.filter(|q| !q.trim().is_empty()),
+            on_group_deleted: self.on_group_deleted,
         })
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::config::ConsumerConfig;
+use crate::config::{ConsumerConfig, OnGroupDeleted};
 use crate::processor::Processor;
 use crate::shard::{self, ShardExit, ShardReport, ShardSettings, Stop};
 use crate::worker::WorkerReport;
@@ -153,6 +153,16 @@ where
                         let _ = running.stop.send(Some(Stop::Lose));
                         losing.insert(shard);
                     }
+                }
+                Err(err)
+                    if err.is_code("ConsumerGroupNotExist")
+                        && c.on_group_deleted == OnGroupDeleted::Recreate =>
+                {
+                    tracing::warn!(consumer = %c.consumer, group = %c.group, "the consumer group was deleted; creating it again");
+                    if let Err(err) = crate::worker::ensure_group(c).await {
+                        tracing::warn!(consumer = %c.consumer, error = %err, "recreating the group failed; will retry");
+                    }
+                    ticker.reset_immediately();
                 }
                 Err(err) if is_fatal(&err) => {
                     tracing::error!(consumer = %c.consumer, error = %err, "stopping: the service refuses this consumer");

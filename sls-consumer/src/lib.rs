@@ -69,7 +69,9 @@ mod shard;
 mod worker;
 
 pub use checkpoint::Checkpoint;
-pub use config::{ConfigError, ConsumerConfig, ConsumerConfigBuilder, StartPosition, defaults};
+pub use config::{
+    ConfigError, ConsumerConfig, ConsumerConfigBuilder, OnGroupDeleted, StartPosition, defaults,
+};
 pub use error::{ConsumerError, ProcessError};
 pub use processor::{
     AfterRetries, Batch, Decision, ErrorPolicy, FnProcessor, Processor, processor_fn,

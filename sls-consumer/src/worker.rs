@@ -15,6 +15,38 @@ use crate::heartbeat::HeartbeatLoop;
 use crate::processor::{ErrorPolicy, Processor};
 use crate::shard::{ShardExit, ShardReport, ShardSettings};
 
+/// Creates the consumer group, or updates its timeout and order if it
+/// exists.
+pub(crate) async fn ensure_group(c: &ConsumerConfig) -> Result<(), sls_client::Error> {
+    let timeout_s = u32::try_from(c.timeout.as_secs())
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let group = ConsumerGroup {
+        name: c.group.clone(),
+        timeout: timeout_s,
+        order: c.ordered,
+    };
+    match c
+        .client
+        .create_consumer_group(&c.project, &c.logstore, &group)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(err) if err.is_code("ConsumerGroupAlreadyExist") => {
+            c.client
+                .update_consumer_group(
+                    &c.project,
+                    &c.logstore,
+                    &c.group,
+                    Some(timeout_s),
+                    Some(c.ordered),
+                )
+                .await
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Per shard, what a worker did over its life.
 #[derive(Debug, Default)]
 pub struct ShardSummary {
@@ -141,6 +173,7 @@ impl Worker {
             fetch_interval: c.fetch_interval,
             max_fetch_groups: c.max_fetch_groups,
             compression: c.compression,
+            query: c.query.clone(),
             auto_commit: c.auto_commit_interval,
             errors,
             readonly: RwLock::default(),

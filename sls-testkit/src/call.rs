@@ -56,6 +56,8 @@ pub(crate) struct Call {
     pub(crate) shard: Option<u32>,
     pub(crate) group: Option<String>,
     pub(crate) consumer: Option<String>,
+    /// The SPL query of a pull.
+    pub(crate) query: Option<String>,
 }
 
 /// Classifies a request; `None` for paths and methods the service lacks.
@@ -69,6 +71,7 @@ pub(crate) fn classify(req: &Incoming) -> Option<Call> {
         shard: None,
         group: None,
         consumer: param("consumer").map(str::to_owned),
+        query: param("query").map(str::to_owned),
     };
     call.kind = match segments.as_slice() {
         ["logstores"] if m == Method::GET => CallKind::ListLogstores,

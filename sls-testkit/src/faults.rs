@@ -217,6 +217,7 @@ mod tests {
             shard,
             group: None,
             consumer: None,
+            query: None,
         }
     }
 

@@ -66,6 +66,8 @@ pub(crate) struct ShardSettings {
     pub(crate) fetch_interval: Duration,
     pub(crate) max_fetch_groups: u32,
     pub(crate) compression: sls_proto::CompressType,
+    /// The SPL query every pull carries, if any.
+    pub(crate) query: Option<String>,
     pub(crate) auto_commit: Option<Duration>,
     pub(crate) errors: ErrorPolicy,
     /// Read-only shards, as the heartbeat loop last listed them.
@@ -134,9 +136,12 @@ impl<P: Processor> ShardTask<P> {
     fn spawn_pull(&self, cursor: Cursor) -> Pull {
         let target = &self.settings.target;
         let client = target.client.clone();
-        let pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
+        let mut pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
             .count(self.settings.max_fetch_groups)
             .accept_encoding(self.settings.compression);
+        if let Some(query) = &self.settings.query {
+            pull = pull.query(query.clone());
+        }
         tokio::spawn(async move { client.pull_logs(pull).await })
     }
 
@@ -277,6 +282,20 @@ impl<P: Processor> ShardTask<P> {
                     continue;
                 }
             };
+            if pulled.count == 0 && pulled.next_cursor != cursor {
+                // An SPL query filtered the whole range out: nothing to
+                // process, so move on (keeping processed/saved positions
+                // that were current, so nothing unsaved is skipped).
+                let next = pulled.next_cursor;
+                if self.tracker.processed == Some(cursor) {
+                    self.tracker.processed = Some(next);
+                }
+                if self.tracker.saved == Some(cursor) {
+                    self.tracker.saved = Some(next);
+                }
+                cursor = next;
+                continue;
+            }
             if pulled.count == 0 {
                 let readonly = self
                     .settings
@@ -304,7 +323,10 @@ impl<P: Processor> ShardTask<P> {
             // one is processed (one batch ahead). A small one means the shard
             // is nearly caught up: wait the fetch interval before pulling
             // again rather than chase it with tiny pulls.
-            let backlog = pulled.count as u64 * 2 >= u64::from(self.settings.max_fetch_groups);
+            // With an SPL query, pace by what the server scanned, not by what
+            // survived the filter.
+            let scanned = pulled.count_before_query.unwrap_or(pulled.count as u64);
+            let backlog = scanned * 2 >= u64::from(self.settings.max_fetch_groups);
             if backlog {
                 prefetch = Some(self.spawn_pull(pulled.next_cursor));
             }

@@ -422,11 +422,19 @@ async fn faulty_pulls_lose_and_duplicate_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_deleted_group_stops_the_worker_with_the_error() {
+async fn a_deleted_group_stops_the_worker_with_the_error_when_asked() {
     let hub = harness::hub(2).await;
     harness::write(&hub, 0, 4, 2).await;
     let log = Log::default();
-    let mut worker = harness::start(&hub, &log, "c", StartPosition::Begin).await;
+    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "c")
+        .client(hub.client())
+        .heartbeat_interval(INTERVAL)
+        .on_group_deleted(sls_consumer::OnGroupDeleted::Stop)
+        .build()
+        .unwrap();
+    let mut worker = Worker::start(config, harness::recorder(&log, "c"))
+        .await
+        .unwrap();
     tokio::time::sleep(INTERVAL * 2).await;
     hub.client()
         .delete_consumer_group(PROJECT, LOGSTORE, GROUP)
@@ -455,4 +463,80 @@ async fn shutdown_on_a_signal() {
         .unwrap();
     assert_eq!(report.logs(), total);
     assert!(report.failure().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_group_is_recreated_and_consumption_goes_on() {
+    let hub = harness::hub(2).await;
+    let next = harness::write(&hub, 0, 4, 2).await;
+    let log = Log::default();
+    let worker = harness::start(&hub, &log, "c", StartPosition::Begin).await;
+    assert!(harness::wait_until(Duration::from_secs(10), || log.len() as u64 >= next).await);
+    hub.client()
+        .delete_consumer_group(PROJECT, LOGSTORE, GROUP)
+        .await
+        .unwrap();
+    let rejoined = harness::wait_until(INTERVAL * 3, || {
+        hub.group_consumers(PROJECT, LOGSTORE, GROUP)
+            .is_some_and(|c| c == ["c"])
+    })
+    .await;
+    assert!(
+        rejoined,
+        "the group was created again and the worker rejoined"
+    );
+    let total = harness::write(&hub, next, 4, 2).await;
+    let done = harness::wait_until(Duration::from_secs(20), || {
+        log.counts().len() as u64 >= total
+    })
+    .await;
+    assert!(done, "{} of {total}", log.counts().len());
+    tokio::time::sleep(INTERVAL * 2).await;
+    let report = worker.shutdown().await.unwrap();
+    assert!(report.failure().is_none());
+    // Commits land in the new group.
+    let checkpoints = hub
+        .client()
+        .get_checkpoints(PROJECT, LOGSTORE, GROUP, None)
+        .await
+        .unwrap();
+    for c in checkpoints {
+        assert_eq!(
+            c.cursor,
+            hub.end_cursor(PROJECT, LOGSTORE, c.shard),
+            "shard {}",
+            c.shard
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_query_goes_with_every_pull() {
+    let hub = harness::hub(1).await;
+    let total = harness::write(&hub, 0, 3, 2).await;
+    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "q")
+        .client(hub.client())
+        .heartbeat_interval(INTERVAL)
+        .query("* | where status = '500'")
+        .build()
+        .unwrap();
+    let log = Log::default();
+    let worker = Worker::start(config, harness::recorder(&log, "q"))
+        .await
+        .unwrap();
+    // The fake server does not evaluate SPL: everything passes.
+    assert!(harness::wait_until(Duration::from_secs(10), || log.len() as u64 >= total).await);
+    worker.shutdown().await.unwrap();
+    let pulls: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.call == Some(CallKind::PullLogs))
+        .collect();
+    assert!(!pulls.is_empty());
+    assert!(
+        pulls
+            .iter()
+            .all(|r| r.query.as_deref() == Some("* | where status = '500'")),
+        "every pull carried the query"
+    );
 }

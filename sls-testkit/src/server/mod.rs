@@ -50,6 +50,8 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// The fault the plan applied, if any.
     pub fault: Option<Fault>,
+    /// The SPL query of a pull, when it carried one.
+    pub query: Option<String>,
 }
 
 type ResponseBody = BoxBody<Bytes, BoxError>;
@@ -125,6 +127,7 @@ impl Shared {
             consumer: call.and_then(|c| c.consumer.clone()),
             status: None,
             fault,
+            query: call.and_then(|c| c.query.clone()),
         });
         log.len() - 1
     }
