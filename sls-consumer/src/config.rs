@@ -41,6 +41,12 @@ pub mod defaults {
     pub const START_POSITION: StartPosition = StartPosition::Begin;
     /// How long shutdown waits for in-flight processing.
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The memory budget for fetched, unprocessed data.
+    pub const MAX_BUFFERED_BYTES: u64 = 256 << 20;
+    /// The smallest budget accepted: above the largest log group.
+    pub const MIN_BUFFERED_BYTES: u64 = 8 << 20;
+    /// Pulls in flight at once.
+    pub const MAX_CONCURRENT_FETCHES: u32 = 16;
     /// What happens when the group is deleted under a running worker.
     pub const ON_GROUP_DELETED: super::OnGroupDeleted = super::OnGroupDeleted::Recreate;
     /// The compression pulls ask for (`CompressType`).
@@ -88,6 +94,8 @@ pub struct ConsumerConfig {
     pub(crate) compression: CompressType,
     pub(crate) query: Option<String>,
     pub(crate) on_group_deleted: OnGroupDeleted,
+    pub(crate) max_buffered_bytes: u64,
+    pub(crate) max_concurrent_fetches: u32,
 }
 
 /// What the worker does when its consumer group disappears while it runs.
@@ -132,6 +140,8 @@ impl ConsumerConfig {
             compression: defaults::COMPRESSION,
             query: None,
             on_group_deleted: defaults::ON_GROUP_DELETED,
+            max_buffered_bytes: defaults::MAX_BUFFERED_BYTES,
+            max_concurrent_fetches: defaults::MAX_CONCURRENT_FETCHES,
         }
     }
 
@@ -170,6 +180,8 @@ impl fmt::Debug for ConsumerConfig {
             .field("compression", &self.compression)
             .field("query", &self.query)
             .field("on_group_deleted", &self.on_group_deleted)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
+            .field("max_concurrent_fetches", &self.max_concurrent_fetches)
             .finish()
     }
 }
@@ -198,6 +210,8 @@ pub struct ConsumerConfigBuilder {
     compression: CompressType,
     query: Option<String>,
     on_group_deleted: OnGroupDeleted,
+    max_buffered_bytes: u64,
+    max_concurrent_fetches: u32,
 }
 
 impl ConsumerConfigBuilder {
@@ -311,6 +325,20 @@ impl ConsumerConfigBuilder {
         self
     }
 
+    /// The most fetched-but-unprocessed data, in decompressed bytes, all
+    /// shards together (default 256 MiB; at least 8 MiB, so the largest
+    /// log group, 5 MB, always fits).
+    pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
+        self.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// The most pulls in flight at once, all shards together (default 16).
+    pub fn max_concurrent_fetches(mut self, fetches: u32) -> Self {
+        self.max_concurrent_fetches = fetches;
+        self
+    }
+
     /// How long shutdown waits for in-flight processing (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -354,6 +382,18 @@ impl ConsumerConfigBuilder {
                     "a time must be at or after 1970",
                 ));
             }
+        }
+        if self.max_buffered_bytes < defaults::MIN_BUFFERED_BYTES {
+            return Err(ConfigError::new(
+                "max_buffered_bytes",
+                "must be at least 8 MiB",
+            ));
+        }
+        if self.max_concurrent_fetches == 0 {
+            return Err(ConfigError::new(
+                "max_concurrent_fetches",
+                "must be at least 1",
+            ));
         }
         if self.auto_commit_interval.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::new(
@@ -405,6 +445,8 @@ impl ConsumerConfigBuilder {
             compression: self.compression,
             query: self.query.filter(|q| !q.trim().is_empty()),
             on_group_deleted: self.on_group_deleted,
+            max_buffered_bytes: self.max_buffered_bytes,
+            max_concurrent_fetches: self.max_concurrent_fetches,
         })
     }
 }

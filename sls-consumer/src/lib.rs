@@ -58,8 +58,10 @@
 //! - `worker`: [`Worker`], [`WorkerReport`].
 //! - `heartbeat`: the coordinator loop: assignment, lease, shutdown.
 //! - `shard`: one task per held shard.
+//! - `budget`: the memory budget and the fetch cap.
 //! - `error`: [`ConsumerError`].
 
+mod budget;
 mod checkpoint;
 mod config;
 mod error;
@@ -77,4 +79,4 @@ pub use processor::{
     AfterRetries, Batch, Decision, ErrorPolicy, FnProcessor, Processor, processor_fn,
 };
 pub use shard::{ShardExit, ShardReport};
-pub use worker::{ShardSummary, Worker, WorkerReport};
+pub use worker::{MemoryStats, ShardSummary, Worker, WorkerReport};

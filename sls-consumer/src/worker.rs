@@ -8,6 +8,7 @@ use sls_proto::Cursor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::budget::Budget;
 use crate::checkpoint::Target;
 use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
@@ -109,6 +110,18 @@ pub struct Worker {
     /// Turns true when the heartbeat loop has ended.
     done: watch::Receiver<bool>,
     task: Option<JoinHandle<WorkerReport>>,
+    budget: Arc<Budget>,
+}
+
+/// The memory budget's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// The budget, in bytes.
+    pub budget: u64,
+    /// Bytes of fetched, unprocessed data now.
+    pub buffered: u64,
+    /// The most ever buffered at once.
+    pub peak: u64,
 }
 
 impl Worker {
@@ -134,33 +147,8 @@ impl Worker {
         F: Fn(u32) -> P + Send + Sync + 'static,
     {
         let c = &config;
-        let timeout_s = u32::try_from(c.timeout.as_secs())
-            .unwrap_or(u32::MAX)
-            .max(1);
-        let group = ConsumerGroup {
-            name: c.group.clone(),
-            timeout: timeout_s,
-            order: c.ordered,
-        };
-        match c
-            .client
-            .create_consumer_group(&c.project, &c.logstore, &group)
-            .await
-        {
-            Ok(()) => {}
-            Err(err) if err.is_code("ConsumerGroupAlreadyExist") => {
-                c.client
-                    .update_consumer_group(
-                        &c.project,
-                        &c.logstore,
-                        &c.group,
-                        Some(timeout_s),
-                        Some(c.ordered),
-                    )
-                    .await?;
-            }
-            Err(err) => return Err(err.into()),
-        }
+        ensure_group(c).await?;
+        let budget = Budget::new(c.max_buffered_bytes, c.max_concurrent_fetches);
         let settings = Arc::new(ShardSettings {
             target: Target {
                 client: c.client.clone(),
@@ -174,6 +162,7 @@ impl Worker {
             max_fetch_groups: c.max_fetch_groups,
             compression: c.compression,
             query: c.query.clone(),
+            budget: budget.clone(),
             auto_commit: c.auto_commit_interval,
             errors,
             readonly: RwLock::default(),
@@ -195,7 +184,17 @@ impl Worker {
             shutdown,
             done,
             task: Some(task),
+            budget,
         })
+    }
+
+    /// The memory budget: its size, what is buffered now, and the peak.
+    pub fn memory(&self) -> MemoryStats {
+        MemoryStats {
+            budget: self.budget.total(),
+            buffered: self.budget.in_use(),
+            peak: self.budget.peak(),
+        }
     }
 
     /// Resolves when the worker stopped on its own (a fatal service error

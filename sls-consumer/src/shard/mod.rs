@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::budget::{Budget, Reservation};
 use crate::checkpoint::{Checkpoint, CommitError, Target, Tracker};
 use crate::config::StartPosition;
 use crate::error::ConsumerError;
@@ -70,11 +71,26 @@ pub(crate) struct ShardSettings {
     pub(crate) query: Option<String>,
     pub(crate) auto_commit: Option<Duration>,
     pub(crate) errors: ErrorPolicy,
+    /// The memory budget shared by every shard.
+    pub(crate) budget: Arc<Budget>,
     /// Read-only shards, as the heartbeat loop last listed them.
     pub(crate) readonly: RwLock<BTreeSet<u32>>,
 }
 
-type Pull = JoinHandle<Result<PullLogsResponse, sls_client::Error>>;
+/// A pull in flight, with the budget reserved for its data.
+struct Pull {
+    task: JoinHandle<Result<PullLogsResponse, sls_client::Error>>,
+    reservation: Reservation,
+}
+
+impl Pull {
+    fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// The first guess at a batch's size, before a shard has pulled one.
+const FIRST_ESTIMATE: u64 = 256 << 10;
 
 struct ShardTask<P> {
     shard: u32,
@@ -84,6 +100,10 @@ struct ShardTask<P> {
     tracker: Tracker,
     batches: u64,
     logs: u64,
+    /// The size the next batch is expected to have.
+    estimate: u64,
+    /// Groups per pull now: halved when a batch does not fit the budget.
+    count: u32,
 }
 
 /// Waits until a stop arrives (or the worker is gone, which is a loss).
@@ -101,6 +121,7 @@ pub(crate) async fn run<P: Processor>(
     settings: Arc<ShardSettings>,
     stop: watch::Receiver<Option<Stop>>,
 ) -> ShardReport {
+    let settings_count = settings.max_fetch_groups;
     let mut task = ShardTask {
         shard,
         processor,
@@ -109,6 +130,8 @@ pub(crate) async fn run<P: Processor>(
         tracker: Tracker::default(),
         batches: 0,
         logs: 0,
+        estimate: FIRST_ESTIMATE,
+        count: settings_count,
     };
     let exit = task.consume().await;
     ShardReport {
@@ -133,16 +156,32 @@ impl<P: Processor> ShardTask<P> {
         }
     }
 
-    fn spawn_pull(&self, cursor: Cursor) -> Pull {
+    /// Starts a pull holding `reservation`; it waits for a fetch slot.
+    fn spawn_pull(&self, cursor: Cursor, reservation: Reservation) -> Pull {
         let target = &self.settings.target;
         let client = target.client.clone();
+        let budget = self.settings.budget.clone();
         let mut pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
-            .count(self.settings.max_fetch_groups)
+            .count(self.count)
             .accept_encoding(self.settings.compression);
         if let Some(query) = &self.settings.query {
             pull = pull.query(query.clone());
         }
-        tokio::spawn(async move { client.pull_logs(pull).await })
+        let task = tokio::spawn(async move {
+            let _slot = budget.fetch_slot().await;
+            client.pull_logs(pull).await
+        });
+        Pull { task, reservation }
+    }
+
+    /// Starts a pull once its budget is free, unless a stop comes first.
+    async fn pull_when_budgeted(&mut self, cursor: Cursor) -> Result<Pull, Stop> {
+        let budget = self.settings.budget.clone();
+        let reservation = tokio::select! {
+            reservation = budget.reserve(self.estimate) => reservation,
+            stop = stopped(&mut self.stop) => return Err(stop),
+        };
+        Ok(self.spawn_pull(cursor, reservation))
     }
 
     /// The cursor to start from: the group's checkpoint, else the start
@@ -263,12 +302,31 @@ impl<P: Processor> ShardTask<P> {
             if let Some(stop) = self.pending_stop() {
                 return self.finish(stop, prefetch).await;
             }
-            let pull = prefetch.take().unwrap_or_else(|| self.spawn_pull(cursor));
+            let pull = match prefetch.take() {
+                Some(pull) => pull,
+                None => match self.pull_when_budgeted(cursor).await {
+                    Ok(pull) => pull,
+                    Err(stop) => return self.finish(stop, None).await,
+                },
+            };
+            let Pull {
+                task,
+                mut reservation,
+            } = pull;
             let pulled = tokio::select! {
-                joined = pull => joined.unwrap_or_else(|_| Err(sls_client::Error::Response("pull task failed".into()))),
+                joined = task => joined.unwrap_or_else(|_| Err(sls_client::Error::Response("pull task failed".into()))),
                 stop = stopped(&mut self.stop) => return self.finish(stop, None).await,
             };
             let pulled = match pulled {
+                Ok(pulled) if !reservation.try_grow(pulled.raw_size) => {
+                    // Larger than reserved and the rest is taken: drop it,
+                    // and pull again with fewer groups once the whole size
+                    // is free (fair: first come, first served).
+                    drop(reservation);
+                    self.estimate = pulled.raw_size;
+                    self.count = (self.count / 2).max(1);
+                    continue;
+                }
                 Ok(pulled) => {
                     fetch_errors = 0;
                     pulled
@@ -326,9 +384,15 @@ impl<P: Processor> ShardTask<P> {
             // With an SPL query, pace by what the server scanned, not by what
             // survived the filter.
             let scanned = pulled.count_before_query.unwrap_or(pulled.count as u64);
-            let backlog = scanned * 2 >= u64::from(self.settings.max_fetch_groups);
+            let backlog = scanned * 2 >= u64::from(self.count);
+            self.estimate = pulled.raw_size.max(1);
+            self.count = (self.count.saturating_mul(2)).min(self.settings.max_fetch_groups);
             if backlog {
-                prefetch = Some(self.spawn_pull(pulled.next_cursor));
+                // Only with budget free now: waiting here while holding this
+                // batch could deadlock shards against each other.
+                if let Some(reserved) = self.settings.budget.try_reserve(self.estimate) {
+                    prefetch = Some(self.spawn_pull(pulled.next_cursor, reserved));
+                }
             }
             let batch = Batch {
                 shard: self.shard,
@@ -338,12 +402,17 @@ impl<P: Processor> ShardTask<P> {
                 raw_size: pulled.raw_size,
                 groups: pulled.groups,
             };
-            match self.process(&batch).await {
+            let outcome = self.process(&batch).await;
+            let (batch_logs, batch_next) = (batch.log_count() as u64, batch.next_cursor);
+            // The batch is processed or dropped: its budget goes back.
+            drop(batch);
+            drop(reservation);
+            match outcome {
                 Outcome::Done(Decision::Continue) => {
                     self.batches += 1;
-                    self.logs += batch.log_count() as u64;
-                    self.tracker.processed = Some(batch.next_cursor);
-                    cursor = batch.next_cursor;
+                    self.logs += batch_logs;
+                    self.tracker.processed = Some(batch_next);
+                    cursor = batch_next;
                 }
                 Outcome::Done(Decision::RollBack(to)) => {
                     if let Some(pull) = prefetch.take() {

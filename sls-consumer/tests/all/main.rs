@@ -4,4 +4,5 @@
 mod faults;
 mod handoff;
 mod harness;
+mod memory;
 mod single;
