@@ -174,6 +174,21 @@ where
                 }
             }
 
+            // Each held shard's end, for its lag.
+            for shard in self.settings.metrics.held() {
+                if let Ok(end) = c
+                    .client
+                    .get_cursor(
+                        &c.project,
+                        &c.logstore,
+                        shard,
+                        sls_client::CursorPosition::End,
+                    )
+                    .await
+                {
+                    self.settings.metrics.update(shard, |m| m.end = Some(end));
+                }
+            }
             if let Ok(shards) = c.client.list_shards(&c.project, &c.logstore).await {
                 let readonly = shards
                     .iter()

@@ -59,6 +59,7 @@
 //! - `heartbeat`: the coordinator loop: assignment, lease, shutdown.
 //! - `shard`: one task per held shard.
 //! - `budget`: the memory budget and the fetch cap.
+//! - `metrics`: [`WorkerMetrics`], [`ShardMetrics`].
 //! - `error`: [`ConsumerError`].
 
 mod budget;
@@ -66,6 +67,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod heartbeat;
+mod metrics;
 mod processor;
 mod shard;
 mod worker;
@@ -75,6 +77,7 @@ pub use config::{
     ConfigError, ConsumerConfig, ConsumerConfigBuilder, OnGroupDeleted, StartPosition, defaults,
 };
 pub use error::{ConsumerError, ProcessError};
+pub use metrics::{ShardMetrics, WorkerMetrics};
 pub use processor::{
     AfterRetries, Batch, Decision, ErrorPolicy, FnProcessor, Processor, processor_fn,
 };

@@ -13,6 +13,7 @@ use crate::checkpoint::Target;
 use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
 use crate::heartbeat::HeartbeatLoop;
+use crate::metrics::{Registry, WorkerMetrics};
 use crate::processor::{ErrorPolicy, Processor};
 use crate::shard::{ShardExit, ShardReport, ShardSettings};
 
@@ -111,6 +112,7 @@ pub struct Worker {
     done: watch::Receiver<bool>,
     task: Option<JoinHandle<WorkerReport>>,
     budget: Arc<Budget>,
+    settings: Arc<ShardSettings>,
 }
 
 /// The memory budget's state.
@@ -166,7 +168,9 @@ impl Worker {
             auto_commit: c.auto_commit_interval,
             errors,
             readonly: RwLock::default(),
+            metrics: Registry::default(),
         });
+        let shared_settings = settings.clone();
         let heartbeat = HeartbeatLoop {
             config,
             factory: Arc::new(factory),
@@ -185,7 +189,17 @@ impl Worker {
             done,
             task: Some(task),
             budget,
+            settings: shared_settings,
         })
+    }
+
+    /// A snapshot of every held shard's progress and lag, and the memory
+    /// budget.
+    pub fn metrics(&self) -> WorkerMetrics {
+        WorkerMetrics {
+            shards: self.settings.metrics.snapshot(),
+            memory: self.memory(),
+        }
     }
 
     /// The memory budget: its size, what is buffered now, and the peak.

@@ -16,6 +16,7 @@ use crate::budget::{Budget, Reservation};
 use crate::checkpoint::{Checkpoint, CommitError, Target, Tracker};
 use crate::config::StartPosition;
 use crate::error::ConsumerError;
+use crate::metrics::Registry;
 use crate::processor::{AfterRetries, Batch, Decision, ErrorPolicy, Processor};
 
 /// What the worker tells a shard task.
@@ -75,6 +76,8 @@ pub(crate) struct ShardSettings {
     pub(crate) budget: Arc<Budget>,
     /// Read-only shards, as the heartbeat loop last listed them.
     pub(crate) readonly: RwLock<BTreeSet<u32>>,
+    /// Per-shard figures.
+    pub(crate) metrics: Registry,
 }
 
 /// A pull in flight, with the budget reserved for its data.
@@ -133,7 +136,9 @@ pub(crate) async fn run<P: Processor>(
         estimate: FIRST_ESTIMATE,
         count: settings_count,
     };
+    task.settings.metrics.start(shard);
     let exit = task.consume().await;
+    task.settings.metrics.stop(shard);
     ShardReport {
         shard,
         exit,
@@ -227,6 +232,10 @@ impl<P: Processor> ShardTask<P> {
                     }
                     self.tracker.processed = Some(cursor);
                     self.tracker.saved = Some(cursor);
+                    self.settings.metrics.update(self.shard, |m| {
+                        m.position = Some(cursor);
+                        m.committed = self.tracker.committed;
+                    });
                     return Ok(cursor);
                 }
                 Err(err) => {
@@ -246,6 +255,9 @@ impl<P: Processor> ShardTask<P> {
         match self.settings.target.commit(self.shard, cursor).await {
             Ok(()) => {
                 self.tracker.committed = Some(cursor);
+                self.settings
+                    .metrics
+                    .update(self.shard, |m| m.committed = Some(cursor));
                 Ok(())
             }
             Err(CommitError::Lost) => Err(()),
@@ -329,10 +341,20 @@ impl<P: Processor> ShardTask<P> {
                 }
                 Ok(pulled) => {
                     fetch_errors = 0;
+                    self.settings.metrics.update(self.shard, |m| {
+                        m.fetched_logs += pulled.groups.log_count() as u64;
+                        m.fetched_bytes += pulled.raw_size;
+                        if pulled.end_of_cursor {
+                            m.end = Some(pulled.next_cursor);
+                        }
+                    });
                     pulled
                 }
                 Err(err) => {
                     fetch_errors += 1;
+                    self.settings
+                        .metrics
+                        .update(self.shard, |m| m.fetch_retries += 1);
                     tracing::warn!(shard = self.shard, error = %err, "pull failed; backing off");
                     if let Some(stop) = self.pause(backoff.delay(fetch_errors)).await {
                         return self.finish(stop, None).await;
@@ -352,6 +374,9 @@ impl<P: Processor> ShardTask<P> {
                     self.tracker.saved = Some(next);
                 }
                 cursor = next;
+                self.settings
+                    .metrics
+                    .update(self.shard, |m| m.position = Some(next));
                 continue;
             }
             if pulled.count == 0 {
@@ -402,8 +427,11 @@ impl<P: Processor> ShardTask<P> {
                 raw_size: pulled.raw_size,
                 groups: pulled.groups,
             };
+            let started = Instant::now();
             let outcome = self.process(&batch).await;
-            let (batch_logs, batch_next) = (batch.log_count() as u64, batch.next_cursor);
+            let took = started.elapsed();
+            let (batch_logs, batch_next, batch_bytes) =
+                (batch.log_count() as u64, batch.next_cursor, batch.raw_size);
             // The batch is processed or dropped: its budget goes back.
             drop(batch);
             drop(reservation);
@@ -413,12 +441,22 @@ impl<P: Processor> ShardTask<P> {
                     self.logs += batch_logs;
                     self.tracker.processed = Some(batch_next);
                     cursor = batch_next;
+                    self.settings.metrics.update(self.shard, |m| {
+                        m.batches += 1;
+                        m.processed_logs += batch_logs;
+                        m.processed_bytes += batch_bytes;
+                        m.position = Some(batch_next);
+                        m.last_process_time = Some(took);
+                    });
                 }
                 Outcome::Done(Decision::RollBack(to)) => {
                     if let Some(pull) = prefetch.take() {
                         pull.abort();
                     }
                     self.tracker.processed = Some(to);
+                    self.settings
+                        .metrics
+                        .update(self.shard, |m| m.position = Some(to));
                     if self.tracker.saved.is_some_and(|s| s > to) {
                         self.tracker.saved = Some(to);
                     }
@@ -474,6 +512,9 @@ impl<P: Processor> ShardTask<P> {
                 Ok(decision) => return Outcome::Done(decision),
                 Err(err) => {
                     failures += 1;
+                    self.settings
+                        .metrics
+                        .update(self.shard, |m| m.process_failures += 1);
                     tracing::warn!(shard = self.shard, error = %err, failures, "processor failed");
                     if failures > policy.retries {
                         match policy.then {

@@ -107,3 +107,53 @@ async fn a_32_shard_backlog_stays_within_the_budget() {
     worker.shutdown().await.unwrap();
     assert!(log.counts().values().all(|&n| n == 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn metrics_show_progress_and_lag_going_to_zero() {
+    let hub = harness::hub(2).await;
+    let total = harness::write(&hub, 0, 40, 5).await;
+    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "m")
+        .client(hub.client())
+        .heartbeat_interval(INTERVAL)
+        .max_fetch_groups(2)
+        .build()
+        .unwrap();
+    let log = Log::default();
+    let processor_log = log.clone();
+    let worker = Worker::start(config, move |_| Slow {
+        log: processor_log.clone(),
+    })
+    .await
+    .unwrap();
+    // Part-way: the end is known and the lag is positive.
+    tokio::time::sleep(INTERVAL * 2).await;
+    let early = worker.metrics();
+    assert_eq!(early.shards.len(), 2);
+    assert!(
+        early
+            .shards
+            .iter()
+            .any(|m| m.lag_groups.is_some_and(|l| l > 0)),
+        "{early:?}"
+    );
+    assert!(harness::wait_until(Duration::from_secs(120), || log.len() as u64 >= total).await);
+    tokio::time::sleep(INTERVAL * 2).await;
+    let caught_up = worker.metrics();
+    for m in &caught_up.shards {
+        assert_eq!(m.lag_groups, Some(0), "{m:?}");
+        assert_eq!(m.position, m.end);
+        assert!(m.processed_logs > 0 && m.processed_bytes > 0 && m.batches > 0);
+        assert_eq!(m.fetched_logs, m.processed_logs);
+        assert!(m.last_process_time >= Some(Duration::from_millis(200)));
+        assert!(m.held_for >= INTERVAL * 2);
+    }
+    assert_eq!(
+        caught_up
+            .shards
+            .iter()
+            .map(|m| m.processed_logs)
+            .sum::<u64>(),
+        total
+    );
+    worker.shutdown().await.unwrap();
+}

@@ -1,0 +1,136 @@
+//! What the worker reports about itself: per held shard, progress, lag and
+//! errors; and the memory budget.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sls_proto::Cursor;
+use tokio::time::Instant;
+
+use crate::worker::MemoryStats;
+
+/// One held shard's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardMetrics {
+    /// The shard.
+    pub shard: u32,
+    /// How long this worker has held it.
+    pub held_for: Duration,
+    /// Logs pulled.
+    pub fetched_logs: u64,
+    /// Decompressed bytes pulled.
+    pub fetched_bytes: u64,
+    /// Logs processed.
+    pub processed_logs: u64,
+    /// Decompressed bytes processed.
+    pub processed_bytes: u64,
+    /// Batches processed.
+    pub batches: u64,
+    /// Where the next batch starts.
+    pub position: Option<Cursor>,
+    /// The last checkpoint committed.
+    pub committed: Option<Cursor>,
+    /// The newest end of the shard this worker knows of.
+    pub end: Option<Cursor>,
+    /// Log groups between the position and the end, when the end is known.
+    pub lag_groups: Option<u64>,
+    /// Pulls that failed and were tried again.
+    pub fetch_retries: u64,
+    /// `process` calls that failed.
+    pub process_failures: u64,
+    /// How long the last `process` call took.
+    pub last_process_time: Option<Duration>,
+}
+
+/// A snapshot of a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerMetrics {
+    /// Per held shard.
+    pub shards: Vec<ShardMetrics>,
+    /// The memory budget.
+    pub memory: MemoryStats,
+}
+
+#[derive(Debug)]
+struct Entry {
+    since: Instant,
+    metrics: ShardMetrics,
+}
+
+/// The registry shard tasks update and `Worker::metrics` reads.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    shards: Mutex<BTreeMap<u32, Entry>>,
+}
+
+impl Registry {
+    pub(crate) fn start(&self, shard: u32) {
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards.insert(
+            shard,
+            Entry {
+                since: Instant::now(),
+                metrics: ShardMetrics {
+                    shard,
+                    held_for: Duration::ZERO,
+                    fetched_logs: 0,
+                    fetched_bytes: 0,
+                    processed_logs: 0,
+                    processed_bytes: 0,
+                    batches: 0,
+                    position: None,
+                    committed: None,
+                    end: None,
+                    lag_groups: None,
+                    fetch_retries: 0,
+                    process_failures: 0,
+                    last_process_time: None,
+                },
+            },
+        );
+    }
+
+    pub(crate) fn stop(&self, shard: u32) {
+        self.shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&shard);
+    }
+
+    /// Updates a shard's figures (and recomputes its lag).
+    pub(crate) fn update(&self, shard: u32, f: impl FnOnce(&mut ShardMetrics)) {
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = shards.get_mut(&shard) {
+            f(&mut entry.metrics);
+            let m = &mut entry.metrics;
+            m.lag_groups = match (m.position, m.end) {
+                (Some(position), Some(end)) => {
+                    Some(position.distance_to(end).unwrap_or(0).max(0) as u64)
+                }
+                _ => None,
+            };
+        }
+    }
+
+    /// The shards held now.
+    pub(crate) fn held(&self) -> Vec<u32> {
+        self.shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<ShardMetrics> {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards
+            .values()
+            .map(|entry| ShardMetrics {
+                held_for: entry.since.elapsed(),
+                ..entry.metrics.clone()
+            })
+            .collect()
+    }
+}
