@@ -6,8 +6,9 @@
 //! - decode-only: lz4 decompression, validation and a visit of every field
 //!   of the same groups, in one thread;
 //! - end to end: a `Worker` (default settings but 100 groups a pull) whose
-//!   processor visits every field, until every log is processed;
-//! and prints logs/s, MB/s (uncompressed), the ratio, and peak RSS.
+//!   processor visits every field, until every log is processed.
+//!
+//! It prints logs/s, MB/s (uncompressed), the ratio, and peak RSS.
 //!
 //! Run: `cargo bench -p sls-consumer --bench e2e`.
 
