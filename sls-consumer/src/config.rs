@@ -96,6 +96,7 @@ pub struct ConsumerConfig {
     pub(crate) on_group_deleted: OnGroupDeleted,
     pub(crate) max_buffered_bytes: u64,
     pub(crate) max_concurrent_fetches: u32,
+    pub(crate) end_time: Option<i64>,
 }
 
 /// What the worker does when its consumer group disappears while it runs.
@@ -142,6 +143,7 @@ impl ConsumerConfig {
             on_group_deleted: defaults::ON_GROUP_DELETED,
             max_buffered_bytes: defaults::MAX_BUFFERED_BYTES,
             max_concurrent_fetches: defaults::MAX_CONCURRENT_FETCHES,
+            end_time: None,
         }
     }
 
@@ -182,6 +184,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("on_group_deleted", &self.on_group_deleted)
             .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("max_concurrent_fetches", &self.max_concurrent_fetches)
+            .field("end_time", &self.end_time)
             .finish()
     }
 }
@@ -212,6 +215,7 @@ pub struct ConsumerConfigBuilder {
     on_group_deleted: OnGroupDeleted,
     max_buffered_bytes: u64,
     max_concurrent_fetches: u32,
+    end_time: Option<i64>,
 }
 
 impl ConsumerConfigBuilder {
@@ -333,6 +337,15 @@ impl ConsumerConfigBuilder {
         self
     }
 
+    /// Bounded replay: read only data received before this Unix time
+    /// (seconds). Each shard stops at it, commits it and is released;
+    /// [`Worker::replay_finished`](crate::Worker::replay_finished) resolves
+    /// once every shard of the logstore got there.
+    pub fn end_time(mut self, unix_seconds: i64) -> Self {
+        self.end_time = Some(unix_seconds);
+        self
+    }
+
     /// The most pulls in flight at once, all shards together (default 16).
     pub fn max_concurrent_fetches(mut self, fetches: u32) -> Self {
         self.max_concurrent_fetches = fetches;
@@ -388,6 +401,14 @@ impl ConsumerConfigBuilder {
                 "max_buffered_bytes",
                 "must be at least 8 MiB",
             ));
+        }
+        if let (Some(end), StartPosition::At(start)) = (self.end_time, self.start) {
+            if end < start {
+                return Err(ConfigError::new(
+                    "end_time",
+                    "must not be before the start time",
+                ));
+            }
         }
         if self.max_concurrent_fetches == 0 {
             return Err(ConfigError::new(
@@ -447,6 +468,7 @@ impl ConsumerConfigBuilder {
             on_group_deleted: self.on_group_deleted,
             max_buffered_bytes: self.max_buffered_bytes,
             max_concurrent_fetches: self.max_concurrent_fetches,
+            end_time: self.end_time,
         })
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct HeartbeatLoop<P, F> {
     pub(crate) config: ConsumerConfig,
     pub(crate) factory: Arc<F>,
     pub(crate) settings: Arc<ShardSettings>,
+    /// Turns true when a bounded replay has reached its end everywhere.
+    pub(crate) replay_done: watch::Sender<bool>,
     pub(crate) _processor: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -58,6 +60,52 @@ where
             .saturating_sub(self.config.heartbeat_interval)
     }
 
+    /// Whether every shard of the logstore has its checkpoint at or past
+    /// the replay's end (ends are looked up once per shard).
+    async fn replay_complete(
+        &self,
+        end_time: i64,
+        shards: &[sls_client::Shard],
+        ends: &mut BTreeMap<u32, sls_proto::Cursor>,
+    ) -> bool {
+        let c = &self.config;
+        for shard in shards {
+            if ends.contains_key(&shard.shard_id) {
+                continue;
+            }
+            match c
+                .client
+                .get_cursor(
+                    &c.project,
+                    &c.logstore,
+                    shard.shard_id,
+                    sls_client::CursorPosition::At(end_time),
+                )
+                .await
+            {
+                Ok(end) => {
+                    ends.insert(shard.shard_id, end);
+                }
+                Err(_) => return false,
+            }
+        }
+        let Ok(checkpoints) = c
+            .client
+            .get_checkpoints(&c.project, &c.logstore, &c.group, None)
+            .await
+        else {
+            return false;
+        };
+        shards.iter().all(|shard| {
+            let end = ends.get(&shard.shard_id);
+            checkpoints
+                .iter()
+                .find(|cp| cp.shard == shard.shard_id)
+                .and_then(|cp| cp.cursor)
+                .is_some_and(|cp| end.is_some_and(|end| cp >= *end))
+        })
+    }
+
     /// Runs until `shutdown` turns true (or a processor asks the worker to
     /// stop), then shuts down cleanly and reports.
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> WorkerReport {
@@ -68,6 +116,10 @@ where
         let mut stopping: BTreeMap<u32, Running> = BTreeMap::new();
         // Lost: never announced again; their tasks end without committing.
         let mut losing: BTreeSet<u32> = BTreeSet::new();
+        // Bounded replay: shards read to their end, held without a task.
+        let mut finished: BTreeSet<u32> = BTreeSet::new();
+        // Bounded replay: each shard's end cursor, once looked up.
+        let mut replay_ends: BTreeMap<u32, sls_proto::Cursor> = BTreeMap::new();
         let mut last_ok = Instant::now();
         let mut ticker = tokio::time::interval(self.config.heartbeat_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -83,6 +135,11 @@ where
                         stopping.remove(&shard);
                         losing.remove(&shard);
                         let failed = matches!(shard_report.exit, ShardExit::Failed(_));
+                        if c.end_time.is_some() && matches!(shard_report.exit, ShardExit::Ended) {
+                            // Replayed to its end: keep it (announced, no
+                            // task) so it does not bounce between consumers.
+                            finished.insert(shard);
+                        }
                         report.record(shard_report);
                         if failed {
                             break;
@@ -107,7 +164,12 @@ where
                 }
             }
 
-            let announced: Vec<u32> = held.keys().chain(stopping.keys()).copied().collect();
+            let announced: Vec<u32> = held
+                .keys()
+                .chain(stopping.keys())
+                .chain(finished.iter())
+                .copied()
+                .collect();
             let sent_at = Instant::now();
             match c
                 .client
@@ -124,6 +186,7 @@ where
                         .copied()
                         .filter(|s| !assigned.contains(s))
                         .collect();
+                    finished.retain(|s| assigned.contains(s));
                     for shard in revoked {
                         if let Some(running) = held.remove(&shard) {
                             let _ = running.stop.send(Some(Stop::Revoke));
@@ -134,6 +197,7 @@ where
                         if held.contains_key(&shard)
                             || stopping.contains_key(&shard)
                             || losing.contains(&shard)
+                            || finished.contains(&shard)
                         {
                             continue;
                         }
@@ -190,6 +254,14 @@ where
                 }
             }
             if let Ok(shards) = c.client.list_shards(&c.project, &c.logstore).await {
+                if let Some(end_time) = c.end_time {
+                    if self
+                        .replay_complete(end_time, &shards, &mut replay_ends)
+                        .await
+                    {
+                        let _ = self.replay_done.send(true);
+                    }
+                }
                 let readonly = shards
                     .iter()
                     .filter(|s| s.status == ShardStatus::Readonly)

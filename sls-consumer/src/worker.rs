@@ -113,6 +113,8 @@ pub struct Worker {
     task: Option<JoinHandle<WorkerReport>>,
     budget: Arc<Budget>,
     settings: Arc<ShardSettings>,
+    /// Turns true when a bounded replay is complete.
+    replay: watch::Receiver<bool>,
 }
 
 /// The memory budget's state.
@@ -164,6 +166,7 @@ impl Worker {
             max_fetch_groups: c.max_fetch_groups,
             compression: c.compression,
             query: c.query.clone(),
+            end_time: c.end_time,
             budget: budget.clone(),
             auto_commit: c.auto_commit_interval,
             errors,
@@ -171,10 +174,12 @@ impl Worker {
             metrics: Registry::default(),
         });
         let shared_settings = settings.clone();
+        let (replay_done, replay) = watch::channel(false);
         let heartbeat = HeartbeatLoop {
             config,
             factory: Arc::new(factory),
             settings,
+            replay_done,
             _processor: std::marker::PhantomData,
         };
         let (shutdown, stopping) = watch::channel(false);
@@ -190,7 +195,17 @@ impl Worker {
             task: Some(task),
             budget,
             settings: shared_settings,
+            replay,
         })
+    }
+
+    /// Bounded replay ([`ConsumerConfigBuilder::end_time`](crate::ConsumerConfigBuilder::end_time)):
+    /// resolves once every shard of the logstore is committed at or past
+    /// its end (checked on the service each heartbeat, so it covers shards
+    /// other workers read), or when the worker stops. Without an end time it
+    /// only resolves when the worker stops.
+    pub async fn replay_finished(&mut self) {
+        let _ = self.replay.wait_for(|done| *done).await;
     }
 
     /// A snapshot of every held shard's progress and lag, and the memory

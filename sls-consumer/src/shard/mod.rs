@@ -70,6 +70,8 @@ pub(crate) struct ShardSettings {
     pub(crate) compression: sls_proto::CompressType,
     /// The SPL query every pull carries, if any.
     pub(crate) query: Option<String>,
+    /// Bounded replay: stop at the data received at this Unix time.
+    pub(crate) end_time: Option<i64>,
     pub(crate) auto_commit: Option<Duration>,
     pub(crate) errors: ErrorPolicy,
     /// The memory budget shared by every shard.
@@ -107,6 +109,8 @@ struct ShardTask<P> {
     estimate: u64,
     /// Groups per pull now: halved when a batch does not fit the budget.
     count: u32,
+    /// Bounded replay: the cursor this shard stops at.
+    end: Option<Cursor>,
 }
 
 /// Waits until a stop arrives (or the worker is gone, which is a loss).
@@ -135,6 +139,7 @@ pub(crate) async fn run<P: Processor>(
         logs: 0,
         estimate: FIRST_ESTIMATE,
         count: settings_count,
+        end: None,
     };
     task.settings.metrics.start(shard);
     let exit = task.consume().await;
@@ -169,6 +174,9 @@ impl<P: Processor> ShardTask<P> {
         let mut pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
             .count(self.count)
             .accept_encoding(self.settings.compression);
+        if let Some(end) = self.end {
+            pull = pull.end_cursor(end);
+        }
         if let Some(query) = &self.settings.query {
             pull = pull.query(query.clone());
         }
@@ -299,12 +307,47 @@ impl<P: Processor> ShardTask<P> {
         }
     }
 
+    /// Bounded replay: the cursor at the replay's end time, retried until
+    /// found or stopped.
+    async fn replay_end(&mut self, end_time: i64) -> Result<Cursor, Stop> {
+        let target = self.settings.target.clone();
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut attempt = 0;
+        loop {
+            match target
+                .client
+                .get_cursor(
+                    &target.project,
+                    &target.logstore,
+                    self.shard,
+                    CursorPosition::At(end_time),
+                )
+                .await
+            {
+                Ok(end) => return Ok(end),
+                Err(err) => {
+                    attempt += 1;
+                    tracing::warn!(shard = self.shard, error = %err, "cannot find the replay's end; retrying");
+                    if let Some(stop) = self.pause(backoff.delay(attempt)).await {
+                        return Err(stop);
+                    }
+                }
+            }
+        }
+    }
+
     async fn consume(&mut self) -> ShardExit {
         self.processor.on_assigned(self.shard).await;
         let mut cursor = match self.start_cursor().await {
             Ok(cursor) => cursor,
             Err(stop) => return self.finish(stop, None).await,
         };
+        if let Some(end_time) = self.settings.end_time {
+            match self.replay_end(end_time).await {
+                Ok(end) => self.end = Some(end),
+                Err(stop) => return self.finish(stop, None).await,
+            }
+        }
         let auto = self.settings.auto_commit;
         let mut last_commit = Instant::now();
         let mut prefetch: Option<Pull> = None;
@@ -313,6 +356,32 @@ impl<P: Processor> ShardTask<P> {
         loop {
             if let Some(stop) = self.pending_stop() {
                 return self.finish(stop, prefetch).await;
+            }
+            if self.end.is_some_and(|end| cursor >= end) {
+                // Bounded replay: this shard is done once its end is
+                // processed (saved, without auto-commit) and committed.
+                let drained = match self.settings.auto_commit {
+                    Some(_) => self.tracker.processed.is_some_and(|p| p >= cursor),
+                    None => self.tracker.saved.is_some_and(|s| s >= cursor),
+                };
+                if drained {
+                    if let Some(pull) = prefetch.take() {
+                        pull.abort();
+                    }
+                    if self
+                        .commit(self.tracker.to_commit(self.settings.auto_commit.is_some()))
+                        .await
+                        .is_err()
+                    {
+                        return self.finish(Stop::Lose, None).await;
+                    }
+                    self.processor.on_shard_end(self.shard).await;
+                    return ShardExit::Ended;
+                }
+                if let Some(stop) = self.pause(self.settings.fetch_interval).await {
+                    return self.finish(stop, prefetch).await;
+                }
+                continue;
             }
             let pull = match prefetch.take() {
                 Some(pull) => pull,

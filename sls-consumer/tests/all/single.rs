@@ -171,3 +171,67 @@ async fn without_auto_commit_only_saved_batches_are_committed() {
         "an unsaved batch is not committed"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bounded_replay_ends_commits_and_releases() {
+    let hub = harness::hub(3).await;
+    let before = harness::write(&hub, 0, 12, 5).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let end_time = hub.clock().unix_seconds();
+    let after = harness::write(&hub, before, 6, 5).await;
+    let config = sls_consumer::ConsumerConfig::builder(
+        harness::PROJECT,
+        harness::LOGSTORE,
+        harness::GROUP,
+        "r",
+    )
+    .client(hub.client())
+    .heartbeat_interval(harness::INTERVAL)
+    .end_time(end_time)
+    .build()
+    .unwrap();
+    let log = Log::default();
+    let mut worker = sls_consumer::Worker::start(config, harness::recorder(&log, "r"))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), worker.replay_finished())
+        .await
+        .expect("the replay finished");
+    let ids: Vec<u64> = log.all().iter().map(|s| s.id).collect();
+    assert_eq!(
+        ids.len() as u64,
+        before,
+        "only data from before the end time"
+    );
+    assert!(ids.iter().all(|&id| id < before));
+    worker.shutdown().await.unwrap();
+    // Every shard committed at its end, and nobody holds any.
+    let client = hub.client();
+    for shard in 0..3 {
+        let end = client
+            .get_cursor(
+                harness::PROJECT,
+                harness::LOGSTORE,
+                shard,
+                sls_client::CursorPosition::At(end_time),
+            )
+            .await
+            .unwrap();
+        let checkpoint = client
+            .get_checkpoints(
+                harness::PROJECT,
+                harness::LOGSTORE,
+                harness::GROUP,
+                Some(shard),
+            )
+            .await
+            .unwrap();
+        assert_eq!(checkpoint[0].cursor, Some(end), "shard {shard}");
+    }
+    assert!(
+        harness::owners(&hub).values().all(Option::is_none),
+        "{:?}",
+        harness::owners(&hub)
+    );
+    let _ = after;
+}
