@@ -167,6 +167,7 @@ impl Worker {
             compression: c.compression,
             query: c.query.clone(),
             end_time: c.end_time,
+            ordered: c.ordered,
             budget: budget.clone(),
             auto_commit: c.auto_commit_interval,
             errors,

@@ -72,6 +72,8 @@ pub(crate) struct ShardSettings {
     pub(crate) query: Option<String>,
     /// Bounded replay: stop at the data received at this Unix time.
     pub(crate) end_time: Option<i64>,
+    /// Children only after their parents.
+    pub(crate) ordered: bool,
     pub(crate) auto_commit: Option<Duration>,
     pub(crate) errors: ErrorPolicy,
     /// The memory budget shared by every shard.
@@ -336,8 +338,38 @@ impl<P: Processor> ShardTask<P> {
         }
     }
 
+    /// Ordered consumption, enforced here as well as by the service: while
+    /// an older read-only shard overlapping this one's key range (a parent,
+    /// or an ancestor) is not committed to its end, wait.
+    async fn wait_for_parents(&mut self) -> Result<(), Stop> {
+        let wait = self.settings.fetch_interval.max(Duration::from_secs(1));
+        loop {
+            match unfinished_parent(&self.settings, self.shard).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(parent)) => {
+                    tracing::debug!(
+                        shard = self.shard,
+                        parent,
+                        "waiting for a parent shard to be consumed"
+                    );
+                }
+                Err(err) => {
+                    tracing::warn!(shard = self.shard, error = %err, "cannot check parent shards; retrying");
+                }
+            }
+            if let Some(stop) = self.pause(wait).await {
+                return Err(stop);
+            }
+        }
+    }
+
     async fn consume(&mut self) -> ShardExit {
         self.processor.on_assigned(self.shard).await;
+        if self.settings.ordered {
+            if let Err(stop) = self.wait_for_parents().await {
+                return self.finish(stop, None).await;
+            }
+        }
         let mut cursor = match self.start_cursor().await {
             Ok(cursor) => cursor,
             Err(stop) => return self.finish(stop, None).await,
@@ -605,6 +637,52 @@ impl<P: Processor> ShardTask<P> {
             }
         }
     }
+}
+
+/// An older read-only shard overlapping this one that is not committed
+/// to its end, if any.
+async fn unfinished_parent(
+    settings: &ShardSettings,
+    shard: u32,
+) -> Result<Option<u32>, sls_client::Error> {
+    let t = &settings.target;
+    let shards = t.client.list_shards(&t.project, &t.logstore).await?;
+    let key = |k: &str| k.to_ascii_lowercase();
+    let Some(me) = shards.iter().find(|s| s.shard_id == shard) else {
+        return Ok(None);
+    };
+    let (begin, end) = (key(&me.inclusive_begin_key), key(&me.exclusive_end_key));
+    let parents: Vec<u32> = shards
+        .iter()
+        .filter(|s| {
+            s.shard_id < shard
+                && s.status == sls_client::ShardStatus::Readonly
+                && key(&s.inclusive_begin_key) < end
+                && begin < key(&s.exclusive_end_key)
+        })
+        .map(|s| s.shard_id)
+        .collect();
+    if parents.is_empty() {
+        return Ok(None);
+    }
+    let checkpoints = t
+        .client
+        .get_checkpoints(&t.project, &t.logstore, &t.group, None)
+        .await?;
+    for parent in parents {
+        let end = t
+            .client
+            .get_cursor(&t.project, &t.logstore, parent, CursorPosition::End)
+            .await?;
+        let committed = checkpoints
+            .iter()
+            .find(|c| c.shard == parent)
+            .and_then(|c| c.cursor);
+        if committed != Some(end) {
+            return Ok(Some(parent));
+        }
+    }
+    Ok(None)
 }
 
 /// How processing a batch ended.

@@ -5,4 +5,5 @@ mod faults;
 mod handoff;
 mod harness;
 mod memory;
+mod ordered;
 mod single;
