@@ -11,11 +11,16 @@ use sls_client::ShardStatus;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
 
 use crate::config::{ConsumerConfig, OnGroupDeleted};
 use crate::processor::Processor;
 use crate::shard::{self, ShardExit, ShardReport, ShardSettings, Stop};
 use crate::worker::WorkerReport;
+
+/// Heartbeat intervals without progress (while data waits) that make a
+/// shard stalled.
+const STALL_INTERVALS: u32 = 3;
 
 /// Errors no retry fixes: bad keys, a missing project, logstore or group.
 /// The worker stops and reports them instead of spinning.
@@ -118,6 +123,9 @@ where
         let mut losing: BTreeSet<u32> = BTreeSet::new();
         // Bounded replay: shards read to their end, held without a task.
         let mut finished: BTreeSet<u32> = BTreeSet::new();
+        // Stall detection: per shard, the last position seen and how many
+        // intervals it has not moved.
+        let mut progress: BTreeMap<u32, (Option<sls_proto::Cursor>, u32)> = BTreeMap::new();
         // Bounded replay: each shard's end cursor, once looked up.
         let mut replay_ends: BTreeMap<u32, sls_proto::Cursor> = BTreeMap::new();
         let mut last_ok = Instant::now();
@@ -203,7 +211,11 @@ where
                         }
                         let (stop, stopped) = watch::channel(None);
                         let processor = (self.factory)(shard);
-                        tasks.spawn(shard::run(shard, processor, self.settings.clone(), stopped));
+                        let span = tracing::info_span!("shard", consumer = %c.consumer, shard);
+                        tasks.spawn(
+                            shard::run(shard, processor, self.settings.clone(), stopped)
+                                .instrument(span),
+                        );
                         held.insert(shard, Running { stop });
                     }
                 }
@@ -237,6 +249,25 @@ where
                     tracing::warn!(consumer = %c.consumer, error = %err, "heartbeat failed");
                 }
             }
+
+            // Stalls: a held shard with data waiting whose position has not
+            // moved for several intervals.
+            for m in self.settings.metrics.snapshot() {
+                let entry = progress.entry(m.shard).or_insert((m.position, 0));
+                if m.lag_groups.unwrap_or(0) > 0 && entry.0 == m.position {
+                    entry.1 += 1;
+                } else {
+                    *entry = (m.position, 0);
+                }
+                let stalled = entry.1 >= STALL_INTERVALS;
+                if stalled && entry.1 == STALL_INTERVALS {
+                    tracing::warn!(consumer = %c.consumer, shard = m.shard, position = ?m.position, lag_groups = ?m.lag_groups, "shard stalled: no progress for {STALL_INTERVALS} heartbeat intervals while data is waiting");
+                }
+                self.settings
+                    .metrics
+                    .update(m.shard, |metrics| metrics.stalled = stalled);
+            }
+            progress.retain(|shard, _| held.contains_key(shard));
 
             // Each held shard's end, for its lag.
             for shard in self.settings.metrics.held() {

@@ -41,6 +41,9 @@ pub struct ShardMetrics {
     pub process_failures: u64,
     /// How long the last `process` call took.
     pub last_process_time: Option<Duration>,
+    /// No progress for several heartbeat intervals although data is waiting
+    /// (the worker also logs a warning).
+    pub stalled: bool,
 }
 
 /// A snapshot of a worker.
@@ -86,6 +89,7 @@ impl Registry {
                     fetch_retries: 0,
                     process_failures: 0,
                     last_process_time: None,
+                    stalled: false,
                 },
             },
         );

@@ -11,6 +11,7 @@ use sls_proto::Cursor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::budget::{Budget, Reservation};
 use crate::checkpoint::{Checkpoint, CommitError, Target, Tracker};
@@ -529,7 +530,13 @@ impl<P: Processor> ShardTask<P> {
                 groups: pulled.groups,
             };
             let started = Instant::now();
-            let outcome = self.process(&batch).await;
+            let span = tracing::debug_span!(
+                "batch",
+                cursor = %batch.cursor,
+                logs = batch.log_count(),
+                bytes = batch.raw_size
+            );
+            let outcome = self.process(&batch).instrument(span).await;
             let took = started.elapsed();
             let (batch_logs, batch_next, batch_bytes) =
                 (batch.log_count() as u64, batch.next_cursor, batch.raw_size);

@@ -540,3 +540,31 @@ async fn the_query_goes_with_every_pull() {
         "every pull carried the query"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_outage_longer_than_the_timeout_recovers() {
+    let hub = harness::hub(2).await;
+    let mut next = harness::write(&hub, 0, 6, 5).await;
+    let log = Log::default();
+    let worker = harness::start(&hub, &log, "c", StartPosition::Begin).await;
+    assert!(harness::wait_until(Duration::from_secs(10), || log.len() as u64 >= next).await);
+    // Heartbeats fail for 5 intervals (the timeout is 3).
+    hub.set_faults(FaultPlan::new().rule(FaultRule::new(Fault::Reset).call(CallKind::Heartbeat)));
+    next = harness::write(&hub, next, 6, 5).await;
+    tokio::time::sleep(INTERVAL * 5).await;
+    hub.set_faults(FaultPlan::new());
+    next = harness::write(&hub, next, 6, 5).await;
+    let all = harness::wait_until(Duration::from_secs(30), || {
+        log.counts().len() as u64 >= next
+    })
+    .await;
+    assert!(all, "{} of {next}", log.counts().len());
+    assert!(
+        harness::wait_until(INTERVAL * 3, || harness::owners(&hub)
+            .values()
+            .all(|o| o.as_deref() == Some("c")))
+        .await,
+        "it holds its shards again"
+    );
+    worker.shutdown().await.unwrap();
+}

@@ -157,3 +157,41 @@ async fn metrics_show_progress_and_lag_going_to_zero() {
     );
     worker.shutdown().await.unwrap();
 }
+
+/// Never finishes its first batch.
+struct Stuck;
+
+impl Processor for Stuck {
+    async fn process(
+        &mut self,
+        _: &Batch,
+        _: &mut Checkpoint<'_>,
+    ) -> Result<Decision, ProcessError> {
+        std::future::pending::<()>().await;
+        Ok(Decision::Continue)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_shard_is_reported_stalled() {
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 10, 2).await;
+    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "s")
+        .client(hub.client())
+        .heartbeat_interval(INTERVAL)
+        .max_fetch_groups(2)
+        .shutdown_timeout(INTERVAL)
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, |_| Stuck).await.unwrap();
+    tokio::time::sleep(INTERVAL * 2).await;
+    assert!(
+        worker.metrics().shards.iter().all(|m| !m.stalled),
+        "not yet"
+    );
+    tokio::time::sleep(INTERVAL * 4).await;
+    let metrics = worker.metrics();
+    assert_eq!(metrics.shards.len(), 1);
+    assert!(metrics.shards[0].stalled, "{metrics:?}");
+    worker.shutdown().await.unwrap();
+}
