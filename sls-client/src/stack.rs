@@ -25,7 +25,7 @@ use std::time::SystemTime;
 use http::HeaderValue;
 use http::header::HeaderName;
 use tower::util::BoxCloneSyncService;
-use tower::{Service, ServiceBuilder};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 use crate::request::{SlsRequest, SlsResponse};
 use crate::retry::RetryPolicy;
@@ -78,32 +78,64 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: SlsRequest) -> Self::Future {
+    fn call(&mut self, request: SlsRequest) -> Self::Future {
         // Keep the service that was polled ready; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let credentials = self.credentials.clone();
         let version = self.version.clone();
-        let now = (self.clock)();
+        let clock = self.clock.clone();
         let attempt = request.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::Span::current().record("attempt", attempt);
         Box::pin(async move {
-            let credentials = credentials.provide().await?;
-            let output = {
-                let parts = SignableParts::new(&request.headers, &request.query);
-                let signable = parts.request(request.method.as_str(), &request.path, &request.body);
-                sign(&signable, &credentials, &version, now)
-            };
-            for (name, value) in output.into_headers() {
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| Error::InvalidArgument(format!("bad header name {name}")))?;
-                let value = HeaderValue::from_str(&value).map_err(|_| {
-                    // Never echo the value: it may be a token.
-                    Error::InvalidArgument(format!("header {name} has a value HTTP cannot carry"))
-                })?;
-                request.headers.insert(name, value);
+            let unsigned = request.clone();
+            let signed = sign_request(request, &*credentials, &version, clock()).await?;
+            match inner.call(signed).await {
+                Err(err) if is_auth_failure(&err) && credentials.invalidate() => {
+                    // The keys may have been rotated: fetch fresh ones and
+                    // try once more.
+                    tracing::debug!(error = %err, "credentials refused; refreshing them once");
+                    let signed = sign_request(unsigned, &*credentials, &version, clock()).await?;
+                    inner.ready().await?.call(signed).await
+                }
+                result => result,
             }
-            inner.call(request).await
         })
     }
+}
+
+/// Whether the service refused the request's credentials.
+fn is_auth_failure(err: &Error) -> bool {
+    const AUTH: &[&str] = &[
+        "SignatureNotMatch",
+        "InvalidAccessKeyId",
+        "Unauthorized",
+        "SecurityTokenExpired",
+    ];
+    err.http_status() == Some(401) && AUTH.iter().any(|code| err.is_code(code))
+}
+
+/// Signs `request` with fresh credentials at `now`.
+async fn sign_request(
+    mut request: SlsRequest,
+    credentials: &dyn ProvideCredentials,
+    version: &SignatureVersion,
+    now: SystemTime,
+) -> Result<SlsRequest, Error> {
+    let credentials = credentials.provide().await?;
+    let output = {
+        let parts = SignableParts::new(&request.headers, &request.query);
+        let signable = parts.request(request.method.as_str(), &request.path, &request.body);
+        sign(&signable, &credentials, version, now)
+    };
+    for (name, value) in output.into_headers() {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::InvalidArgument(format!("bad header name {name}")))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            // Never echo the value: it may be a token.
+            Error::InvalidArgument(format!("header {name} has a value HTTP cannot carry"))
+        })?;
+        request.headers.insert(name, value);
+    }
+    Ok(request)
 }

@@ -88,6 +88,11 @@ impl ProvideCredentials for EnvCredentials {
     fn provide(&self) -> ProvideFuture<'_> {
         ProvideFuture::ready(self.load())
     }
+
+    /// The variables are read on every call, so they may have changed.
+    fn invalidate(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -131,11 +131,23 @@ pub enum CredentialsError {
 pub trait ProvideCredentials: fmt::Debug + Send + Sync + 'static {
     /// The credentials to sign the next request with.
     fn provide(&self) -> ProvideFuture<'_>;
+
+    /// The service refused the credentials: forget cached ones so the next
+    /// [`ProvideCredentials::provide`] fetches afresh. Returns whether that
+    /// can give different credentials (the client then retries the call
+    /// once); fixed credentials return `false`.
+    fn invalidate(&self) -> bool {
+        false
+    }
 }
 
 impl<P: ProvideCredentials + ?Sized> ProvideCredentials for Arc<P> {
     fn provide(&self) -> ProvideFuture<'_> {
         (**self).provide()
+    }
+
+    fn invalidate(&self) -> bool {
+        (**self).invalidate()
     }
 }
 

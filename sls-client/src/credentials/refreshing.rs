@@ -143,6 +143,15 @@ impl ProvideCredentials for RefreshingCredentials {
     fn provide(&self) -> ProvideFuture<'_> {
         ProvideFuture::new(self.get())
     }
+
+    /// Drops the cached keys (unless a refresh is running, which will
+    /// replace them anyway).
+    fn invalidate(&self) -> bool {
+        if let Ok(mut cache) = self.cache.try_lock() {
+            *cache = None;
+        }
+        true
+    }
 }
 
 impl fmt::Debug for RefreshingCredentials {

@@ -291,3 +291,38 @@ async fn bad_put_bodies_are_refused_with_their_codes() {
         .unwrap_err();
     assert!(err.is_code("ParameterInvalid"), "{err}");
 }
+
+#[tokio::test]
+async fn refused_credentials_are_refreshed_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hub = hub().await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    // The first keys fetched are stale; the second are right.
+    let provider = sls_client::RefreshingCredentials::new(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let secret = if n == 0 {
+                "rotated-away"
+            } else {
+                sls_testkit::DEFAULT_ACCESS_KEY_SECRET
+            };
+            Ok(Credentials::new(sls_testkit::DEFAULT_ACCESS_KEY_ID, secret)
+                .with_expiry(SystemTime::now() + Duration::from_secs(3600)))
+        }
+    });
+    let client = hub.client_builder().credentials(provider).build().unwrap();
+    assert_eq!(client.list_shards("demo", "app").await.unwrap().len(), 2);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // Keys that stay wrong fail after one refresh.
+    let wrong = sls_client::RefreshingCredentials::new(|| async {
+        Ok(
+            Credentials::new(sls_testkit::DEFAULT_ACCESS_KEY_ID, "wrong")
+                .with_expiry(SystemTime::now() + Duration::from_secs(3600)),
+        )
+    });
+    let client = hub.client_builder().credentials(wrong).build().unwrap();
+    let err = client.list_shards("demo", "app").await.unwrap_err();
+    assert!(err.is_code("SignatureNotMatch"), "{err}");
+}
