@@ -268,6 +268,18 @@ where
                     .update(m.shard, |metrics| metrics.stalled = stalled);
             }
             progress.retain(|shard, _| held.contains_key(shard));
+            #[cfg(feature = "metrics")]
+            crate::export::publish(
+                &c.consumer,
+                &crate::metrics::WorkerMetrics {
+                    shards: self.settings.metrics.snapshot(),
+                    memory: crate::worker::MemoryStats {
+                        budget: self.settings.budget.total(),
+                        buffered: self.settings.budget.in_use(),
+                        peak: self.settings.budget.peak(),
+                    },
+                },
+            );
 
             // Each held shard's end, for its lag.
             for shard in self.settings.metrics.held() {

@@ -60,13 +60,19 @@
 //! - `shard`: one task per held shard.
 //! - `budget`: the memory budget and the fetch cap.
 //! - `metrics`: [`WorkerMetrics`], [`ShardMetrics`].
+//! - `export` (feature `metrics`): the figures through the `metrics` facade.
+//! - `logging` (feature `logging`): console or rotating-file logging.
 //! - `error`: [`ConsumerError`].
 
 mod budget;
 mod checkpoint;
 mod config;
 mod error;
+#[cfg(feature = "metrics")]
+mod export;
 mod heartbeat;
+#[cfg(feature = "logging")]
+pub mod logging;
 mod metrics;
 mod processor;
 mod shard;

@@ -1,6 +1,8 @@
 //! The worker against sls-testkit, on tokio's paused clock (one binary,
 //! see STYLE.md).
 
+#[cfg(feature = "metrics")]
+mod exported;
 mod faults;
 mod handoff;
 mod harness;
