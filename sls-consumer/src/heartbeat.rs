@@ -293,7 +293,17 @@ where
                     )
                     .await
                 {
-                    self.settings.metrics.update(shard, |m| m.end = Some(end));
+                    let newest = c
+                        .client
+                        .get_cursor_time(&c.project, &c.logstore, shard, end)
+                        .await
+                        .ok();
+                    self.settings.metrics.update(shard, |m| {
+                        m.end = Some(end);
+                        if newest.is_some() {
+                            m.newest_time = newest;
+                        }
+                    });
                 }
             }
             if let Ok(shards) = c.client.list_shards(&c.project, &c.logstore).await {

@@ -35,6 +35,13 @@ pub struct ShardMetrics {
     pub end: Option<Cursor>,
     /// Log groups between the position and the end, when the end is known.
     pub lag_groups: Option<u64>,
+    /// Seconds between the newest write and the data at the position (by
+    /// the service's receive times), when both are known; 0 when caught up.
+    pub lag_seconds: Option<i64>,
+    /// Receive time (Unix s) of the data at the last pull's start.
+    pub position_time: Option<i64>,
+    /// Receive time (Unix s) of the newest data of the shard.
+    pub newest_time: Option<i64>,
     /// Pulls that failed and were tried again.
     pub fetch_retries: u64,
     /// `process` calls that failed.
@@ -86,6 +93,9 @@ impl Registry {
                     committed: None,
                     end: None,
                     lag_groups: None,
+                    lag_seconds: None,
+                    position_time: None,
+                    newest_time: None,
                     fetch_retries: 0,
                     process_failures: 0,
                     last_process_time: None,
@@ -112,6 +122,11 @@ impl Registry {
                 (Some(position), Some(end)) => {
                     Some(position.distance_to(end).unwrap_or(0).max(0) as u64)
                 }
+                _ => None,
+            };
+            m.lag_seconds = match (m.lag_groups, m.newest_time, m.position_time) {
+                (Some(0), _, _) => Some(0),
+                (Some(_), Some(newest), Some(at)) => Some((newest - at).max(0)),
                 _ => None,
             };
         }

@@ -449,6 +449,9 @@ impl<P: Processor> ShardTask<P> {
                         if pulled.end_of_cursor {
                             m.end = Some(pulled.next_cursor);
                         }
+                        if pulled.cursor_time.is_some() {
+                            m.position_time = pulled.cursor_time;
+                        }
                     });
                     pulled
                 }

@@ -111,7 +111,10 @@ async fn a_32_shard_backlog_stays_within_the_budget() {
 #[tokio::test(start_paused = true)]
 async fn metrics_show_progress_and_lag_going_to_zero() {
     let hub = harness::hub(2).await;
-    let total = harness::write(&hub, 0, 40, 5).await;
+    // Half the data, then the other half 30 s later (server time).
+    let half = harness::write(&hub, 0, 20, 5).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let total = harness::write(&hub, half, 20, 5).await;
     let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "m")
         .client(hub.client())
         .heartbeat_interval(INTERVAL)
@@ -141,6 +144,7 @@ async fn metrics_show_progress_and_lag_going_to_zero() {
     let caught_up = worker.metrics();
     for m in &caught_up.shards {
         assert_eq!(m.lag_groups, Some(0), "{m:?}");
+        assert_eq!(m.lag_seconds, Some(0), "{m:?}");
         assert_eq!(m.position, m.end);
         assert!(m.processed_logs > 0 && m.processed_bytes > 0 && m.batches > 0);
         assert_eq!(m.fetched_logs, m.processed_logs);
