@@ -46,9 +46,11 @@
 //!   commits are ownership-checked, so a late commit by a lost consumer is
 //!   refused and reported through [`Processor::on_lost`].
 //!
-//! **State:** this is the first part of the worker. Not yet: ordered
-//! consumption across split and merge beyond draining read-only parents,
-//! the memory budget, metrics, and the reliability suite (later issues).
+//! - **Ordered.** With `ordered(true)` a child shard's first log is
+//!   processed only after every parent (and ancestor) is committed to its
+//!   end, whether or not the service holds the child back.
+//! - **Bounded memory.** Fetched, unprocessed data never exceeds the budget
+//!   (`max_buffered_bytes`), counted in decompressed bytes.
 //!
 //! # Layout
 //! - `config`: [`ConsumerConfig`], [`StartPosition`], [`defaults`].
