@@ -3,12 +3,15 @@
 //! # Layout
 //! - `codegen`: regenerates the committed prost types of `sls-proto` from
 //!   `sls-proto/proto/log.proto`, or with `--check` fails when they are stale.
+//! - `ci`: `cargo xtask ci` runs what `.ci/run` runs; `cargo xtask bench`
+//!   runs every benchmark and prints one summary table.
 
+mod ci;
 mod codegen;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check]";
+const USAGE: &str = "usage: cargo xtask codegen [--check] | ci | bench";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,6 +19,8 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
+        ["ci"] => ci::ci(),
+        ["bench"] => ci::bench(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
