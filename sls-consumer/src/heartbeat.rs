@@ -18,6 +18,10 @@ use crate::processor::Processor;
 use crate::shard::{self, ShardExit, ShardReport, ShardSettings, Stop};
 use crate::worker::WorkerReport;
 
+/// Empty heartbeats a shutdown sends at most, until the service gives it
+/// nothing.
+const FAREWELLS: u32 = 3;
+
 /// Heartbeat intervals without progress (while data waits) that make a
 /// shard stalled.
 const STALL_INTERVALS: u32 = 3;
@@ -348,12 +352,22 @@ where
                 }
             }
         }
-        if let Err(err) = c
-            .client
-            .heartbeat(&c.project, &c.logstore, &c.group, &c.consumer, &[])
-            .await
-        {
-            tracing::warn!(consumer = %c.consumer, error = %err, "final heartbeat failed");
+        // If the service answers the empty heartbeat with shards (ones it
+        // had promised us, which we never started), say no again: the next
+        // empty heartbeat lets go of those too.
+        for _ in 0..FAREWELLS {
+            match c
+                .client
+                .heartbeat(&c.project, &c.logstore, &c.group, &c.consumer, &[])
+                .await
+            {
+                Ok(assigned) if assigned.is_empty() => break,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!(consumer = %c.consumer, error = %err, "final heartbeat failed");
+                    break;
+                }
+            }
         }
         report
     }
