@@ -6,4 +6,3 @@ mod errors;
 mod harness;
 mod pool;
 mod retries;
-mod secrets;

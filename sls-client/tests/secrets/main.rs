@@ -12,7 +12,14 @@ use tracing_subscriber::fmt::MakeWriter;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::harness::{self, ACCESS_KEY_SECRET, SECURITY_TOKEN};
+// Its own test binary: the TRACE capture installs a subscriber, and tracing's
+// per-callsite interest cache is shared by every thread of a process, so a
+// test running beside others could miss events.
+#[path = "../all/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use crate::harness::{ACCESS_KEY_SECRET, SECURITY_TOKEN};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
