@@ -8,7 +8,6 @@ use sls_client::{Client, Credentials};
 
 pub(crate) const ACCESS_KEY_ID: &str = "test-key-id";
 pub(crate) const ACCESS_KEY_SECRET: &str = "TOP-SECRET-never-logged";
-pub(crate) const SECURITY_TOKEN: &str = "STS-TOKEN-never-logged";
 
 /// 2024-01-02T03:04:05Z
 pub(crate) const NOW: u64 = 1_704_164_645;

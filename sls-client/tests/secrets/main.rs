@@ -19,7 +19,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 #[allow(dead_code)]
 mod harness;
 
-use crate::harness::{ACCESS_KEY_SECRET, SECURITY_TOKEN};
+use crate::harness::ACCESS_KEY_SECRET;
+
+const SECURITY_TOKEN: &str = "STS-TOKEN-never-logged";
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
