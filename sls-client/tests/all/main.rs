@@ -4,5 +4,6 @@
 mod calls;
 mod errors;
 mod harness;
+mod hostile;
 mod pool;
 mod retries;
