@@ -494,6 +494,22 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_holds_no_secret() {
+        let credentials =
+            sls_client::Credentials::new("id", "SECRET-xyz").with_security_token("TOKEN-xyz");
+        let builder = ConsumerConfig::builder("p", "l", "g", "c")
+            .endpoint("127.0.0.1:1")
+            .credentials(credentials);
+        let shown = format!("{builder:?}");
+        let config = builder.build().unwrap();
+        let shown = format!("{shown} {config:?}");
+        assert!(
+            !shown.contains("SECRET-xyz") && !shown.contains("TOKEN-xyz"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn defaults_are_valid_and_documented() {
         let config = base().build().unwrap();
         assert_eq!(config.heartbeat_interval, Duration::from_secs(20));
