@@ -125,6 +125,11 @@ fn compress_type_header_values() {
     );
     let err = CompressType::from_header(&"snappy".repeat(20)).unwrap_err();
     assert!(matches!(&err, CodecError::UnknownCompressType(shown) if shown.len() == 32));
+    // Found by the `responses` fuzz target: control characters are escaped
+    // in the message, which stays bounded.
+    let hostile = format!("{}$", "\u{10}".repeat(31));
+    let err = CompressType::from_header(&hostile).unwrap_err();
+    assert!(err.to_string().len() < 400, "{err}");
 }
 
 proptest! {
