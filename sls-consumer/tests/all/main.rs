@@ -1,6 +1,7 @@
 //! The worker against sls-testkit, on tokio's paused clock (one binary,
 //! see STYLE.md).
 
+mod chaos;
 #[cfg(feature = "metrics")]
 mod exported;
 mod faults;
