@@ -148,6 +148,27 @@ fn first_word_and(first: &str, median: &str) -> (String, String) {
     (name, median.to_owned())
 }
 
+/// The consumer's seeded chaos test over `seeds` seeds (a failing seed is
+/// printed and replays exactly).
+pub(crate) fn chaos(seeds: &str) -> Result<()> {
+    cargo(
+        &[
+            "test",
+            "-p",
+            "sls-consumer",
+            "--all-features",
+            "--release",
+            "--test",
+            "all",
+            "chaos_many",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+        &[("SLS_CHAOS_SEEDS", seeds)],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

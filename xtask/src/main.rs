@@ -4,14 +4,15 @@
 //! - `codegen`: regenerates the committed prost types of `sls-proto` from
 //!   `sls-proto/proto/log.proto`, or with `--check` fails when they are stale.
 //! - `ci`: `cargo xtask ci` runs what `.ci/run` runs; `cargo xtask bench`
-//!   runs every benchmark and prints one summary table.
+//!   runs every benchmark and prints one summary table; `cargo xtask chaos
+//!   --seeds N` runs the consumer's chaos test over N seeds.
 
 mod ci;
 mod codegen;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | ci | bench";
+const USAGE: &str = "usage: cargo xtask codegen [--check] | ci | bench | chaos [--seeds N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +22,8 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["ci"] => ci::ci(),
         ["bench"] => ci::bench(),
+        ["chaos"] => ci::chaos("100"),
+        ["chaos", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

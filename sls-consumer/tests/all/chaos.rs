@@ -1,7 +1,8 @@
 //! A seeded chaos run: consumers start, stop cleanly, crash and are cut off
 //! from the service while shards split and pulls and heartbeats fail; a
 //! checker then verifies the whole history. A handful of seeds run in CI;
-//! `SLS_CHAOS_SEEDS=500 cargo test -p sls-consumer --test all chaos_many -- --ignored`
+//! `cargo xtask chaos --seeds 1000` (or `SLS_CHAOS_SEEDS=1000 cargo test -p
+//! sls-consumer --test all chaos_many -- --ignored`)
 //! runs more. A failing seed is printed and replays exactly.
 
 use std::collections::{BTreeMap, BTreeSet};
