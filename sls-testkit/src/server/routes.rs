@@ -166,12 +166,7 @@ fn split_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Rep
     let mut world = shared.world();
     let store = world.logstore_mut(req.project()?, ls)?;
     let ids = store.split(id, key, now)?;
-    let shards: Vec<ShardJson> = ids
-        .iter()
-        .filter_map(|id| store.shards.get(id))
-        .map(shard_json)
-        .collect();
-    Ok(Reply::json(&shards))
+    Ok(shards_reply(store, &ids))
 }
 
 fn merge_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
@@ -179,12 +174,17 @@ fn merge_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Rep
     let mut world = shared.world();
     let store = world.logstore_mut(req.project()?, ls)?;
     let ids = store.merge(id, now)?;
+    Ok(shards_reply(store, &ids))
+}
+
+/// The JSON of the shards a split or merge touched.
+fn shards_reply(store: &Logstore, ids: &[u32]) -> Reply {
     let shards: Vec<ShardJson> = ids
         .iter()
         .filter_map(|id| store.shards.get(id))
         .map(shard_json)
         .collect();
-    Ok(Reply::json(&shards))
+    Reply::json(&shards)
 }
 
 /// Parses a cursor of `shard`, refusing ones outside it.
