@@ -79,6 +79,9 @@ fn group_path(logstore: &str, group: &str) -> String {
 impl Client {
     /// Creates a consumer group; fails with `ConsumerGroupAlreadyExist` if
     /// it exists.
+    ///
+    /// Retried like a read: a repeat of a create that did land fails with
+    /// `ConsumerGroupAlreadyExist`, which callers handle anyway.
     pub async fn create_consumer_group(
         &self,
         project: &str,
@@ -89,7 +92,8 @@ impl Client {
             Method::POST,
             Some(project),
             format!("{}/consumergroups", logstore_path(logstore)),
-        );
+        )
+        .idempotent(true);
         self.send_json(request, group).await.map(drop)
     }
 

@@ -1,0 +1,404 @@
+//! The chaos run's history, and the checker that judges it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use sls_proto::Cursor;
+use tokio::time::Instant;
+
+use crate::harness::INTERVAL;
+
+/// Why a processor let a shard go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Release {
+    Revoked,
+    Lost,
+    End,
+    Shutdown,
+}
+
+/// What the processors and the server saw, in time order.
+#[derive(Debug, Clone)]
+pub(super) enum Event {
+    /// One processed batch: its (key, seq) logs.
+    Batch {
+        inc: usize,
+        shard: u32,
+        cursor: Cursor,
+        next: Cursor,
+        start: Instant,
+        end: Instant,
+        logs: Vec<(u32, u64)>,
+    },
+    /// A processor was made for a shard; the server's checkpoint then.
+    Assigned {
+        inc: usize,
+        shard: u32,
+        at: Instant,
+        checkpoint: Option<Cursor>,
+    },
+    Released {
+        inc: usize,
+        shard: u32,
+        at: Instant,
+        how: Release,
+    },
+    /// The server's checkpoint changed (sampled often, without HTTP).
+    Checkpoint { shard: u32, cursor: Cursor },
+}
+
+/// One consumer process's life.
+#[derive(Debug)]
+pub(super) struct Incarnation {
+    pub(super) started: Instant,
+    /// When it stopped, and whether cleanly.
+    pub(super) ended: Option<(Instant, bool)>,
+    /// Windows during which its heartbeats could not reach the service.
+    pub(super) cut: Vec<(Instant, Option<Instant>)>,
+}
+
+impl Incarnation {
+    pub(super) fn crashed_within(&self, from: Instant, to: Instant) -> bool {
+        matches!(self.ended, Some((at, false)) if from <= at && at <= to)
+    }
+
+    pub(super) fn cut_at(&self, at: Instant) -> bool {
+        self.cut
+            .iter()
+            .any(|(from, to)| *from <= at && to.is_none_or(|to| at <= to))
+    }
+
+    /// Alive and reachable over the whole of `from..=to`.
+    pub(super) fn healthy(&self, from: Instant, to: Instant) -> bool {
+        self.started <= from
+            && self.ended.is_none_or(|(at, _)| at > to)
+            && !self
+                .cut
+                .iter()
+                .any(|(a, b)| *a <= to && b.is_none_or(|b| b >= from))
+    }
+}
+
+/// The figures of one run (summed over many).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Figures {
+    pub(super) runs: u64,
+    pub(super) written: u64,
+    pub(super) processed: u64,
+    pub(super) duplicates_crash: u64,
+    pub(super) duplicates_partition: u64,
+    pub(super) duplicates_lease: u64,
+    pub(super) faults: u64,
+    pub(super) starts: u64,
+    pub(super) clean_stops: u64,
+    pub(super) crashes: u64,
+    pub(super) partitions: u64,
+    pub(super) splits: u64,
+    pub(super) merges: u64,
+    /// Hand-off times after clean stops, crashes and partitions.
+    pub(super) handoffs: [Vec<Duration>; 3],
+}
+
+impl Figures {
+    pub(super) fn add(&mut self, other: &Figures) {
+        self.runs += other.runs;
+        self.written += other.written;
+        self.processed += other.processed;
+        self.duplicates_crash += other.duplicates_crash;
+        self.duplicates_partition += other.duplicates_partition;
+        self.duplicates_lease += other.duplicates_lease;
+        self.faults += other.faults;
+        self.starts += other.starts;
+        self.clean_stops += other.clean_stops;
+        self.crashes += other.crashes;
+        self.partitions += other.partitions;
+        self.splits += other.splits;
+        self.merges += other.merges;
+        for (mine, theirs) in self.handoffs.iter_mut().zip(&other.handoffs) {
+            mine.extend(theirs);
+        }
+    }
+}
+
+/// The checker: every property over the whole history.
+pub(super) fn check(
+    events: &[Event],
+    incs: &[Incarnation],
+    written: &BTreeSet<(u32, u64)>,
+    begins: &BTreeMap<u32, Cursor>,
+    figures: &mut Figures,
+) -> Result<(), String> {
+    // Every written log processed at least once, and nothing else.
+    let mut delivered = BTreeSet::new();
+    for event in events {
+        if let Event::Batch { logs, .. } = event {
+            figures.processed += logs.len() as u64;
+            delivered.extend(logs.iter().copied());
+        }
+    }
+    if let Some(missing) = written.difference(&delivered).next() {
+        let lost = written.difference(&delivered).count();
+        return Err(format!("{lost} logs never processed, e.g. {missing:?}"));
+    }
+    if let Some(extra) = delivered.difference(written).next() {
+        return Err(format!("processed a log never written: {extra:?}"));
+    }
+
+    // Per shard and holder: each batch starts where the previous one ended,
+    // and the first after an assignment starts at the checkpoint the
+    // server had then (so re-deliveries are only of logs past it).
+    let mut position: BTreeMap<(usize, u32), Cursor> = BTreeMap::new();
+    for event in events {
+        match event {
+            Event::Assigned {
+                inc,
+                shard,
+                checkpoint,
+                ..
+            } => {
+                let start = checkpoint.or_else(|| begins.get(shard).copied());
+                if let Some(start) = start {
+                    position.insert((*inc, *shard), start);
+                }
+            }
+            Event::Batch {
+                inc,
+                shard,
+                cursor,
+                next,
+                ..
+            } => {
+                match position.get(&(*inc, *shard)) {
+                    Some(expected) if expected != cursor => {
+                        return Err(format!(
+                            "consumer {inc} shard {shard}: batch at {cursor} but it was at {expected}"
+                        ));
+                    }
+                    None => return Err(format!("consumer {inc} read shard {shard} unassigned")),
+                    _ => {}
+                }
+                position.insert((*inc, *shard), *next);
+            }
+            _ => {}
+        }
+    }
+
+    // Per key (one key, one hash range), first deliveries in written order:
+    // ordered consumption across splits and merges.
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for event in events {
+        if let Event::Batch { logs, .. } = event {
+            for &(key, seq) in logs {
+                if seen.insert((key, seq)) {
+                    if let Some(previous) = last.insert(key, seq) {
+                        if seq < previous {
+                            return Err(format!(
+                                "key {key}: {seq} first processed after {previous}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // No shard processed by two consumers at once.
+    let mut busy: BTreeMap<u32, BTreeMap<usize, Instant>> = BTreeMap::new();
+    let mut batches: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Batch {
+                inc,
+                shard,
+                start,
+                end,
+                ..
+            } => Some((*start, *end, *inc, *shard)),
+            _ => None,
+        })
+        .collect();
+    batches.sort();
+    for (start, end, inc, shard) in batches {
+        let holders = busy.entry(shard).or_default();
+        for (other, until) in holders.iter() {
+            if *other != inc && *until > start {
+                return Err(format!(
+                    "shard {shard}: consumers {other} and {inc} processed it at once"
+                ));
+            }
+        }
+        holders.insert(inc, end);
+    }
+
+    // Checkpoints never go backwards, and never pass what was processed:
+    // each is a shard's beginning or the end of a batch already done.
+    let mut committed: BTreeMap<u32, Cursor> = BTreeMap::new();
+    let mut done: BTreeSet<(u32, Cursor)> = BTreeSet::new();
+    for event in events {
+        match event {
+            Event::Batch { shard, next, .. } => {
+                done.insert((*shard, *next));
+            }
+            Event::Checkpoint { shard, cursor, .. } => {
+                if let Some(before) = committed.insert(*shard, *cursor) {
+                    if *cursor < before {
+                        return Err(format!(
+                            "shard {shard}: checkpoint went back from {before} to {cursor}"
+                        ));
+                    }
+                }
+                if begins.get(shard) != Some(cursor) && !done.contains(&(*shard, *cursor)) {
+                    return Err(format!(
+                        "shard {shard}: checkpoint {cursor} is past unprocessed data"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Duplicates, each explained by how the earlier holder let go.
+    let mut first: BTreeMap<(u32, u64), (usize, u32, Instant)> = BTreeMap::new();
+    let releases: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Released {
+                inc,
+                shard,
+                at,
+                how: Release::Lost,
+            } => Some((*inc, *shard, *at)),
+            _ => None,
+        })
+        .collect();
+    for event in events {
+        let Event::Batch {
+            inc, shard, start, ..
+        } = event
+        else {
+            continue;
+        };
+        let Event::Batch { logs, end, .. } = event else {
+            unreachable!()
+        };
+        for &log in logs {
+            let Some(&(before, _, at)) = first.get(&log) else {
+                first.insert(log, (*inc, *shard, *end));
+                continue;
+            };
+            let earlier = &incs[before];
+            let lost = releases
+                .iter()
+                .find(|(i, s, t)| *i == before && s == shard && at <= *t && t <= start);
+            if earlier.crashed_within(at, *start) {
+                figures.duplicates_crash += 1;
+            } else if let Some((_, _, t)) = lost {
+                if earlier.cut_at(*t) {
+                    figures.duplicates_partition += 1;
+                } else {
+                    figures.duplicates_lease += 1;
+                }
+            } else {
+                return Err(format!(
+                    "log {log:?} processed again by consumer {inc} on shard {shard} \
+                     though consumer {before} let go cleanly"
+                ));
+            }
+            first.insert(log, (*inc, *shard, *end));
+        }
+    }
+
+    // Hand-off times: from a stop (or a cut) to another healthy consumer
+    // taking each shard the stopped one held.
+    let mut held: BTreeMap<(usize, u32), bool> = BTreeMap::new();
+    let mut holding_at = |until: Instant, inc: usize| -> BTreeSet<u32> {
+        held.clear();
+        for event in events {
+            match event {
+                Event::Assigned {
+                    inc: i, shard, at, ..
+                } if *at <= until && *i == inc => {
+                    held.insert((*i, *shard), true);
+                }
+                Event::Released {
+                    inc: i, shard, at, ..
+                } if *at < until && *i == inc => {
+                    held.insert((*i, *shard), false);
+                }
+                _ => {}
+            }
+        }
+        held.iter()
+            .filter(|(_, h)| **h)
+            .map(|((_, s), _)| *s)
+            .collect()
+    };
+    let mut stops = Vec::new();
+    for (inc, life) in incs.iter().enumerate() {
+        if let Some((at, clean)) = life.ended {
+            stops.push((inc, at, if clean { 0 } else { 1 }));
+        }
+        for (at, _) in &life.cut {
+            stops.push((inc, *at, 2));
+        }
+    }
+    for (inc, at, kind) in stops {
+        for shard in holding_at(at, inc) {
+            let next = events.iter().find_map(|e| match e {
+                Event::Assigned {
+                    inc: i,
+                    shard: s,
+                    at: t,
+                    ..
+                } if *s == shard && *i != inc && *t > at && incs[*i].healthy(at, *t) => Some(*t),
+                _ => None,
+            });
+            if let Some(taken) = next {
+                figures.handoffs[kind].push(taken - at);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn report(figures: &Figures) {
+    println!(
+        "chaos: {} runs, {} starts, {} clean stops, {} crashes, {} partitions, {} splits, \
+         {} merges, {} faults injected ({:.0} per run)",
+        figures.runs,
+        figures.starts,
+        figures.clean_stops,
+        figures.crashes,
+        figures.partitions,
+        figures.splits,
+        figures.merges,
+        figures.faults,
+        figures.faults as f64 / figures.runs.max(1) as f64,
+    );
+    println!(
+        "chaos: {} logs written, {} processed; duplicates: {} after crashes, {} after \
+         partitions, {} after leases lost to heartbeat faults, 0 unexplained",
+        figures.written,
+        figures.processed,
+        figures.duplicates_crash,
+        figures.duplicates_partition,
+        figures.duplicates_lease,
+    );
+    for (name, times) in ["a clean stop", "a crash", "a partition"]
+        .iter()
+        .zip(&figures.handoffs)
+    {
+        let mut times = times.clone();
+        times.sort();
+        let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q) as usize);
+        println!(
+            "chaos: hand-off after {name}: {} shards, median {:?}, p99 {:?}, max {:?} \
+             (heartbeat {INTERVAL:?})",
+            times.len(),
+            at(0.5).unwrap_or(&Duration::ZERO),
+            at(0.99).unwrap_or(&Duration::ZERO),
+            times.last().unwrap_or(&Duration::ZERO),
+        );
+    }
+}
