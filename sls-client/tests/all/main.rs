@@ -1,4 +1,4 @@
-//! Integration tests of sls-client against wiremock and raw TCP servers on
+//! Integration tests of sls-client against wiremock and raw TCP and TLS servers on
 //! 127.0.0.1 (one binary, see STYLE.md).
 
 mod calls;
@@ -7,3 +7,4 @@ mod harness;
 mod hostile;
 mod pool;
 mod retries;
+mod tls;
