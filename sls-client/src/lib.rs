@@ -63,7 +63,7 @@ pub use api::logs::{
 };
 pub use api::logstores::Logstore;
 pub use api::shards::{CursorPosition, Shard, ShardStatus};
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, MIN_RESPONSE_SIZE};
 pub use credentials::{
     Credentials, CredentialsError, EnvCredentials, Environment, ProvideCredentials, ProvideFuture,
     RefreshingCredentials, StaticCredentials,

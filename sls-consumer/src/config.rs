@@ -402,6 +402,9 @@ impl ConsumerConfigBuilder {
                 "must be at least 8 MiB",
             ));
         }
+        if self.end_time.is_some_and(|end| end < 0) {
+            return Err(ConfigError::new("end_time", "must be at or after 1970"));
+        }
         if let (Some(end), StartPosition::At(start)) = (self.end_time, self.start) {
             if end < start {
                 return Err(ConfigError::new(
@@ -542,6 +545,26 @@ mod tests {
                 base().auto_commit_interval(Some(Duration::ZERO)),
                 "auto_commit_interval",
             ),
+            (
+                ConsumerConfig::builder("p", "", "g", "c").endpoint("x"),
+                "logstore",
+            ),
+            (
+                ConsumerConfig::builder("p", "l", "", "c").endpoint("x"),
+                "group",
+            ),
+            (
+                ConsumerConfig::builder("p", "l", "g", "").endpoint("x"),
+                "consumer",
+            ),
+            (base().max_buffered_bytes(1 << 20), "max_buffered_bytes"),
+            (base().max_concurrent_fetches(0), "max_concurrent_fetches"),
+            (base().end_time(-5), "end_time"),
+            (
+                base().start_position(StartPosition::At(100)).end_time(99),
+                "end_time",
+            ),
+            (base().request_timeout(Duration::ZERO), "request_timeout"),
             (ConsumerConfig::builder("p", "l", "g", "c"), "endpoint"),
             (
                 ConsumerConfig::builder("p", "l", "g", "c").endpoint("ftp://x"),

@@ -250,6 +250,22 @@ impl Worker {
     /// Stops cleanly: in-flight batches finish (within the shutdown
     /// timeout), checkpoints are committed, and a last heartbeat releases
     /// every shard so others take them at once.
+    ///
+    /// It takes the worker, so nothing can be called on it afterwards:
+    ///
+    /// ```no_run
+    /// # async fn f(worker: sls_consumer::Worker) {
+    /// let memory = worker.memory();
+    /// let report = worker.shutdown().await;
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # async fn f(worker: sls_consumer::Worker) {
+    /// let report = worker.shutdown().await;
+    /// let memory = worker.memory(); // error: use of moved value
+    /// # }
+    /// ```
     pub async fn shutdown(mut self) -> Result<WorkerReport, ConsumerError> {
         let _ = self.shutdown.send(true);
         let task = self.task.take().ok_or(ConsumerError::Stopped)?;

@@ -28,6 +28,9 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Twice the largest body the service sends, compressed or not.
 const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 << 20;
+/// The smallest response limit [`ClientBuilder::max_response_size`] takes:
+/// below it even error answers would not fit.
+pub const MIN_RESPONSE_SIZE: usize = 4096;
 
 /// A client of one LogHub endpoint. Cheap to clone; clones share the
 /// connection pool.
@@ -202,7 +205,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest response body accepted (default 128 MiB).
+    /// The largest response body accepted (default 128 MiB, at least
+    /// [`MIN_RESPONSE_SIZE`]).
     pub fn max_response_size(mut self, bytes: usize) -> Self {
         self.max_response_size = bytes;
         self
@@ -233,11 +237,32 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails on an invalid endpoint or user agent.
+    /// Builds the client. Fails, naming the setting, on an invalid
+    /// endpoint or user agent, a zero timeout, or a response limit under
+    /// [`MIN_RESPONSE_SIZE`].
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = Arc::new(Endpoint::parse(&self.endpoint)?);
-        let user_agent = HeaderValue::from_str(&self.user_agent)
-            .map_err(|_| Error::InvalidArgument("user agent is not a valid header value".into()))?;
+        let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
+            Error::InvalidArgument(
+                "user_agent: must be a valid header value (visible ASCII)".into(),
+            )
+        })?;
+        for (name, timeout) in [
+            ("connect_timeout", self.connect_timeout),
+            ("attempt_timeout", self.attempt_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(Error::InvalidArgument(format!(
+                    "{name}: must be positive (got 0)"
+                )));
+            }
+        }
+        if self.max_response_size < MIN_RESPONSE_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "max_response_size: must be at least {MIN_RESPONSE_SIZE} bytes (got {})",
+                self.max_response_size
+            )));
+        }
         let credentials = self
             .credentials
             .unwrap_or_else(|| Arc::new(EnvCredentials::new()));

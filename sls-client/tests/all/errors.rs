@@ -263,3 +263,32 @@ async fn a_corrupted_body_is_pulled_again() {
     assert_eq!(pulled.groups.to_message(), list);
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
+
+#[test]
+fn bad_builder_values_are_refused_naming_the_setting() {
+    use std::time::Duration;
+    let base = || sls_client::Client::builder("127.0.0.1:1").credentials(harness::credentials());
+    let cases = [
+        (base().connect_timeout(Duration::ZERO), "connect_timeout"),
+        (base().attempt_timeout(Duration::ZERO), "attempt_timeout"),
+        (base().max_response_size(0), "max_response_size"),
+        (
+            base().max_response_size(sls_client::MIN_RESPONSE_SIZE - 1),
+            "max_response_size",
+        ),
+        (base().user_agent("bad\nagent"), "user_agent"),
+        (sls_client::Client::builder("ftp://host"), "endpoint"),
+        (sls_client::Client::builder(""), "endpoint"),
+    ];
+    for (builder, setting) in cases {
+        let err = builder.build().unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(setting), "{text}");
+    }
+    // The boundary itself is fine.
+    base()
+        .max_response_size(sls_client::MIN_RESPONSE_SIZE)
+        .build()
+        .unwrap();
+}

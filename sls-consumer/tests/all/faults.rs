@@ -443,12 +443,48 @@ async fn a_deleted_group_stops_the_worker_with_the_error_when_asked() {
     tokio::time::timeout(INTERVAL * 5, worker.stopped())
         .await
         .expect("the worker stopped by itself");
+    // Everything but shutdown stays callable on a stopped worker, and
+    // nothing waits for a worker that will never run again.
+    tokio::time::timeout(Duration::from_millis(1), async {
+        worker.stopped().await;
+        worker.replay_finished().await;
+    })
+    .await
+    .expect("a stopped worker answers at once");
+    assert_eq!(worker.metrics().memory.buffered, 0);
+    assert_eq!(worker.memory().buffered, 0);
     let report = worker.shutdown().await.unwrap();
     let failure = report.failure().expect("the error is reported");
     assert!(
         failure.to_string().contains("ConsumerGroupNotExist"),
         "{failure}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_completes_when_the_service_is_gone() {
+    let hub = harness::hub(2).await;
+    let total = harness::write(&hub, 0, 4, 2).await;
+    let log = Log::default();
+    let worker = harness::start(&hub, &log, "c", StartPosition::Begin).await;
+    for _ in 0..100 {
+        if log.len() as u64 >= total {
+            break;
+        }
+        tokio::time::sleep(INTERVAL / 10).await;
+    }
+    let client = hub.client();
+    hub.shutdown().await;
+    // Calls on a stopped server fail at once, typed, and are known unsent.
+    let err = client.list_shards(PROJECT, LOGSTORE).await.unwrap_err();
+    assert_eq!(err.request_sent(), sls_client::Sent::No, "{err}");
+    // The worker's last commits and farewell heartbeats fail, but shutdown
+    // still ends (within its timeout) and says what it processed.
+    let report = tokio::time::timeout(Duration::from_secs(60), worker.shutdown())
+        .await
+        .expect("shutdown did not hang")
+        .unwrap();
+    assert_eq!(report.logs(), total);
 }
 
 #[tokio::test(start_paused = true)]
