@@ -97,6 +97,8 @@ pub(super) struct Figures {
     pub(super) merges: u64,
     /// Hand-off times after clean stops, crashes and partitions.
     pub(super) handoffs: [Vec<Duration>; 3],
+    /// The seed with the longest hand-off of each kind.
+    pub(super) worst: [Option<(Duration, u64)>; 3],
 }
 
 impl Figures {
@@ -116,6 +118,11 @@ impl Figures {
         self.merges += other.merges;
         for (mine, theirs) in self.handoffs.iter_mut().zip(&other.handoffs) {
             mine.extend(theirs);
+        }
+        for (mine, theirs) in self.worst.iter_mut().zip(other.worst) {
+            if theirs > *mine {
+                *mine = theirs;
+            }
         }
     }
 }
@@ -336,8 +343,15 @@ pub(super) fn check(
     };
     let mut stops = Vec::new();
     for (inc, life) in incs.iter().enumerate() {
+        // A clean stop while cut off cannot say goodbye: it counts as a
+        // partition.
         if let Some((at, clean)) = life.ended {
-            stops.push((inc, at, if clean { 0 } else { 1 }));
+            let kind = match (clean, life.cut_at(at)) {
+                (true, false) => 0,
+                (true, true) => 2,
+                (false, _) => 1,
+            };
+            stops.push((inc, at, kind));
         }
         for (at, _) in &life.cut {
             stops.push((inc, *at, 2));
@@ -345,16 +359,24 @@ pub(super) fn check(
     }
     for (inc, at, kind) in stops {
         for shard in holding_at(at, inc) {
+            // The next consumer to get it (perhaps one started since),
+            // counted only if a consumer that could take it was there all
+            // along: otherwise the wait is for a start, not a hand-off.
             let next = events.iter().find_map(|e| match e {
                 Event::Assigned {
                     inc: i,
                     shard: s,
                     at: t,
                     ..
-                } if *s == shard && *i != inc && *t > at && incs[*i].healthy(at, *t) => Some(*t),
+                } if *s == shard && *i != inc && *t > at => Some(*t),
                 _ => None,
             });
-            if let Some(taken) = next {
+            let could = |taken| {
+                incs.iter()
+                    .enumerate()
+                    .any(|(i, life)| i != inc && life.healthy(at, taken))
+            };
+            if let Some(taken) = next.filter(|t| could(*t)) {
                 figures.handoffs[kind].push(taken - at);
             }
         }
@@ -385,20 +407,22 @@ pub(super) fn report(figures: &Figures) {
         figures.duplicates_partition,
         figures.duplicates_lease,
     );
-    for (name, times) in ["a clean stop", "a crash", "a partition"]
+    for ((name, times), worst) in ["a clean stop", "a crash", "a partition"]
         .iter()
         .zip(&figures.handoffs)
+        .zip(&figures.worst)
     {
         let mut times = times.clone();
         times.sort();
         let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q) as usize);
         println!(
             "chaos: hand-off after {name}: {} shards, median {:?}, p99 {:?}, max {:?} \
-             (heartbeat {INTERVAL:?})",
+             (seed {}; heartbeat {INTERVAL:?})",
             times.len(),
             at(0.5).unwrap_or(&Duration::ZERO),
             at(0.99).unwrap_or(&Duration::ZERO),
             times.last().unwrap_or(&Duration::ZERO),
+            worst.map_or("-".to_owned(), |(_, seed)| seed.to_string()),
         );
     }
 }
