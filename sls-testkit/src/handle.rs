@@ -115,6 +115,26 @@ impl FakeLogHubBuilder {
     /// Serves on a listener the caller bound.
     pub fn serve(self, listener: TcpListener) -> std::io::Result<FakeLogHub> {
         let address = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let (shared, credentials, clock) = self.into_shared(stopped.clone());
+        let task = tokio::spawn(server::run(listener, shared.clone(), stopped));
+        Ok(FakeLogHub {
+            address,
+            credentials,
+            clock,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The server's state as configured, before any listener (shared with
+    /// the `fuzzing` harness, which serves it without one); also returns
+    /// the credentials and the clock.
+    pub(crate) fn into_shared(
+        self,
+        stop: watch::Receiver<bool>,
+    ) -> (Arc<Shared>, Credentials, Clock) {
         let clock = self.clock.unwrap_or_else(Clock::tokio);
         let now = clock.unix_seconds();
         let mut world = World::default();
@@ -140,23 +160,8 @@ impl FakeLogHubBuilder {
             credentials: self.credentials.clone(),
             check_date: self.check_date,
         };
-        let (stop, stopped) = watch::channel(false);
-        let shared = Arc::new(Shared::new(
-            world,
-            clock.clone(),
-            auth,
-            self.faults,
-            stopped.clone(),
-        ));
-        let task = tokio::spawn(server::run(listener, shared.clone(), stopped));
-        Ok(FakeLogHub {
-            address,
-            credentials: self.credentials,
-            clock,
-            shared,
-            stop,
-            task: Some(task),
-        })
+        let shared = Arc::new(Shared::new(world, clock.clone(), auth, self.faults, stop));
+        (shared, self.credentials, clock)
     }
 }
 

@@ -36,11 +36,15 @@
 //! - `server`: HTTP, authentication, routes.
 //! - `error`: the service's error responses.
 //! - `faults`: [`FaultPlan`], [`FaultRule`], [`Fault`].
+//! - `fuzzing` (feature `fuzzing`, not a stable API): a socketless harness
+//!   for the `fake_server` fuzz target.
 
 mod call;
 mod clock;
 mod error;
 mod faults;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handle;
 mod server;
 mod store;

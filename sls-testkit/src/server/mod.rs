@@ -54,8 +54,8 @@ pub struct RequestRecord {
     pub query: Option<String>,
 }
 
-type ResponseBody = BoxBody<Bytes, BoxError>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type ResponseBody = BoxBody<Bytes, BoxError>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -174,10 +174,19 @@ fn corrupt(body: &Bytes) -> Bytes {
     Bytes::from(bytes)
 }
 
-async fn serve_request(
+/// Answers one request, from reading its body to the response: parsing,
+/// classification, the fault plan, authentication, routing, the handlers
+/// and the reply. Generic over the body so that the `fuzzing` harness runs
+/// this very function on a request built in memory; the server runs it on
+/// what hyper parsed from a socket.
+pub(crate) async fn serve_request<B>(
     shared: Arc<Shared>,
-    request: hyper::Request<Body>,
-) -> Result<hyper::Response<ResponseBody>, BoxError> {
+    request: hyper::Request<B>,
+) -> Result<hyper::Response<ResponseBody>, BoxError>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(body) => body.to_bytes(),
@@ -288,7 +297,9 @@ pub(crate) async fn run(
         let shared = shared.clone();
         let mut stop = shutdown.clone();
         connections.spawn(async move {
-            let service = service_fn(move |request| serve_request(shared.clone(), request));
+            let service = service_fn(move |request: hyper::Request<Body>| {
+                serve_request(shared.clone(), request)
+            });
             let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {

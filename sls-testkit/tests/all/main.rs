@@ -4,6 +4,8 @@
 mod binary;
 mod errors;
 mod faults;
+#[cfg(feature = "fuzzing")]
+mod fuzzing;
 mod groups;
 mod logs;
 mod raw;
