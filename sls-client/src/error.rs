@@ -68,6 +68,26 @@ pub struct ServerError {
 
 /// The most of an unparseable error body kept in the message.
 const MAX_ECHOED_BODY: usize = 256;
+/// The most kept of a server's error code, message and request id (in
+/// bytes): a hostile server's megabyte message must not become a megabyte
+/// of every log line and error text.
+const MAX_CODE: usize = 128;
+const MAX_MESSAGE: usize = 1024;
+pub(crate) const MAX_REQUEST_ID: usize = 128;
+
+/// `text` cut to at most `max` bytes (on a character boundary), marked
+/// with "…" when cut.
+pub(crate) fn bounded(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
 
 impl ServerError {
     /// An error response with the given parts.
@@ -87,8 +107,10 @@ impl ServerError {
 
     /// Reads an error response. A body that is not the service's JSON error
     /// object still gives an error, with an empty code and the start of the
-    /// body in the message.
+    /// body in the message. What comes from the server is kept only up to
+    /// a bound (128 bytes of code and request id, 1 KiB of message).
     pub fn from_response(status: u16, request_id: Option<String>, body: &[u8]) -> Self {
+        let request_id = request_id.map(|id| bounded(id, MAX_REQUEST_ID));
         #[derive(serde::Deserialize)]
         struct Body {
             #[serde(rename = "errorCode")]
@@ -97,7 +119,12 @@ impl ServerError {
             message: String,
         }
         match serde_json::from_slice::<Body>(body) {
-            Ok(parsed) => Self::new(status, parsed.code, parsed.message, request_id),
+            Ok(parsed) => Self::new(
+                status,
+                bounded(parsed.code, MAX_CODE),
+                bounded(parsed.message, MAX_MESSAGE),
+                request_id,
+            ),
             Err(_) => {
                 let shown = String::from_utf8_lossy(&body[..body.len().min(MAX_ECHOED_BODY)]);
                 Self::new(

@@ -116,7 +116,8 @@ impl Transport {
         let (parts, body) = tokio::time::timeout(self.attempt_timeout, exchange)
             .await
             .map_err(|_| Error::Timeout(self.attempt_timeout))??;
-        let request_id = header_str(&parts.headers, "x-log-requestid").map(str::to_owned);
+        let request_id = header_str(&parts.headers, "x-log-requestid")
+            .map(|id| crate::error::bounded(id.to_owned(), crate::error::MAX_REQUEST_ID));
         tracing::debug!(
             method = %request.method,
             path = %request.path,

@@ -292,3 +292,27 @@ fn bad_builder_values_are_refused_naming_the_setting() {
         .build()
         .unwrap();
 }
+
+#[test]
+fn huge_error_fields_are_bounded() {
+    use sls_client::ServerError;
+    // Found by the `responses` fuzz target: serde reads a JSON array as the
+    // error object, and its long strings used to be echoed whole.
+    let found = include_bytes!("../fixtures/fuzz-responses-04c4a45e.bin");
+    let err = ServerError::from_response(400 + u16::from(found[0]), None, found);
+    assert!(err.to_string().len() < 3000, "{}", err.to_string().len());
+    // The same with an object: a megabyte of code and message, a long
+    // request id.
+    let big = "x".repeat(1 << 20);
+    let body = serde_json::to_vec(&json!({"errorCode": big, "errorMessage": big})).unwrap();
+    let err = ServerError::from_response(500, Some("r".repeat(10_000)), &body);
+    assert!(err.to_string().len() < 1500, "{}", err.to_string().len());
+    assert!(err.message().ends_with('…') && err.code().ends_with('…'));
+    // Cut on a character boundary; short fields are kept as they are.
+    let body =
+        serde_json::to_vec(&json!({"errorCode": "é".repeat(100), "errorMessage": "日本"})).unwrap();
+    let err = ServerError::from_response(500, Some("id-1".into()), &body);
+    assert_eq!(err.code().chars().filter(|c| *c == 'é').count(), 64);
+    assert_eq!(err.message(), "日本");
+    assert_eq!(err.request_id(), Some("id-1"));
+}
