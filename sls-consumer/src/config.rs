@@ -255,9 +255,10 @@ impl ConsumerConfigBuilder {
         self
     }
 
-    /// A ready client (its endpoint, credentials, retries and timeouts);
-    /// the endpoint, credentials, signature, timeout and retry settings
-    /// above are then ignored.
+    /// A ready client (its endpoint, credentials, retries and timeouts).
+    /// The endpoint, credentials, signature, timeout and retry settings
+    /// above then belong on the client: setting one here as well is an
+    /// error, not silently ignored.
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
         self
@@ -425,6 +426,22 @@ impl ConsumerConfigBuilder {
                 "must be positive (or None)",
             ));
         }
+        if self.client.is_some() {
+            for (field, set) in [
+                ("endpoint", self.endpoint.is_some()),
+                ("credentials", self.credentials.is_some()),
+                ("signature_version", self.signature.is_some()),
+                ("request_timeout", self.request_timeout.is_some()),
+                ("retry_policy", self.retry.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::new(
+                        field,
+                        "set it on the Client given with `client`, not here",
+                    ));
+                }
+            }
+        }
         let client = match (self.client, self.endpoint) {
             (Some(client), _) => client,
             (None, Some(endpoint)) => {
@@ -565,6 +582,16 @@ mod tests {
                 "end_time",
             ),
             (base().request_timeout(Duration::ZERO), "request_timeout"),
+            (
+                base().client(Client::builder("127.0.0.1:1").build().unwrap()),
+                "endpoint",
+            ),
+            (
+                ConsumerConfig::builder("p", "l", "g", "c")
+                    .client(Client::builder("127.0.0.1:1").build().unwrap())
+                    .request_timeout(Duration::from_secs(5)),
+                "request_timeout",
+            ),
             (ConsumerConfig::builder("p", "l", "g", "c"), "endpoint"),
             (
                 ConsumerConfig::builder("p", "l", "g", "c").endpoint("ftp://x"),
