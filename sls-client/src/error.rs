@@ -75,9 +75,23 @@ const MAX_CODE: usize = 128;
 const MAX_MESSAGE: usize = 1024;
 pub(crate) const MAX_REQUEST_ID: usize = 128;
 
-/// `text` cut to at most `max` bytes (on a character boundary), marked
-/// with "…" when cut.
-pub(crate) fn bounded(mut text: String, max: usize) -> String {
+/// Server text made safe to show: control characters (newlines, terminal
+/// escapes) escaped, then cut to at most `max` bytes on a character
+/// boundary and marked with "…" when cut.
+pub(crate) fn bounded(text: String, max: usize) -> String {
+    let mut text = if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text
+    };
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {
@@ -108,7 +122,8 @@ impl ServerError {
     /// Reads an error response. A body that is not the service's JSON error
     /// object still gives an error, with an empty code and the start of the
     /// body in the message. What comes from the server is kept only up to
-    /// a bound (128 bytes of code and request id, 1 KiB of message).
+    /// a bound (128 bytes of code and request id, 1 KiB of message, each
+    /// plus a "…" when cut), with control characters escaped.
     pub fn from_response(status: u16, request_id: Option<String>, body: &[u8]) -> Self {
         let request_id = request_id.map(|id| bounded(id, MAX_REQUEST_ID));
         #[derive(serde::Deserialize)]

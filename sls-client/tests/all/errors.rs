@@ -315,4 +315,13 @@ fn huge_error_fields_are_bounded() {
     assert_eq!(err.code().chars().filter(|c| *c == 'é').count(), 64);
     assert_eq!(err.message(), "日本");
     assert_eq!(err.request_id(), Some("id-1"));
+    // Newlines and terminal escapes cannot forge log lines.
+    let body =
+        serde_json::to_vec(&json!({"errorCode": "E\n", "errorMessage": "a\nb\u{1b}[31m"})).unwrap();
+    let shown = ServerError::from_response(500, None, &body).to_string();
+    assert!(
+        !shown.contains('\n') && !shown.contains('\u{1b}'),
+        "{shown}"
+    );
+    assert!(shown.contains("a\\nb"), "{shown}");
 }
