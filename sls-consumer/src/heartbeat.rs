@@ -55,6 +55,27 @@ struct Running {
     stop: watch::Sender<Option<Stop>>,
 }
 
+/// The lease ran out: every shard held or finishing is stopped without a
+/// commit and never announced again.
+fn expire(
+    consumer: &str,
+    held: &mut BTreeMap<u32, Running>,
+    stopping: &mut BTreeMap<u32, Running>,
+    losing: &mut BTreeSet<u32>,
+) {
+    if held.is_empty() && stopping.is_empty() {
+        return;
+    }
+    tracing::warn!(consumer = %consumer, "heartbeat lease expired; dropping every shard");
+    for (shard, running) in std::mem::take(held)
+        .into_iter()
+        .chain(std::mem::take(stopping))
+    {
+        let _ = running.stop.send(Some(Stop::Lose));
+        losing.insert(shard);
+    }
+}
+
 impl<P, F> HeartbeatLoop<P, F>
 where
     P: Processor,
@@ -138,8 +159,16 @@ where
         let c = &self.config;
 
         loop {
+            // The lease is kept by a timer, not only between heartbeats: a
+            // heartbeat call retrying through an outage must not let shards
+            // run past it.
+            let holding = !held.is_empty() || !stopping.is_empty();
+            let lease_end = last_ok + self.lease();
             tokio::select! {
                 _ = ticker.tick() => {}
+                () = tokio::time::sleep_until(lease_end), if holding => {
+                    expire(&c.consumer, &mut held, &mut stopping, &mut losing);
+                }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok(shard_report) = done {
                         let shard = shard_report.shard;
@@ -164,16 +193,8 @@ where
 
             // The lease: no successful heartbeat for too long means the
             // service may hand our shards out; stop them without committing.
-            if last_ok.elapsed() > self.lease() && !held.is_empty() {
-                tracing::warn!(consumer = %c.consumer, "heartbeat lease expired; dropping every shard");
-                for (shard, running) in std::mem::take(&mut held) {
-                    let _ = running.stop.send(Some(Stop::Lose));
-                    losing.insert(shard);
-                }
-                for (shard, running) in std::mem::take(&mut stopping) {
-                    let _ = running.stop.send(Some(Stop::Lose));
-                    losing.insert(shard);
-                }
+            if Instant::now() >= last_ok + self.lease() {
+                expire(&c.consumer, &mut held, &mut stopping, &mut losing);
             }
 
             let announced: Vec<u32> = held
@@ -183,11 +204,19 @@ where
                 .copied()
                 .collect();
             let sent_at = Instant::now();
-            match c
-                .client
-                .heartbeat(&c.project, &c.logstore, &c.group, &c.consumer, &announced)
-                .await
-            {
+            let call =
+                c.client
+                    .heartbeat(&c.project, &c.logstore, &c.group, &c.consumer, &announced);
+            tokio::pin!(call);
+            let holding = !held.is_empty() || !stopping.is_empty();
+            let answer = tokio::select! {
+                answer = &mut call => answer,
+                () = tokio::time::sleep_until(last_ok + self.lease()), if holding => {
+                    expire(&c.consumer, &mut held, &mut stopping, &mut losing);
+                    call.await
+                }
+            };
+            match answer {
                 Ok(assigned) => {
                     last_ok = sent_at;
                     let assigned: BTreeSet<u32> = assigned.into_iter().collect();

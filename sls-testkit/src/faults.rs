@@ -24,7 +24,8 @@ pub enum Fault {
     Hang,
     /// Close the connection without answering; the call is not done.
     Reset,
-    /// Do the call, then close the connection half-way through the body.
+    /// Do the call, then close the connection half-way through the body
+    /// (before any answer when the body is empty).
     TruncateBody,
     /// Do the call, but flip bytes of the body (headers intact).
     CorruptBody,

@@ -140,6 +140,98 @@ async fn a_partitioned_consumer_stops_before_its_shards_move() {
     b.shutdown().await.unwrap();
 }
 
+/// When each consumer got and lost each shard.
+type Holds = Arc<Mutex<Vec<(tokio::time::Instant, &'static str, u32, bool)>>>;
+
+struct HoldRecorder {
+    name: &'static str,
+    holds: Holds,
+}
+
+impl Processor for HoldRecorder {
+    async fn process(
+        &mut self,
+        _: &Batch,
+        _: &mut Checkpoint<'_>,
+    ) -> Result<Decision, ProcessError> {
+        Ok(Decision::Continue)
+    }
+
+    async fn on_assigned(&mut self, shard: u32) {
+        let now = tokio::time::Instant::now();
+        self.holds
+            .lock()
+            .unwrap()
+            .push((now, self.name, shard, true));
+    }
+
+    async fn on_lost(&mut self, shard: u32) {
+        let now = tokio::time::Instant::now();
+        self.holds
+            .lock()
+            .unwrap()
+            .push((now, self.name, shard, false));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_heartbeat_does_not_stretch_the_lease() {
+    // Found by the chaos run: the lease was checked only between
+    // heartbeats, so a heartbeat call stuck in retries let a consumer hold
+    // its shards after the service had given them to another.
+    let hub = harness::hub(2).await;
+    harness::write(&hub, 0, 4, 5).await;
+    let holds = Holds::default();
+    let start = |name: &'static str| {
+        let holds = holds.clone();
+        // No auto-commit: a refused commit would reveal the loss on its own.
+        let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, name)
+            .client(hub.client())
+            .heartbeat_interval(INTERVAL)
+            .auto_commit_interval(None)
+            .build()
+            .unwrap();
+        Worker::start(config, move |_| HoldRecorder {
+            name,
+            holds: holds.clone(),
+        })
+    };
+    let a = start("a").await.unwrap();
+    let b = start("b").await.unwrap();
+    tokio::time::sleep(INTERVAL * 6).await;
+    // a's heartbeats now hang until the client's attempt timeout (60 s).
+    hub.set_faults(
+        FaultPlan::new().rule(
+            FaultRule::new(Fault::Hang)
+                .call(CallKind::Heartbeat)
+                .consumer("a"),
+        ),
+    );
+    let cut = tokio::time::Instant::now();
+    tokio::time::sleep(INTERVAL * 10).await;
+    let holds = holds.lock().unwrap().clone();
+    let lost: Vec<_> = holds.iter().filter(|h| h.1 == "a" && !h.3).collect();
+    assert!(!lost.is_empty(), "a let its shards go: {holds:?}");
+    for &(lost_at, _, shard, _) in lost {
+        // Within the lease (timeout 3 s less one interval) of the cut.
+        assert!(
+            lost_at - cut <= INTERVAL * 2,
+            "a held shard {shard} {:?}",
+            lost_at - cut
+        );
+        let taken = holds
+            .iter()
+            .find(|h| h.1 == "b" && h.2 == shard && h.3 && h.0 > cut)
+            .expect("b took the shard");
+        assert!(
+            lost_at <= taken.0,
+            "shard {shard}: b got it before a let go"
+        );
+    }
+    drop(a);
+    b.shutdown().await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_zombies_late_commit_is_refused_and_reported_as_lost() {
     let hub = harness::hub(1).await;

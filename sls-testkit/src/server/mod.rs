@@ -239,6 +239,10 @@ where
         "sls-fake request"
     );
     shared.set_status(index, reply.status);
+    if matches!(fault, Some(Fault::TruncateBody)) && reply.body.is_empty() {
+        // Nothing to cut: the call is done and its whole answer is lost.
+        return Err("connection closed after the call by the fault plan".into());
+    }
     Ok(respond(&shared, reply, fault.as_ref()))
 }
 

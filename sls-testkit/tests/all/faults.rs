@@ -152,6 +152,39 @@ async fn truncated_and_corrupted_bodies_are_typed_errors_then_retried() {
     assert_eq!(client.pull_logs(pull(begin)).await.unwrap().count, 3);
 }
 
+#[tokio::test]
+async fn a_truncated_empty_answer_is_a_done_call_with_its_answer_lost() {
+    let (hub, _) = hub_with_data().await;
+    let never = hub
+        .client_builder()
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .unwrap();
+    hub.set_faults(
+        FaultPlan::new().rule(
+            FaultRule::new(Fault::TruncateBody)
+                .call(CallKind::CreateConsumerGroup)
+                .next(1),
+        ),
+    );
+    let group = sls_client::ConsumerGroup {
+        name: "etl".into(),
+        timeout: 60,
+        order: false,
+    };
+    let err = never
+        .create_consumer_group("demo", "app", &group)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    // The group was created all the same.
+    let again = never
+        .create_consumer_group("demo", "app", &group)
+        .await
+        .unwrap_err();
+    assert!(again.is_code("ConsumerGroupAlreadyExist"), "{again}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn latency_and_hangs_meet_the_client_timeout() {
     let (hub, begin) = hub_with_data().await;

@@ -58,10 +58,6 @@ pub(super) struct Incarnation {
 }
 
 impl Incarnation {
-    pub(super) fn crashed_within(&self, from: Instant, to: Instant) -> bool {
-        matches!(self.ended, Some((at, false)) if from <= at && at <= to)
-    }
-
     pub(super) fn cut_at(&self, at: Instant) -> bool {
         self.cut
             .iter()
@@ -77,6 +73,71 @@ impl Incarnation {
                 .iter()
                 .any(|(a, b)| *a <= to && b.is_none_or(|b| b >= from))
     }
+}
+
+/// How a consumer's hold on a shard ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    Released(Release),
+    Crashed,
+    /// Still held when the run's history ends.
+    Open,
+}
+
+/// One consumer holding one shard: from its processor's making to its
+/// release (or the consumer's crash).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Hold {
+    pub(super) inc: usize,
+    pub(super) shard: u32,
+    pub(super) from: Instant,
+    pub(super) to: Instant,
+    pub(super) ended: Ended,
+}
+
+/// Every hold in the history, in order of start.
+pub(super) fn holds(events: &[Event], incs: &[Incarnation], last: Instant) -> Vec<Hold> {
+    let mut open: BTreeMap<(usize, u32), Instant> = BTreeMap::new();
+    let mut holds = Vec::new();
+    for event in events {
+        match event {
+            Event::Assigned { inc, shard, at, .. } => {
+                open.insert((*inc, *shard), *at);
+            }
+            Event::Released {
+                inc,
+                shard,
+                at,
+                how,
+            } => {
+                if let Some(from) = open.remove(&(*inc, *shard)) {
+                    holds.push(Hold {
+                        inc: *inc,
+                        shard: *shard,
+                        from,
+                        to: *at,
+                        ended: Ended::Released(*how),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((inc, shard), from) in open {
+        let (to, ended) = match incs[inc].ended {
+            Some((at, false)) => (at, Ended::Crashed),
+            _ => (last, Ended::Open),
+        };
+        holds.push(Hold {
+            inc,
+            shard,
+            from,
+            to,
+            ended,
+        });
+    }
+    holds.sort_by_key(|h| (h.from, h.inc, h.shard));
+    holds
 }
 
 /// The figures of one run (summed over many).
@@ -210,32 +271,61 @@ pub(super) fn check(
         }
     }
 
-    // No shard processed by two consumers at once.
-    let mut busy: BTreeMap<u32, BTreeMap<usize, Instant>> = BTreeMap::new();
-    let mut batches: Vec<_> = events
+    // No shard held by two consumers at once (a hold runs from the
+    // processor's making to its release or the consumer's crash), and every
+    // batch processed within its consumer's hold.
+    let last = events
         .iter()
         .filter_map(|e| match e {
-            Event::Batch {
-                inc,
-                shard,
-                start,
-                end,
-                ..
-            } => Some((*start, *end, *inc, *shard)),
-            _ => None,
+            Event::Batch { end, .. } => Some(*end),
+            Event::Assigned { at, .. } | Event::Released { at, .. } => Some(*at),
+            Event::Checkpoint { .. } => None,
         })
-        .collect();
-    batches.sort();
-    for (start, end, inc, shard) in batches {
-        let holders = busy.entry(shard).or_default();
-        for (other, until) in holders.iter() {
-            if *other != inc && *until > start {
+        .chain(incs.iter().filter_map(|i| i.ended.map(|(at, _)| at)))
+        .max();
+    let Some(last) = last else {
+        return Ok(());
+    };
+    let holds = holds(events, incs, last);
+    for (i, a) in holds.iter().enumerate() {
+        for b in &holds[i + 1..] {
+            if a.shard == b.shard && a.inc != b.inc && b.from < a.to {
+                let t0 = incs[0].started;
                 return Err(format!(
-                    "shard {shard}: consumers {other} and {inc} processed it at once"
+                    "shard {}: consumers {} and {} held it at once ({:?}..{:?} {:?}, {:?}..{:?} {:?})",
+                    a.shard,
+                    a.inc,
+                    b.inc,
+                    a.from - t0,
+                    a.to - t0,
+                    a.ended,
+                    b.from - t0,
+                    b.to - t0,
+                    b.ended,
                 ));
             }
         }
-        holders.insert(inc, end);
+    }
+    let hold_of = |inc: usize, shard: u32, at: Instant| {
+        holds
+            .iter()
+            .find(|h| h.inc == inc && h.shard == shard && h.from <= at && at <= h.to)
+    };
+    for event in events {
+        if let Event::Batch {
+            inc,
+            shard,
+            start,
+            end,
+            ..
+        } = event
+        {
+            if hold_of(*inc, *shard, *start).is_none_or(|h| *end > h.to) {
+                return Err(format!(
+                    "consumer {inc} processed shard {shard} outside its hold"
+                ));
+            }
+        }
     }
 
     // Checkpoints never go backwards, and never pass what was processed:
@@ -265,112 +355,80 @@ pub(super) fn check(
         }
     }
 
-    // Duplicates, each explained by how the earlier holder let go.
-    let mut first: BTreeMap<(u32, u64), (usize, u32, Instant)> = BTreeMap::new();
-    let releases: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Released {
-                inc,
-                shard,
-                at,
-                how: Release::Lost,
-            } => Some((*inc, *shard, *at)),
-            _ => None,
-        })
-        .collect();
+    // Duplicates, each explained by how the consumer that processed the log
+    // before let go of the shard: a crash while holding it, or a lost lease
+    // (cut off, or heartbeats failing). After a revoke, a shard's end or a
+    // shutdown its commit covers everything, so a repeat fails the run.
+    let mut before: BTreeMap<(u32, u64), (usize, Instant)> = BTreeMap::new();
     for event in events {
         let Event::Batch {
-            inc, shard, start, ..
+            inc,
+            shard,
+            start,
+            end,
+            logs,
+            ..
         } = event
         else {
             continue;
         };
-        let Event::Batch { logs, end, .. } = event else {
-            unreachable!()
-        };
         for &log in logs {
-            let Some(&(before, _, at)) = first.get(&log) else {
-                first.insert(log, (*inc, *shard, *end));
-                continue;
-            };
-            let earlier = &incs[before];
-            let lost = releases
-                .iter()
-                .find(|(i, s, t)| *i == before && s == shard && at <= *t && t <= start);
-            if earlier.crashed_within(at, *start) {
-                figures.duplicates_crash += 1;
-            } else if let Some((_, _, t)) = lost {
-                if earlier.cut_at(*t) {
-                    figures.duplicates_partition += 1;
-                } else {
-                    figures.duplicates_lease += 1;
+            if let Some((earlier, at)) = before.insert(log, (*inc, *end)) {
+                let ended = hold_of(earlier, *shard, at).map(|h| (h.ended, h.to));
+                match ended {
+                    Some((Ended::Crashed, _)) => figures.duplicates_crash += 1,
+                    Some((Ended::Released(Release::Lost), to)) if incs[earlier].cut_at(to) => {
+                        figures.duplicates_partition += 1;
+                    }
+                    Some((Ended::Released(Release::Lost), _)) => figures.duplicates_lease += 1,
+                    _ => {
+                        return Err(format!(
+                            "log {log:?} processed again by consumer {inc} on shard {shard} \
+                             at {:?} though consumer {earlier} let go of it cleanly ({ended:?})",
+                            *start - incs[0].started
+                        ));
+                    }
                 }
-            } else {
-                return Err(format!(
-                    "log {log:?} processed again by consumer {inc} on shard {shard} \
-                     though consumer {before} let go cleanly"
-                ));
             }
-            first.insert(log, (*inc, *shard, *end));
         }
     }
 
-    // Hand-off times: from a stop (or a cut) to another healthy consumer
-    // taking each shard the stopped one held.
-    let mut held: BTreeMap<(usize, u32), bool> = BTreeMap::new();
-    let mut holding_at = |until: Instant, inc: usize| -> BTreeSet<u32> {
-        held.clear();
-        for event in events {
-            match event {
-                Event::Assigned {
-                    inc: i, shard, at, ..
-                } if *at <= until && *i == inc => {
-                    held.insert((*i, *shard), true);
-                }
-                Event::Released {
-                    inc: i, shard, at, ..
-                } if *at < until && *i == inc => {
-                    held.insert((*i, *shard), false);
-                }
-                _ => {}
-            }
-        }
-        held.iter()
-            .filter(|(_, h)| **h)
-            .map(|((_, s), _)| *s)
-            .collect()
-    };
+    // Hand-off times: from a clean stop, a crash or a cut to the next
+    // consumer getting each shard the stopped one held, counted when its
+    // hold ended that way (a cut healed in time ends no hold) and another
+    // consumer able to take the shard was there all along (otherwise the
+    // wait is for a start, not a hand-off).
     let mut stops = Vec::new();
     for (inc, life) in incs.iter().enumerate() {
-        // A clean stop while cut off cannot say goodbye: it counts as a
-        // partition.
-        if let Some((at, clean)) = life.ended {
-            let kind = match (clean, life.cut_at(at)) {
-                (true, false) => 0,
-                (true, true) => 2,
-                (false, _) => 1,
-            };
-            stops.push((inc, at, kind));
+        // A stop while cut off is counted once, as the cut.
+        if let Some((at, clean)) = life.ended.filter(|(at, _)| !life.cut_at(*at)) {
+            stops.push((inc, at, if clean { 0 } else { 1 }));
         }
         for (at, _) in &life.cut {
             stops.push((inc, *at, 2));
         }
     }
     for (inc, at, kind) in stops {
-        for shard in holding_at(at, inc) {
-            // The next consumer to get it (perhaps one started since),
-            // counted only if a consumer that could take it was there all
-            // along: otherwise the wait is for a start, not a hand-off.
-            let next = events.iter().find_map(|e| match e {
-                Event::Assigned {
-                    inc: i,
-                    shard: s,
-                    at: t,
-                    ..
-                } if *s == shard && *i != inc && *t > at => Some(*t),
-                _ => None,
-            });
+        for hold in holds
+            .iter()
+            .filter(|h| h.inc == inc && h.from <= at && at <= h.to)
+        {
+            let ended_so = matches!(
+                (kind, hold.ended),
+                (0, Ended::Released(Release::Shutdown))
+                    | (1, Ended::Crashed)
+                    | (
+                        2,
+                        Ended::Released(Release::Lost | Release::Shutdown) | Ended::Crashed
+                    )
+            );
+            if !ended_so {
+                continue;
+            }
+            let next = holds
+                .iter()
+                .find(|h| h.shard == hold.shard && h.inc != inc && h.from >= at)
+                .map(|h| h.from);
             let could = |taken| {
                 incs.iter()
                     .enumerate()

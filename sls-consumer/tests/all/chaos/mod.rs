@@ -154,10 +154,28 @@ fn hash_key(key: u32) -> String {
     format!("{:02x}{}", key * 30 + 3, "0".repeat(30))
 }
 
+/// The fault plan in force, rebuilt whenever the cut-off set changes; each
+/// rebuild seeds its rules afresh (a rule rebuilt with the same seed would
+/// replay the same draws).
+struct Faults {
+    seed: u64,
+    generation: u64,
+}
+
+impl Faults {
+    fn apply(&mut self, hub: &FakeLogHub, cut_off: &BTreeSet<usize>) {
+        self.generation += 1;
+        let base = self
+            .seed
+            .wrapping_mul(1 << 24)
+            .wrapping_add(self.generation * 64);
+        hub.set_faults(faults(base, cut_off));
+    }
+}
+
 /// Faults on every call the consumer makes (and on the test's writes);
 /// heartbeats of cut-off consumers never arrive.
-fn faults(seed: u64, cut_off: &BTreeSet<usize>) -> FaultPlan {
-    let s = seed * 32;
+fn faults(s: u64, cut_off: &BTreeSet<usize>) -> FaultPlan {
     let on = |call, fault, p, n| FaultRule::new(fault).call(call).probability(p, s + n);
     let mut plan = FaultPlan::new()
         .rule(on(
@@ -213,6 +231,19 @@ fn faults(seed: u64, cut_off: &BTreeSet<usize>) -> FaultPlan {
             0.2,
             12,
         ))
+        // Created, but the answer is lost: the retry finds the group.
+        .rule(on(
+            CallKind::CreateConsumerGroup,
+            Fault::TruncateBody,
+            0.1,
+            14,
+        ))
+        .rule(on(
+            CallKind::UpdateConsumerGroup,
+            Fault::error(503, "ServerBusy"),
+            0.1,
+            15,
+        ))
         .rule(on(
             CallKind::PutLogs,
             Fault::error(503, "ServerBusy"),
@@ -241,14 +272,26 @@ async fn start(sim: &Arc<Sim>, slot: usize, inc: usize) -> Worker {
         .ordered(true)
         .build()
         .unwrap();
-    let sim = sim.clone();
-    Worker::start(config, move |shard| Recorder {
-        inc,
-        shard,
-        sim: sim.clone(),
-    })
-    .await
-    .unwrap()
+    // `start` gives up when joining the group fails past the client's
+    // retries (likely here: 30% of creates and 10% of updates fail); like a
+    // supervisor, try again a second later.
+    for _ in 0..10 {
+        let recorders = sim.clone();
+        let started = Worker::start(config.clone(), move |shard| Recorder {
+            inc,
+            shard,
+            sim: recorders.clone(),
+        })
+        .await;
+        match started {
+            Ok(worker) => return worker,
+            Err(sls_consumer::ConsumerError::Service(err)) if err.retry_kind().is_some() => {
+                tokio::time::sleep(INTERVAL).await;
+            }
+            Err(err) => panic!("start: {err}"),
+        }
+    }
+    panic!("start failed ten times in a row")
 }
 
 /// Writes `groups` groups of 3 logs for random keys, each to its key's
@@ -342,7 +385,11 @@ async fn run(seed: u64) -> Result<Figures, String> {
     let mut workers: Vec<Option<(Worker, usize)>> = (0..slots).map(|_| None).collect();
     let mut cut_off: BTreeSet<usize> = BTreeSet::new();
     let mut seqs: BTreeMap<u32, u64> = BTreeMap::new();
-    sim.hub.set_faults(faults(seed, &cut_off));
+    let mut plan = Faults {
+        seed,
+        generation: 0,
+    };
+    plan.apply(&sim.hub, &cut_off);
 
     let begin = |incs: &mut Vec<Incarnation>| {
         incs.push(Incarnation {
@@ -363,7 +410,7 @@ async fn run(seed: u64) -> Result<Figures, String> {
         match rng.u32(..100) {
             0..18 if workers[slot].is_none() => {
                 cut_off.remove(&slot);
-                sim.hub.set_faults(faults(seed, &cut_off));
+                plan.apply(&sim.hub, &cut_off);
                 let inc = begin(&mut incs);
                 workers[slot] = Some((start(&sim, slot, inc).await, inc));
                 figures.starts += 1;
@@ -391,11 +438,11 @@ async fn run(seed: u64) -> Result<Figures, String> {
                     if cut_off.insert(slot) {
                         incs[*inc].cut.push((now, None));
                         figures.partitions += 1;
-                        sim.hub.set_faults(faults(seed, &cut_off));
+                        plan.apply(&sim.hub, &cut_off);
                     }
                 }
             }
-            35..40 => heal(&sim, seed, &mut cut_off, &workers, &mut incs),
+            35..40 => heal(&sim, &mut plan, &mut cut_off, &workers, &mut incs),
             40..48 => reshard(&sim, &mut rng, &mut figures).await,
             _ => {}
         }
@@ -404,7 +451,7 @@ async fn run(seed: u64) -> Result<Figures, String> {
     }
 
     // Heal, make sure someone consumes, and let everything be read.
-    heal(&sim, seed, &mut cut_off, &workers, &mut incs);
+    heal(&sim, &mut plan, &mut cut_off, &workers, &mut incs);
     if workers.iter().all(Option::is_none) {
         let inc = begin(&mut incs);
         workers[0] = Some((start(&sim, 0, inc).await, inc));
@@ -430,6 +477,7 @@ async fn run(seed: u64) -> Result<Figures, String> {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+        sim.sample();
     }
     for (worker, inc) in workers.into_iter().flatten() {
         incs[inc].ended = Some((Instant::now(), true));
@@ -471,7 +519,7 @@ async fn run(seed: u64) -> Result<Figures, String> {
 
 fn heal(
     sim: &Sim,
-    seed: u64,
+    plan: &mut Faults,
     cut_off: &mut BTreeSet<usize>,
     workers: &[Option<(Worker, usize)>],
     incs: &mut [Incarnation],
@@ -484,7 +532,7 @@ fn heal(
             }
         }
     }
-    sim.hub.set_faults(faults(seed, cut_off));
+    plan.apply(&sim.hub, cut_off);
 }
 
 #[tokio::test(start_paused = true)]
