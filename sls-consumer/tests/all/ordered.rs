@@ -6,13 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sls_client::PutLogsRequest;
 use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, Decision, ProcessError, Processor, StartPosition, Worker,
 };
-use sls_proto::LogGroup;
 
-use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, PROJECT};
+use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, PROJECT, keyed};
 
 /// (key, sequence) in processing order.
 type Seen = Arc<Mutex<Vec<(u32, u64)>>>;
@@ -30,47 +28,16 @@ impl Processor for Keyed {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut seen = self.seen.lock().unwrap();
         for group in &batch.groups {
-            for log in group.logs() {
-                let key = log
-                    .get("key")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(u32::MAX);
-                let seq = log
-                    .get("seq")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(u64::MAX);
-                seen.push((key, seq));
-            }
+            seen.extend(group.logs().map(|log| keyed::read(&log)));
         }
         Ok(Decision::Continue)
     }
 }
 
-const KEYS: u32 = 8;
-
-fn hash_key(key: u32) -> String {
-    format!("{:02x}{}", key * 32 + 5, "0".repeat(30))
-}
-
 async fn write_round(hub: &sls_testkit::FakeLogHub, seqs: &mut BTreeMap<u32, u64>) {
     let client = hub.client();
-    for key in 0..KEYS {
-        let seq = seqs.entry(key).or_default();
-        let mut builder = LogGroup::builder();
-        for _ in 0..3 {
-            builder = builder.log(
-                1_700_000_000,
-                [("key", key.to_string()), ("seq", seq.to_string())],
-            );
-            *seq += 1;
-        }
-        client
-            .put_logs(
-                PutLogsRequest::from_group(PROJECT, LOGSTORE, &builder.build())
-                    .hash_key(hash_key(key)),
-            )
-            .await
-            .unwrap();
+    for key in 0..keyed::KEYS {
+        keyed::write(&client, key, seqs).await.unwrap();
     }
 }
 

@@ -20,19 +20,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sls_client::{CursorPosition, PutLogsRequest, ShardStatus};
+use sls_client::{CursorPosition, ShardStatus};
 use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, Decision, ProcessError, Processor, StartPosition, Worker,
 };
-use sls_proto::{Cursor, LogGroup};
+use sls_proto::Cursor;
 use sls_testkit::{CallKind, FakeLogHub, Fault, FaultPlan, FaultRule};
 
 use self::history::{Event, Figures, Incarnation, Release, check, report};
 use tokio::time::Instant;
 
-use crate::harness::{GROUP, INTERVAL, LOGSTORE, PROJECT};
+use crate::harness::{GROUP, INTERVAL, LOGSTORE, PROJECT, keyed};
 
-const KEYS: u32 = 8;
 const STEPS: usize = 40;
 /// How long a processor works on a batch.
 const WORK: Duration = Duration::from_millis(20);
@@ -101,13 +100,7 @@ impl Processor for Recorder {
             .groups
             .groups()
             .flat_map(|g| g.logs())
-            .map(|log| {
-                let field = |name| log.get(name).and_then(|v| v.parse().ok());
-                (
-                    field("key").map_or(u32::MAX, |k: u64| k as u32),
-                    field("seq").unwrap_or(u64::MAX),
-                )
-            })
+            .map(|log| keyed::read(&log))
             .collect();
         self.sim.push(Event::Batch {
             inc: self.inc,
@@ -148,10 +141,6 @@ impl Processor for Recorder {
     async fn shutdown(&mut self) {
         self.release(self.shard, Release::Shutdown);
     }
-}
-
-fn hash_key(key: u32) -> String {
-    format!("{:02x}{}", key * 30 + 3, "0".repeat(30))
 }
 
 /// The fault plan in force, rebuilt whenever the cut-off set changes; each
@@ -304,24 +293,9 @@ async fn write(
 ) -> Result<u64, String> {
     let client = sim.hub.client();
     for _ in 0..groups {
-        let key = rng.u32(..KEYS);
-        let seq = seqs.entry(key).or_default();
-        let mut builder = LogGroup::builder();
-        for _ in 0..3 {
-            builder = builder.log(
-                1_700_000_000,
-                [("key", key.to_string()), ("seq", seq.to_string())],
-            );
-            *seq += 1;
-        }
-        client
-            .put_logs(
-                // The only write faults are 503s, which the fake answers
-                // without storing: retrying them cannot duplicate.
-                PutLogsRequest::from_group(PROJECT, LOGSTORE, &builder.build())
-                    .hash_key(hash_key(key))
-                    .retry_may_duplicate(true),
-            )
+        // The only write faults are 503s, which the fake answers without
+        // storing: the retries `keyed::write` allows cannot duplicate.
+        keyed::write(&client, rng.u32(..keyed::KEYS), seqs)
             .await
             .map_err(|e| format!("write failed: {e}"))?;
     }
