@@ -314,49 +314,60 @@ where
                 },
             );
 
-            // Each held shard's end, for its lag.
-            for shard in self.settings.metrics.held() {
-                if let Ok(end) = c
-                    .client
-                    .get_cursor(
-                        &c.project,
-                        &c.logstore,
-                        shard,
-                        sls_client::CursorPosition::End,
-                    )
-                    .await
-                {
-                    let newest = c
-                        .client
-                        .get_cursor_time(&c.project, &c.logstore, shard, end)
-                        .await
-                        .ok();
-                    self.settings.metrics.update(shard, |m| {
-                        m.end = Some(end);
-                        if newest.is_some() {
-                            m.newest_time = newest;
-                        }
-                    });
-                }
+            // Lag, read-only shards and replay progress: a few calls that
+            // may be slow or retrying. Bounded by one interval (and by the
+            // lease), so they can delay neither the next heartbeat nor a
+            // lease expiry; what does not finish waits for the next round.
+            let mut refresh_until = Instant::now() + c.heartbeat_interval;
+            if !held.is_empty() || !stopping.is_empty() {
+                refresh_until = refresh_until.min(last_ok + self.lease());
             }
-            if let Ok(shards) = c.client.list_shards(&c.project, &c.logstore).await {
-                if let Some(end_time) = c.end_time {
-                    if self
-                        .replay_complete(end_time, &shards, &mut replay_ends)
+            let refresh = async {
+                // Each held shard's end, for its lag.
+                for shard in self.settings.metrics.held() {
+                    if let Ok(end) = c
+                        .client
+                        .get_cursor(
+                            &c.project,
+                            &c.logstore,
+                            shard,
+                            sls_client::CursorPosition::End,
+                        )
                         .await
                     {
-                        let _ = self.replay_done.send(true);
+                        let newest = c
+                            .client
+                            .get_cursor_time(&c.project, &c.logstore, shard, end)
+                            .await
+                            .ok();
+                        self.settings.metrics.update(shard, |m| {
+                            m.end = Some(end);
+                            if newest.is_some() {
+                                m.newest_time = newest;
+                            }
+                        });
                     }
                 }
-                let readonly = shards
-                    .iter()
-                    .filter(|s| s.status == ShardStatus::Readonly)
-                    .map(|s| s.shard_id)
-                    .collect();
-                if let Ok(mut set) = self.settings.readonly.write() {
-                    *set = readonly;
+                if let Ok(shards) = c.client.list_shards(&c.project, &c.logstore).await {
+                    if let Some(end_time) = c.end_time {
+                        if self
+                            .replay_complete(end_time, &shards, &mut replay_ends)
+                            .await
+                        {
+                            let _ = self.replay_done.send(true);
+                        }
+                    }
+                    let readonly = shards
+                        .iter()
+                        .filter(|s| s.status == ShardStatus::Readonly)
+                        .map(|s| s.shard_id)
+                        .collect();
+                    if let Ok(mut set) = self.settings.readonly.write() {
+                        *set = readonly;
+                    }
                 }
-            }
+            };
+            let _ = tokio::time::timeout_at(refresh_until, refresh).await;
         }
 
         // Clean shutdown: stop every shard (each finishes its batch and

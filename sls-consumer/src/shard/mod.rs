@@ -424,12 +424,18 @@ impl<P: Processor> ShardTask<P> {
                 },
             };
             let Pull {
-                task,
+                mut task,
                 mut reservation,
             } = pull;
             let pulled = tokio::select! {
-                joined = task => joined.unwrap_or_else(|_| Err(sls_client::Error::Response("pull task failed".into()))),
-                stop = stopped(&mut self.stop) => return self.finish(stop, None).await,
+                joined = &mut task => joined.unwrap_or_else(|_| Err(sls_client::Error::Response("pull task failed".into()))),
+                stop = stopped(&mut self.stop) => {
+                    // Dropping the handle would only detach the pull: it
+                    // would go on holding a fetch slot and decoding data
+                    // whose reservation is gone.
+                    task.abort();
+                    return self.finish(stop, None).await;
+                }
             };
             let pulled = match pulled {
                 Ok(pulled) if !reservation.try_grow(pulled.raw_size) => {
