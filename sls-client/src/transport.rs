@@ -14,19 +14,16 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use tower::Service;
 
 use crate::endpoint::Endpoint;
 use crate::request::{SlsRequest, SlsResponse, header_str};
 use crate::{Error, Sent, ServerError};
 
-/// Query encoding: everything but RFC 3986's unreserved characters.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+/// Query encoding: everything but RFC 3986's unreserved characters, as
+/// the v4 signature encodes them.
+use crate::signing::canonical::RFC3986 as QUERY;
 
 /// Sends requests to one endpoint.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// RFC 3986 unreserved characters stay as they are; every other byte of the
 /// UTF-8 encoding becomes `%XX` (upper-case hex), a space becomes `%20`.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')

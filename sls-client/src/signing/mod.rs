@@ -11,7 +11,7 @@
 //! - `v1`: the `LOG <ak>:<signature>` scheme ([`sign_v1_with_date`]).
 //! - `v4`: the `SLS4-HMAC-SHA256` scheme.
 
-mod canonical;
+pub(crate) mod canonical;
 mod v1;
 mod v4;
 

@@ -132,13 +132,5 @@ pub(crate) fn verify(
             "the signature does not match",
         ));
     }
-    if let Some(token) = credentials.security_token() {
-        if request.header("x-acs-security-token") != Some(token) {
-            return Err(unauthorized(
-                "SecurityTokenExpired",
-                "the security token is missing or wrong",
-            ));
-        }
-    }
     Ok(())
 }

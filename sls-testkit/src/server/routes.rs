@@ -13,10 +13,9 @@ use crate::store::{Logstore, Shard, keys};
 
 /// The largest PutLogs body, compressed.
 const MAX_PUT_BODY: usize = 10 << 20;
-/// The largest group, raw.
-const MAX_GROUP: usize = 5 << 20;
-/// The most logs in a group.
-const MAX_LOGS: usize = 4096;
+/// The largest group, raw, and the most logs in one: the service's
+/// limits, as the client knows them.
+use sls_client::{MAX_GROUP_BYTES as MAX_GROUP, MAX_LOGS_PER_GROUP as MAX_LOGS};
 
 /// The shard JSON of ListShards, SplitShard and MergeShard.
 #[derive(Serialize)]
@@ -232,7 +231,7 @@ fn pull_logs(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply
         .required("count")?
         .parse()
         .ok()
-        .filter(|c| (1..=1000).contains(c))
+        .filter(|c| (1..=sls_client::MAX_PULL_COUNT as usize).contains(c))
         .ok_or_else(|| ApiError::invalid("count must be 1..=1000"))?;
     let world = shared.world();
     let shard = world.logstore(req.project()?, ls)?.shard(id)?;
