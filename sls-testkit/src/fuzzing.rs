@@ -222,7 +222,7 @@ fn world(stop: watch::Receiver<bool>) -> (Arc<Shared>, Credentials, Clock) {
                 for n in 1..=Harness::STORED_GROUPS {
                     let group = LogGroupBytes::encode(&LogGroup::synthetic(n, 2));
                     shard.append(
-                        group.as_bytes(),
+                        crate::store::Shard::store_form(group.as_bytes()),
                         now - 60 * (Harness::STORED_GROUPS - n) as i64,
                     );
                 }

@@ -314,10 +314,11 @@ fn put_logs(
     if group.log_count() > MAX_LOGS {
         return Err(ApiError::invalid("a log group holds at most 4096 logs"));
     }
+    let block = Shard::store_form(group.as_bytes());
     let now = shared.clock.unix_seconds();
     let mut world = shared.world();
     let store = world.logstore_mut(req.project()?, ls)?;
     let id = store.route(hash_key)?;
-    store.shard_mut(id)?.append(group.as_bytes(), now);
+    store.shard_mut(id)?.append(block, now);
     Ok(Reply::empty())
 }

@@ -85,8 +85,10 @@ impl Shard {
         self.groups.len()
     }
 
-    /// Appends one encoded `LogGroup`.
-    pub(crate) fn append(&mut self, group: &[u8], received: i64) {
+    /// One encoded `LogGroup` as stored: framed as a `LogGroupList` entry
+    /// and lz4-compressed. Done before taking the world's lock: it is the
+    /// costly part of a write.
+    pub(crate) fn store_form(group: &[u8]) -> Lz4Block {
         let mut framed = Vec::with_capacity(group.len() + 6);
         framed.push(0x0a);
         let mut len = group.len() as u64;
@@ -96,10 +98,12 @@ impl Shard {
         }
         framed.push(len as u8);
         framed.extend_from_slice(group);
-        self.groups.push(Stored {
-            block: Lz4Block::compress(&framed),
-            received,
-        });
+        Lz4Block::compress(&framed)
+    }
+
+    /// Appends one group in its [`Shard::store_form`].
+    pub(crate) fn append(&mut self, block: Lz4Block, received: i64) {
+        self.groups.push(Stored { block, received });
     }
 
     /// Drops the groups received before `before` (retention); the begin
