@@ -252,6 +252,21 @@ pub enum Error {
     /// The caller passed a value the service would refuse.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A pull's answer declared (`x-log-bodyrawsize`) more raw bytes than
+    /// the caller's limit ([`PullLogsRequest::max_raw_size`](crate::PullLogsRequest::max_raw_size))
+    /// or the client's decompressor accepts. Refused from the headers,
+    /// before the body was read or decompressed. Not retried: the same
+    /// request would get the same answer; ask for fewer groups.
+    #[error("pulled body declares {declared} raw bytes{}, over the limit of {limit}; ask for fewer groups", match .groups { Some(n) => format!(" for {n} groups"), None => String::new() })]
+    TooLarge {
+        /// The declared raw size.
+        declared: u64,
+        /// The limit it exceeds.
+        limit: u64,
+        /// The number of groups the answer declared (`x-log-count`), when
+        /// it did.
+        groups: Option<u32>,
+    },
 }
 
 impl Error {
@@ -293,7 +308,7 @@ impl Error {
             Self::Transport { .. } | Self::Timeout(_) => Some(RetryKind::Transient),
             // A body cut short or garbled in transit reads as malformed.
             Self::Response(_) | Self::Codec(_) | Self::Decode(_) => Some(RetryKind::Transient),
-            Self::Credentials(_) | Self::InvalidArgument(_) => None,
+            Self::Credentials(_) | Self::InvalidArgument(_) | Self::TooLarge { .. } => None,
         }
     }
 

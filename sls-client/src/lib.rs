@@ -58,8 +58,8 @@ mod transport;
 
 pub use api::groups::{Checkpoint, CheckpointUpdate, ConsumerGroup};
 pub use api::logs::{
-    MAX_GROUP_BYTES, MAX_LOGS_PER_GROUP, MAX_PULL_COUNT, PullLogsRequest, PullLogsResponse,
-    PutLogsRequest,
+    MAX_GROUP_BYTES, MAX_LOGS_PER_GROUP, MAX_PULL_COUNT, OFFLOAD_RAW_SIZE, PullLogsRequest,
+    PullLogsResponse, PutLogsRequest,
 };
 pub use api::logstores::Logstore;
 pub use api::shards::{CursorPosition, Shard, ShardStatus};

@@ -27,6 +27,9 @@ pub struct SlsRequest {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) idempotent: bool,
+    /// A successful answer declaring (`x-log-bodyrawsize`) more raw bytes
+    /// than this is refused from its headers, before its body is read.
+    pub(crate) max_raw_size: Option<u64>,
     /// Attempts made so far, shared by the clones the retry layer sends.
     pub(crate) attempts: Arc<AtomicU32>,
 }
@@ -44,6 +47,7 @@ impl SlsRequest {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             idempotent,
+            max_raw_size: None,
             attempts: Arc::default(),
         }
     }
@@ -70,6 +74,14 @@ impl SlsRequest {
     /// it once (so it may be retried after it may have been processed).
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// Refuses a successful answer whose `x-log-bodyrawsize` declares more
+    /// than `limit` raw bytes, with [`Error::TooLarge`], as soon as its
+    /// headers arrive: its body is neither read nor decompressed.
+    pub fn max_raw_size(mut self, limit: u64) -> Self {
+        self.max_raw_size = Some(limit);
         self
     }
 

@@ -91,6 +91,21 @@ impl Transport {
                 }
             })?;
             let (parts, body) = response.into_parts();
+            if let (true, Some(limit)) = (parts.status.is_success(), request.max_raw_size) {
+                let declared = header_str(&parts.headers, "x-log-bodyrawsize")
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if let Some(declared) = declared.filter(|d| *d > limit) {
+                    // Refused before a byte of the body is read; dropping
+                    // the body closes the connection rather than drain it.
+                    let groups = header_str(&parts.headers, "x-log-count")
+                        .and_then(|v| v.trim().parse::<u32>().ok());
+                    return Err(Error::TooLarge {
+                        declared,
+                        limit,
+                        groups,
+                    });
+                }
+            }
             let body = Limited::new(body, self.max_response_size)
                 .collect()
                 .await

@@ -27,7 +27,14 @@ pub struct PullLogsRequest {
     end_cursor: Option<Cursor>,
     query: Option<String>,
     accept: CompressType,
+    max_raw_size: Option<u64>,
 }
+
+/// Bodies at least this large (decompressed) are decompressed and
+/// validated on tokio's blocking pool, not on an async worker thread: a
+/// 64 MiB body takes tens of milliseconds, long enough to delay every
+/// other task of that thread.
+pub const OFFLOAD_RAW_SIZE: u64 = 1 << 20;
 
 impl PullLogsRequest {
     /// Pulls from `cursor`, up to 1000 groups.
@@ -41,7 +48,34 @@ impl PullLogsRequest {
             end_cursor: None,
             query: None,
             accept: CompressType::Lz4,
+            max_raw_size: None,
         }
+    }
+
+    /// Refuses an answer that declares more than `limit` decompressed
+    /// bytes, with [`Error::TooLarge`], from its headers: before its body
+    /// is read, decompressed or decoded, so a caller with a memory budget
+    /// never holds more than it allowed. The client's decompressor cap
+    /// ([`Decompressor::max_raw_size`](sls_proto::Decompressor::max_raw_size))
+    /// applies as well, whichever is lower.
+    pub fn max_raw_size(mut self, limit: u64) -> Self {
+        self.max_raw_size = Some(limit);
+        self
+    }
+
+    /// The shard pulled from.
+    pub fn shard(&self) -> u32 {
+        self.shard
+    }
+
+    /// The cursor pulled from.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    /// The most groups asked for.
+    pub fn group_count(&self) -> u32 {
+        self.count
     }
 
     /// The body compression to ask for (`Accept-Encoding`, default lz4);
@@ -264,6 +298,10 @@ impl Client {
                 .query("query", spl.clone())
                 .query("pullMode", "scan_on_stream");
         }
+        // Refused from the headers when larger than the caller allows or
+        // than the decompressor would take: before the body is read.
+        let cap = self.decompressor().max_raw_size() as u64;
+        request = request.max_raw_size(pull.max_raw_size.map_or(cap, |limit| limit.min(cap)));
         let response = self.send(request).await?;
         let headers = response.headers();
 
@@ -293,10 +331,30 @@ impl Client {
         let count_before_query = parse_header(headers, "x-log-rawdatacount")?;
 
         let compressed = response.body().clone();
-        let raw = self
-            .decompressor()
-            .decompress(compress_type, compressed.clone(), raw_size)?;
-        let groups = LogGroupListView::decode(raw)?;
+        let decompressor = *self.decompressor();
+        let body = compressed.clone();
+        let decode = move || -> Result<LogGroupListView, Error> {
+            let raw = decompressor
+                .decompress(compress_type, body, raw_size)
+                .map_err(|err| match err {
+                    sls_proto::CodecError::RawSizeOverLimit { declared, limit } => {
+                        Error::TooLarge {
+                            declared,
+                            limit: limit as u64,
+                            groups: u32::try_from(count).ok(),
+                        }
+                    }
+                    err => Error::Codec(err),
+                })?;
+            Ok(LogGroupListView::decode(raw)?)
+        };
+        let groups = if raw_size >= OFFLOAD_RAW_SIZE {
+            tokio::task::spawn_blocking(decode).await.map_err(|err| {
+                Error::Response(format!("PullLogs: decoding task failed: {err}"))
+            })??
+        } else {
+            decode()?
+        };
         if groups.len() != count {
             return Err(Error::Response(format!(
                 "PullLogs: x-log-count says {count} groups but the body holds {}",

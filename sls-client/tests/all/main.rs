@@ -7,4 +7,5 @@ mod harness;
 mod hostile;
 mod pool;
 mod retries;
+mod sizes;
 mod tls;
