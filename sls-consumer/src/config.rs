@@ -51,6 +51,49 @@ pub mod defaults {
     pub const ON_GROUP_DELETED: super::OnGroupDeleted = super::OnGroupDeleted::Recreate;
     /// The compression pulls ask for (`CompressType`).
     pub const COMPRESSION: sls_proto::CompressType = sls_proto::CompressType::Lz4;
+    /// The byte target of one pull (decompressed). 8 MiB: one pull of the
+    /// largest group (5 MB) fits; 32 such pulls fit the default budget, so
+    /// prefetching one batch ahead works across 16 concurrent fetches; at
+    /// the view's 1-2 GB/s decode a pull costs a few milliseconds, so the
+    /// per-request overhead (about 1 ms on a local network) stays small.
+    pub const MAX_PULL_BYTES: u64 = 8 << 20;
+    /// The smallest byte target accepted.
+    pub const MIN_PULL_BYTES: u64 = 64 << 10;
+    /// What a shard does when its checkpoint points into data dropped by
+    /// retention.
+    pub const ON_EXPIRED_CURSOR: super::OnExpiredCursor = super::OnExpiredCursor::Oldest;
+    /// How long a `process` call may run before the worker reports the
+    /// shard as stalled in its metrics and health.
+    pub const PROCESS_STALL_AFTER: Duration = Duration::from_secs(300);
+}
+
+/// What a shard does when its position (the group's checkpoint, a
+/// processor's roll-back, or a position that fell behind while it was
+/// read) points into data the logstore no longer holds (its TTL dropped
+/// it). The service answers such a pull with `InvalidCursor`; the worker
+/// also checks a checkpoint against the oldest retained data before it
+/// starts, so the gap is seen even where the service reads from the
+/// oldest data silently.
+///
+/// Every reset is a WARN event (shard, dead cursor, new cursor), counted
+/// in [`ShardMetrics::cursor_resets`](crate::ShardMetrics::cursor_resets),
+/// and passed to [`Processor::on_cursor_reset`](crate::Processor::on_cursor_reset)
+/// so a job can record the gap.
+///
+/// The official consumers differ: Java resets to its start position,
+/// Python jumps to the end (skipping retained data), Go retries the dead
+/// cursor forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnExpiredCursor {
+    /// Resume from the oldest retained data: only what retention already
+    /// dropped is lost (the default).
+    Oldest,
+    /// Resume from the end: skips every retained log not yet read, for
+    /// jobs that only care about fresh data.
+    Newest,
+    /// Stop the worker with [`ConsumerError::CursorExpired`](crate::ConsumerError::CursorExpired).
+    Stop,
 }
 
 /// Why a configuration was refused; names the field and the valid range.
@@ -97,6 +140,9 @@ pub struct ConsumerConfig {
     pub(crate) max_buffered_bytes: u64,
     pub(crate) max_concurrent_fetches: u32,
     pub(crate) end_time: Option<i64>,
+    pub(crate) max_pull_bytes: u64,
+    pub(crate) on_expired_cursor: OnExpiredCursor,
+    pub(crate) process_stall_after: Duration,
 }
 
 /// What the worker does when its consumer group disappears while it runs.
@@ -144,6 +190,9 @@ impl ConsumerConfig {
             max_buffered_bytes: defaults::MAX_BUFFERED_BYTES,
             max_concurrent_fetches: defaults::MAX_CONCURRENT_FETCHES,
             end_time: None,
+            max_pull_bytes: defaults::MAX_PULL_BYTES,
+            on_expired_cursor: defaults::ON_EXPIRED_CURSOR,
+            process_stall_after: defaults::PROCESS_STALL_AFTER,
         }
     }
 
@@ -216,6 +265,9 @@ pub struct ConsumerConfigBuilder {
     max_buffered_bytes: u64,
     max_concurrent_fetches: u32,
     end_time: Option<i64>,
+    max_pull_bytes: u64,
+    on_expired_cursor: OnExpiredCursor,
+    process_stall_after: Duration,
 }
 
 impl ConsumerConfigBuilder {
@@ -353,6 +405,33 @@ impl ConsumerConfigBuilder {
         self
     }
 
+    /// The byte target of one pull, in decompressed bytes (default 8 MiB,
+    /// at least 64 KiB, at most the memory budget). Each shard asks for as
+    /// many groups as fit it (from the group sizes it has seen, at most
+    /// `max_fetch_groups`); an answer larger than its reservation is
+    /// refused from its headers and asked again with fewer groups, down to
+    /// one, so no group size stops a shard.
+    pub fn max_pull_bytes(mut self, bytes: u64) -> Self {
+        self.max_pull_bytes = bytes;
+        self
+    }
+
+    /// What a shard does when its position points into data dropped by
+    /// retention (default [`OnExpiredCursor::Oldest`]).
+    pub fn on_expired_cursor(mut self, policy: OnExpiredCursor) -> Self {
+        self.on_expired_cursor = policy;
+        self
+    }
+
+    /// How long one `process` call may run before the shard shows as
+    /// stalled in [`Worker::metrics`](crate::Worker::metrics) and
+    /// [`Worker::health`](crate::Worker::health) (default 5 minutes). The
+    /// call is not interrupted.
+    pub fn process_stall_after(mut self, after: Duration) -> Self {
+        self.process_stall_after = after;
+        self
+    }
+
     /// How long shutdown waits for in-flight processing (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -402,6 +481,17 @@ impl ConsumerConfigBuilder {
                 "max_buffered_bytes",
                 "must be at least 8 MiB",
             ));
+        }
+        if self.max_pull_bytes < defaults::MIN_PULL_BYTES
+            || self.max_pull_bytes > self.max_buffered_bytes
+        {
+            return Err(ConfigError::new(
+                "max_pull_bytes",
+                "must be at least 64 KiB and at most max_buffered_bytes",
+            ));
+        }
+        if self.process_stall_after.is_zero() {
+            return Err(ConfigError::new("process_stall_after", "must be positive"));
         }
         if self.end_time.is_some_and(|end| end < 0) {
             return Err(ConfigError::new("end_time", "must be at or after 1970"));
@@ -489,6 +579,9 @@ impl ConsumerConfigBuilder {
             max_buffered_bytes: self.max_buffered_bytes,
             max_concurrent_fetches: self.max_concurrent_fetches,
             end_time: self.end_time,
+            max_pull_bytes: self.max_pull_bytes,
+            on_expired_cursor: self.on_expired_cursor,
+            process_stall_after: self.process_stall_after,
         })
     }
 }
@@ -576,6 +669,15 @@ mod tests {
             ),
             (base().max_buffered_bytes(1 << 20), "max_buffered_bytes"),
             (base().max_concurrent_fetches(0), "max_concurrent_fetches"),
+            (base().max_pull_bytes(1024), "max_pull_bytes"),
+            (
+                base().max_buffered_bytes(16 << 20).max_pull_bytes(32 << 20),
+                "max_pull_bytes",
+            ),
+            (
+                base().process_stall_after(Duration::ZERO),
+                "process_stall_after",
+            ),
             (base().end_time(-5), "end_time"),
             (
                 base().start_position(StartPosition::At(100)).end_time(99),

@@ -14,6 +14,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
 use crate::config::{ConsumerConfig, OnGroupDeleted};
+use crate::health::{Health, Problem};
 use crate::processor::Processor;
 use crate::shard::{self, ShardExit, ShardReport, ShardSettings, Stop};
 use crate::worker::WorkerReport;
@@ -22,23 +23,13 @@ use crate::worker::WorkerReport;
 /// nothing.
 const FAREWELLS: u32 = 3;
 
+/// How long shard tasks told to give up at the shutdown timeout have to
+/// end (their hooks run) before they are aborted.
+const ABANDON_GRACE: Duration = Duration::from_secs(1);
+
 /// Heartbeat intervals without progress (while data waits) that make a
 /// shard stalled.
 const STALL_INTERVALS: u32 = 3;
-
-/// Errors no retry fixes: bad keys, a missing project, logstore or group.
-/// The worker stops and reports them instead of spinning.
-fn is_fatal(err: &sls_client::Error) -> bool {
-    const FATAL: &[&str] = &[
-        "SignatureNotMatch",
-        "InvalidAccessKeyId",
-        "Unauthorized",
-        "ProjectNotExist",
-        "LogStoreNotExist",
-        "ConsumerGroupNotExist",
-    ];
-    err.retry_kind().is_none() && FATAL.iter().any(|code| err.is_code(code))
-}
 
 /// The loop's state.
 pub(crate) struct HeartbeatLoop<P, F> {
@@ -47,6 +38,8 @@ pub(crate) struct HeartbeatLoop<P, F> {
     pub(crate) settings: Arc<ShardSettings>,
     /// Turns true when a bounded replay has reached its end everywhere.
     pub(crate) replay_done: watch::Sender<bool>,
+    /// The worker's health, set every round.
+    pub(crate) health: watch::Sender<Health>,
     pub(crate) _processor: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -141,6 +134,8 @@ where
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> WorkerReport {
         let mut report = WorkerReport::default();
         let mut tasks: JoinSet<ShardReport> = JoinSet::new();
+        // Which shard each task reads, to release it if the task dies.
+        let mut task_shards: BTreeMap<tokio::task::Id, u32> = BTreeMap::new();
         let mut held: BTreeMap<u32, Running> = BTreeMap::new();
         // Revoked, still finishing: announced until their task ends.
         let mut stopping: BTreeMap<u32, Running> = BTreeMap::new();
@@ -169,8 +164,29 @@ where
                 () = tokio::time::sleep_until(lease_end), if holding => {
                     expire(&c.consumer, &mut held, &mut stopping, &mut losing);
                 }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok(shard_report) = done {
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let shard_report = match done {
+                        Ok((id, shard_report)) => {
+                            task_shards.remove(&id);
+                            shard_report
+                        }
+                        Err(err) => {
+                            // The task died outside the processor (whose
+                            // panics are caught): release the shard rather
+                            // than announce it with nobody reading it. The
+                            // service may give it back; a new task starts.
+                            let Some(shard) = task_shards.remove(&err.id()) else { continue };
+                            tracing::error!(consumer = %c.consumer, shard, error = %err, "shard task died; releasing the shard");
+                            ShardReport {
+                                shard,
+                                exit: ShardExit::Died(err.to_string()),
+                                batches: 0,
+                                logs: 0,
+                                committed: None,
+                            }
+                        }
+                    };
+                    {
                         let shard = shard_report.shard;
                         held.remove(&shard);
                         stopping.remove(&shard);
@@ -180,6 +196,9 @@ where
                             // Replayed to its end: keep it (announced, no
                             // task) so it does not bounce between consumers.
                             finished.insert(shard);
+                        }
+                        if let ShardExit::Failed(err) = &shard_report.exit {
+                            self.health.send_replace(Health::Stopped(err.to_string()));
                         }
                         report.record(shard_report);
                         if failed {
@@ -216,6 +235,7 @@ where
                     call.await
                 }
             };
+            let heartbeat_failing = answer.is_err();
             match answer {
                 Ok(assigned) => {
                     last_ok = sent_at;
@@ -245,10 +265,11 @@ where
                         let (stop, stopped) = watch::channel(None);
                         let processor = (self.factory)(shard);
                         let span = tracing::info_span!("shard", consumer = %c.consumer, shard);
-                        tasks.spawn(
+                        let handle = tasks.spawn(
                             shard::run(shard, processor, self.settings.clone(), stopped)
                                 .instrument(span),
                         );
+                        task_shards.insert(handle.id(), shard);
                         held.insert(shard, Running { stop });
                     }
                 }
@@ -273,8 +294,9 @@ where
                     }
                     ticker.reset_immediately();
                 }
-                Err(err) if is_fatal(&err) => {
+                Err(err) if crate::calls::fate::is_fatal_for_heartbeat(&err) => {
                     tracing::error!(consumer = %c.consumer, error = %err, "stopping: the service refuses this consumer");
+                    self.health.send_replace(Health::Stopped(err.to_string()));
                     report.fatal = Some(err.into());
                     break;
                 }
@@ -284,7 +306,13 @@ where
             }
 
             // Stalls: a held shard with data waiting whose position has not
-            // moved for several intervals.
+            // moved for several intervals, a processor call running too
+            // long, a call failing over and over. In the metrics and the
+            // health signal, not only in a log line.
+            let mut problems = Vec::new();
+            if heartbeat_failing {
+                problems.push(Problem::HeartbeatFailing);
+            }
             for m in self.settings.metrics.snapshot() {
                 let entry = progress.entry(m.shard).or_insert((m.position, 0));
                 if m.lag_groups.unwrap_or(0) > 0 && entry.0 == m.position {
@@ -292,14 +320,44 @@ where
                 } else {
                     *entry = (m.position, 0);
                 }
-                let stalled = entry.1 >= STALL_INTERVALS;
-                if stalled && entry.1 == STALL_INTERVALS {
+                let no_progress = entry.1 >= STALL_INTERVALS;
+                if no_progress && entry.1 == STALL_INTERVALS {
                     tracing::warn!(consumer = %c.consumer, shard = m.shard, position = ?m.position, lag_groups = ?m.lag_groups, "shard stalled: no progress for {STALL_INTERVALS} heartbeat intervals while data is waiting");
+                }
+                let stuck = m
+                    .processing_for
+                    .is_some_and(|running| running >= c.process_stall_after);
+                if stuck {
+                    tracing::warn!(consumer = %c.consumer, shard = m.shard, running_s = m.processing_for.unwrap_or_default().as_secs(), "processor has not returned for longer than process_stall_after");
+                    problems.push(Problem::ProcessorStuck { shard: m.shard });
+                } else if no_progress {
+                    problems.push(Problem::NoProgress {
+                        shard: m.shard,
+                        position: m.position,
+                    });
+                }
+                if let Some(retrying) = &m.retrying {
+                    if retrying.attempts >= STALL_INTERVALS {
+                        problems.push(Problem::CallFailing {
+                            shard: m.shard,
+                            call: retrying.call,
+                        });
+                    }
                 }
                 self.settings
                     .metrics
-                    .update(m.shard, |metrics| metrics.stalled = stalled);
+                    .update(m.shard, |metrics| metrics.stalled = no_progress || stuck);
             }
+            let health = if problems.is_empty() {
+                Health::Healthy
+            } else {
+                Health::Degraded(problems)
+            };
+            self.health.send_if_modified(|now| {
+                let changed = *now != health;
+                *now = health;
+                changed
+            });
             progress.retain(|shard, _| held.contains_key(shard));
             #[cfg(feature = "metrics")]
             crate::export::publish(
@@ -373,11 +431,19 @@ where
         // Clean shutdown: stop every shard (each finishes its batch and
         // commits), wait for them within the timeout, then tell the service
         // we hold nothing so it reassigns at once.
+        // After a fatal service error (bad keys, the group or logstore
+        // gone) no commit can succeed: the shards are given up as lost.
+        let stop = if report.fatal.is_some() {
+            Stop::Lose
+        } else {
+            Stop::Shutdown
+        };
         for running in held.values().chain(stopping.values()) {
-            let _ = running.stop.send(Some(Stop::Shutdown));
+            let _ = running.stop.send(Some(stop));
         }
         let deadline = tokio::time::sleep(self.config.shutdown_timeout);
         tokio::pin!(deadline);
+        let mut abandoned = false;
         loop {
             tokio::select! {
                 done = tasks.join_next() => match done {
@@ -386,9 +452,20 @@ where
                     None => break,
                 },
                 () = &mut deadline => {
+                    if abandoned {
+                        tasks.abort_all();
+                        break;
+                    }
+                    // Unfinished shards are abandoned uncommitted, as in a
+                    // crash; told as a loss, each task still ends with its
+                    // report (a commit retrying against a gone service
+                    // gives up, a stuck processor is interrupted).
                     tracing::warn!(consumer = %c.consumer, "shutdown timeout: abandoning unfinished shards uncommitted");
-                    tasks.abort_all();
-                    break;
+                    for running in held.values().chain(stopping.values()) {
+                        let _ = running.stop.send(Some(Stop::Lose));
+                    }
+                    abandoned = true;
+                    deadline.as_mut().reset(Instant::now() + ABANDON_GRACE);
                 }
             }
         }

@@ -67,11 +67,13 @@
 //! - `error`: [`ConsumerError`].
 
 mod budget;
+mod calls;
 mod checkpoint;
 mod config;
 mod error;
 #[cfg(feature = "metrics")]
 mod export;
+mod health;
 mod heartbeat;
 #[cfg(feature = "logging")]
 pub mod logging;
@@ -80,14 +82,17 @@ mod processor;
 mod shard;
 mod worker;
 
+pub use calls::Retrying;
 pub use checkpoint::Checkpoint;
 pub use config::{
-    ConfigError, ConsumerConfig, ConsumerConfigBuilder, OnGroupDeleted, StartPosition, defaults,
+    ConfigError, ConsumerConfig, ConsumerConfigBuilder, OnExpiredCursor, OnGroupDeleted,
+    StartPosition, defaults,
 };
-pub use error::{ConsumerError, ProcessError};
+pub use error::{ConsumerError, ProcessError, ProcessorPanic};
+pub use health::{Health, Problem};
 pub use metrics::{ShardMetrics, WorkerMetrics};
 pub use processor::{
-    AfterRetries, Batch, Decision, ErrorPolicy, FnProcessor, Processor, processor_fn,
+    AfterRetries, Batch, CursorReset, Decision, ErrorPolicy, FnProcessor, Processor, processor_fn,
 };
 pub use shard::{ShardExit, ShardReport};
 pub use worker::{MemoryStats, ShardSummary, Worker, WorkerReport};

@@ -12,6 +12,7 @@ use crate::worker::MemoryStats;
 
 /// One held shard's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShardMetrics {
     /// The shard.
     pub shard: u32,
@@ -48,8 +49,30 @@ pub struct ShardMetrics {
     pub process_failures: u64,
     /// How long the last `process` call took.
     pub last_process_time: Option<Duration>,
-    /// No progress for several heartbeat intervals although data is waiting
-    /// (the worker also logs a warning).
+    /// Calls retried after a transient error (pulls included).
+    pub call_retries: u64,
+    /// The call failing right now and being retried, if any: what keeps
+    /// the shard from moving during an outage.
+    pub retrying: Option<crate::calls::Retrying>,
+    /// How long the running `process` call has been running, if one is.
+    pub processing_for: Option<Duration>,
+    /// Panics caught in the processor (in `process` or a hook).
+    pub panics: u64,
+    /// Batches skipped under [`AfterRetries::Skip`](crate::AfterRetries::Skip).
+    pub batches_skipped: u64,
+    /// Positions reset because they pointed into data dropped by
+    /// retention ([`OnExpiredCursor`](crate::OnExpiredCursor)).
+    pub cursor_resets: u64,
+    /// Log groups those resets passed over (dropped by retention, or
+    /// skipped under [`OnExpiredCursor::Newest`](crate::OnExpiredCursor::Newest)).
+    pub groups_lost: u64,
+    /// Pulls refused for size (from their headers) and asked again with
+    /// fewer groups.
+    pub pulls_refused_for_size: u64,
+    /// Stalled: no progress for several heartbeat intervals although data
+    /// is waiting, or a `process` call running longer than
+    /// [`process_stall_after`](crate::ConsumerConfigBuilder::process_stall_after).
+    /// [`Worker::health`](crate::Worker::health) says which.
     pub stalled: bool,
 }
 
@@ -65,6 +88,8 @@ pub struct WorkerMetrics {
 #[derive(Debug)]
 struct Entry {
     since: Instant,
+    /// When the running `process` call started.
+    processing_since: Option<Instant>,
     metrics: ShardMetrics,
 }
 
@@ -81,6 +106,7 @@ impl Registry {
             shard,
             Entry {
                 since: Instant::now(),
+                processing_since: None,
                 metrics: ShardMetrics {
                     shard,
                     held_for: Duration::ZERO,
@@ -99,6 +125,14 @@ impl Registry {
                     fetch_retries: 0,
                     process_failures: 0,
                     last_process_time: None,
+                    call_retries: 0,
+                    retrying: None,
+                    processing_for: None,
+                    panics: 0,
+                    batches_skipped: 0,
+                    cursor_resets: 0,
+                    groups_lost: 0,
+                    pulls_refused_for_size: 0,
                     stalled: false,
                 },
             },
@@ -132,6 +166,14 @@ impl Registry {
         }
     }
 
+    /// A `process` call starts (`true`) or returns (`false`).
+    pub(crate) fn processing(&self, shard: u32, running: bool) {
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = shards.get_mut(&shard) {
+            entry.processing_since = running.then(Instant::now);
+        }
+    }
+
     /// The shards held now.
     pub(crate) fn held(&self) -> Vec<u32> {
         self.shards
@@ -148,6 +190,7 @@ impl Registry {
             .values()
             .map(|entry| ShardMetrics {
                 held_for: entry.since.elapsed(),
+                processing_for: entry.processing_since.map(|since| since.elapsed()),
                 ..entry.metrics.clone()
             })
             .collect()

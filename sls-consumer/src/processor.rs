@@ -49,7 +49,11 @@ pub enum Decision {
 /// Every hook but [`Processor::process`] has a no-op default.
 pub trait Processor: Send + 'static {
     /// Handles a batch. Returning an error applies the
-    /// [`ErrorPolicy`]; the batch is then offered again or skipped.
+    /// [`ErrorPolicy`]; the batch is then offered again or skipped. A panic
+    /// is caught and treated as an error
+    /// ([`ProcessorPanic`](crate::ProcessorPanic)); the same processor is
+    /// then offered the batch again (as the official Go library does), so
+    /// keep its state consistent across a panic or make it panic-free.
     fn process(
         &mut self,
         batch: &Batch,
@@ -84,10 +88,37 @@ pub trait Processor: Send + 'static {
         async {}
     }
 
+    /// The shard's position pointed into data dropped by retention and was
+    /// moved as [`OnExpiredCursor`](crate::OnExpiredCursor) says: the logs
+    /// between `reset.dead` and `reset.resumed` will not be delivered
+    /// (`Oldest`: retention dropped them; `Newest`: skipped on purpose).
+    /// Record the gap here if the job must know.
+    fn on_cursor_reset(&mut self, reset: &CursorReset) -> impl Future<Output = ()> + Send {
+        let _ = reset;
+        async {}
+    }
+
     /// The worker is shutting down; called after the last commit.
     fn shutdown(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
+}
+
+/// A shard's position moved past data that will not be delivered; see
+/// [`Processor::on_cursor_reset`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CursorReset {
+    /// The shard.
+    pub shard: u32,
+    /// The dead position (into dropped data).
+    pub dead: Cursor,
+    /// Where reading resumes.
+    pub resumed: Cursor,
+    /// The oldest data the shard retains.
+    pub oldest: Cursor,
+    /// The policy that chose `resumed`.
+    pub policy: crate::OnExpiredCursor,
 }
 
 /// A [`Processor`] from an async closure over owned batches, for the

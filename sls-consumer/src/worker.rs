@@ -12,6 +12,7 @@ use crate::budget::Budget;
 use crate::checkpoint::Target;
 use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
+use crate::health::Health;
 use crate::heartbeat::HeartbeatLoop;
 use crate::metrics::{Registry, WorkerMetrics};
 use crate::processor::{ErrorPolicy, Processor};
@@ -115,6 +116,8 @@ pub struct Worker {
     settings: Arc<ShardSettings>,
     /// Turns true when a bounded replay is complete.
     replay: watch::Receiver<bool>,
+    /// Set by the heartbeat loop every round.
+    health: watch::Receiver<Health>,
 }
 
 /// The memory budget's state.
@@ -154,16 +157,18 @@ impl Worker {
         ensure_group(c).await?;
         let budget = Budget::new(c.max_buffered_bytes, c.max_concurrent_fetches);
         let settings = Arc::new(ShardSettings {
-            target: Target {
+            target: Arc::new(Target {
                 client: c.client.clone(),
                 project: c.project.clone(),
                 logstore: c.logstore.clone(),
                 group: c.group.clone(),
                 consumer: c.consumer.clone(),
-            },
+            }),
             start: c.start,
             fetch_interval: c.fetch_interval,
             max_fetch_groups: c.max_fetch_groups,
+            max_pull_bytes: c.max_pull_bytes,
+            on_expired: c.on_expired_cursor,
             compression: c.compression,
             query: c.query.clone(),
             end_time: c.end_time,
@@ -172,11 +177,13 @@ impl Worker {
             auto_commit: c.auto_commit_interval,
             errors,
             readonly: RwLock::default(),
-            metrics: Registry::default(),
+            metrics: Arc::new(Registry::default()),
         });
         let shared_settings = settings.clone();
         let (replay_done, replay) = watch::channel(false);
+        let (health_tx, health) = watch::channel(Health::Healthy);
         let heartbeat = HeartbeatLoop {
+            health: health_tx,
             config,
             factory: Arc::new(factory),
             settings,
@@ -197,6 +204,7 @@ impl Worker {
             budget,
             settings: shared_settings,
             replay,
+            health,
         })
     }
 
@@ -216,6 +224,21 @@ impl Worker {
             shards: self.settings.metrics.snapshot(),
             memory: self.memory(),
         }
+    }
+
+    /// The worker's health as of its last heartbeat round: healthy, or
+    /// which shards are stuck and why, or stopped. For a supervisor to
+    /// poll; [`Worker::health_changed`] to await.
+    pub fn health(&self) -> Health {
+        self.health.borrow().clone()
+    }
+
+    /// Waits until the health changes (a shard stalls or recovers, the
+    /// worker stops) and returns the new state. Returns the current state
+    /// at once if the worker has ended.
+    pub async fn health_changed(&mut self) -> Health {
+        let _ = self.health.changed().await;
+        self.health.borrow_and_update().clone()
     }
 
     /// The memory budget: its size, what is buffered now, and the peak.

@@ -1,0 +1,193 @@
+//! Every error a consumer's call can meet, and its fate: retried with
+//! back-off, recovered by a specific action, or fatal.
+//!
+//! Classification is kept apart from the mechanics (the retry policy in
+//! `policy.rs`, the actions in the shard stages): the code lists below are
+//! the single place that decides what happens to each error.
+//!
+//! | error | calls | fate |
+//! |---|---|---|
+//! | transport failure, timeout, 5xx, `ServerBusy`, `RequestTimeout`, a body garbled in transit | all | [`Fate::Retry`]: back off (100 ms doubling to 30 s, full jitter) and try again until it works or the shard is stopped |
+//! | `ReadQuotaExceed`, `ShardReadQuotaExceed`, `WriteQuotaExceed`, `ShardWriteQuotaExceed` | all | [`Fate::Retry`], throttled: 1 s doubling to 60 s |
+//! | `ConsumerGroupNotExist` | shard calls | [`Fate::Wait`]: the heartbeat loop owns it (recreates the group or stops the worker); the shard backs off meanwhile |
+//! | [`Error::TooLarge`](sls_client::Error::TooLarge) | PullLogs | [`Fate::Recover`] with [`Recovery::SmallerPull`] |
+//! | `InvalidCursor` | PullLogs, GetCursorTime | [`Fate::Recover`] with [`Recovery::CheckCursor`]: expired → the [`OnExpiredCursor`](crate::OnExpiredCursor) policy, otherwise fatal |
+//! | `ConsumerNotMatch`, `ConsumerNotExist` | UpdateCheckpoint | [`Fate::Recover`] with [`Recovery::NotOwner`]: the shard was lost |
+//! | bad keys (`SignatureNotMatch`, `InvalidAccessKeyId`, `Unauthorized`, `SecurityTokenExpired`) after the client's one credential refresh, `ProjectNotExist`, `LogStoreNotExist`, `ShardNotExist`, `ParameterInvalid`, any other error no retry fixes | all | [`Fate::Fatal`]: the worker stops with the error ([`Worker::stopped`](crate::Worker::stopped), [`WorkerReport::failure`](crate::WorkerReport::failure)) |
+//!
+//! Nothing permanent is retried forever: an error not listed as transient
+//! is fatal unless a recovery is named for it.
+
+use sls_client::{Error, RetryKind};
+
+/// Which call failed: the fate of some codes depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    GetCheckpoint,
+    GetCursor,
+    PullLogs,
+    UpdateCheckpoint,
+    ListShards,
+}
+
+impl CallKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::GetCheckpoint => "GetCheckPoint",
+            Self::GetCursor => "GetCursor",
+            Self::PullLogs => "PullLogs",
+            Self::UpdateCheckpoint => "UpdateCheckPoint",
+            Self::ListShards => "ListShards",
+        }
+    }
+}
+
+/// What happens to an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Transient: the same request is sent again after a back-off.
+    Retry(RetryKind),
+    /// Another part of the worker owns the fix (the heartbeat loop
+    /// recreates a deleted group, or stops the worker): back off and retry.
+    Wait,
+    /// A specific action of the calling stage fixes it.
+    Recover(Recovery),
+    /// Nothing the consumer can do: the worker stops with the error.
+    Fatal,
+}
+
+/// The actions that recover from a permanent error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// The pull's answer was too large: ask for fewer groups.
+    SmallerPull,
+    /// The service refuses the cursor: find out whether it points into
+    /// data dropped by retention.
+    CheckCursor,
+    /// The commit was refused because another consumer owns the shard.
+    NotOwner,
+}
+
+/// The heartbeat loop's own fixes (for the shard calls they are
+/// [`Fate::Wait`]).
+pub(crate) const GROUP_GONE: &[&str] = &["ConsumerGroupNotExist"];
+
+/// Codes that name a checkpoint's owner mismatch.
+pub(crate) const NOT_OWNER: &[&str] = &["ConsumerNotMatch", "ConsumerNotExist"];
+
+/// Codes no retry fixes and the worker cannot work around: bad keys (the
+/// client already refreshed credentials once), or a project or logstore
+/// that does not exist. They stop the worker wherever they come from,
+/// the heartbeat included.
+pub(crate) const FATAL: &[&str] = &[
+    "SignatureNotMatch",
+    "InvalidAccessKeyId",
+    "Unauthorized",
+    "SecurityTokenExpired",
+    "ProjectNotExist",
+    "LogStoreNotExist",
+];
+
+/// The fate of `err` met by `call`.
+pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
+    let is = |codes: &[&str]| codes.iter().any(|code| err.is_code(code));
+    if let Some(kind) = err.retry_kind() {
+        return Fate::Retry(kind);
+    }
+    if matches!(err, Error::TooLarge { .. }) && call == CallKind::PullLogs {
+        return Fate::Recover(Recovery::SmallerPull);
+    }
+    if is(GROUP_GONE) {
+        return Fate::Wait;
+    }
+    if err.is_code("InvalidCursor") && call == CallKind::PullLogs {
+        return Fate::Recover(Recovery::CheckCursor);
+    }
+    if is(NOT_OWNER) && call == CallKind::UpdateCheckpoint {
+        return Fate::Recover(Recovery::NotOwner);
+    }
+    Fate::Fatal
+}
+
+/// Whether the heartbeat loop must stop the worker for `err` (a deleted
+/// group reaches this only when the worker is set to stop for it).
+pub(crate) fn is_fatal_for_heartbeat(err: &Error) -> bool {
+    err.retry_kind().is_none() && FATAL.iter().chain(GROUP_GONE).any(|code| err.is_code(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use sls_client::ServerError;
+
+    use super::*;
+
+    fn server(status: u16, code: &str) -> Error {
+        Error::from(ServerError::new(status, code, "", None))
+    }
+
+    #[test]
+    fn every_documented_pull_error_has_a_fate() {
+        use CallKind::PullLogs as P;
+        let cases: &[(u16, &str, Fate)] = &[
+            (500, "InternalServerError", Fate::Retry(RetryKind::Server)),
+            (500, "RequestTimeout", Fate::Retry(RetryKind::Server)),
+            (503, "ServerBusy", Fate::Retry(RetryKind::Server)),
+            (403, "ReadQuotaExceed", Fate::Retry(RetryKind::Throttling)),
+            (
+                403,
+                "ShardReadQuotaExceed",
+                Fate::Retry(RetryKind::Throttling),
+            ),
+            (400, "InvalidCursor", Fate::Recover(Recovery::CheckCursor)),
+            (404, "ConsumerGroupNotExist", Fate::Wait),
+            (400, "ParameterInvalid", Fate::Fatal),
+            (401, "SignatureNotMatch", Fate::Fatal),
+            (401, "Unauthorized", Fate::Fatal),
+            (401, "InvalidAccessKeyId", Fate::Fatal),
+            (401, "SecurityTokenExpired", Fate::Fatal),
+            (404, "ProjectNotExist", Fate::Fatal),
+            (404, "LogStoreNotExist", Fate::Fatal),
+            (404, "ShardNotExist", Fate::Fatal),
+            (404, "ShardNotExsit", Fate::Fatal),
+            (400, "SomethingNew", Fate::Fatal),
+        ];
+        for (status, code, expected) in cases {
+            assert_eq!(fate(P, &server(*status, code)), *expected, "{code}");
+        }
+        let too_large = Error::TooLarge {
+            declared: 2,
+            limit: 1,
+            groups: Some(2),
+        };
+        assert_eq!(fate(P, &too_large), Fate::Recover(Recovery::SmallerPull));
+        assert_eq!(fate(CallKind::GetCursor, &too_large), Fate::Fatal);
+    }
+
+    #[test]
+    fn ownership_refusals_recover_only_on_commits() {
+        for code in ["ConsumerNotMatch", "ConsumerNotExist", "ConsumerNotExsit"] {
+            assert_eq!(
+                fate(CallKind::UpdateCheckpoint, &server(400, code)),
+                Fate::Recover(Recovery::NotOwner)
+            );
+            assert_eq!(fate(CallKind::PullLogs, &server(400, code)), Fate::Fatal);
+        }
+    }
+
+    #[test]
+    fn transport_failures_and_garbled_bodies_are_transient() {
+        let reset = Error::Transport {
+            sent: sls_client::Sent::Maybe,
+            source: "reset".into(),
+        };
+        assert_eq!(
+            fate(CallKind::PullLogs, &reset),
+            Fate::Retry(RetryKind::Transient)
+        );
+        let garbled = Error::Response("truncated".into());
+        assert_eq!(
+            fate(CallKind::GetCheckpoint, &garbled),
+            Fate::Retry(RetryKind::Transient)
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! [`FatePolicy`]: the consumer's `tower::retry::Policy`. It retries what
+//! [`fate`](super::fate::fate) calls transient (or owned by the heartbeat
+//! loop) with capped, jittered back-off for as long as the shard runs, and
+//! hands everything else back to the calling stage at once.
+
+use std::time::Duration;
+
+use sls_client::RetryKind;
+use sls_client::retry::Backoff;
+use tokio::sync::watch;
+
+use super::fate::{CallKind, Fate, fate};
+use super::{AbortOn, ShardCall};
+use crate::metrics::Registry;
+use crate::shard::Stop;
+use std::sync::Arc;
+
+/// Bodies that do not decompress or decode are re-pulled this many times
+/// (each after the client's own re-pulls): a body garbled in transit comes
+/// right on a later try; one that never does is not retried forever.
+pub(crate) const UNDECODABLE_ATTEMPTS: u32 = 8;
+
+/// Back-off for transient errors.
+const TRANSIENT: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(30));
+/// Back-off when the service throttles.
+const THROTTLED: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
+/// The retry policy of one call (tower clones it per request).
+#[derive(Clone)]
+pub(crate) struct FatePolicy {
+    shard: u32,
+    stop: watch::Receiver<Option<Stop>>,
+    metrics: Arc<Registry>,
+    retries: u32,
+    transient: Backoff,
+    throttled: Backoff,
+}
+
+impl std::fmt::Debug for FatePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FatePolicy")
+            .field("shard", &self.shard)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl FatePolicy {
+    pub(crate) fn new(
+        shard: u32,
+        stop: watch::Receiver<Option<Stop>>,
+        metrics: Arc<Registry>,
+    ) -> Self {
+        Self {
+            shard,
+            stop,
+            metrics,
+            retries: 0,
+            transient: Backoff::new(TRANSIENT.0, TRANSIENT.1),
+            throttled: Backoff::new(THROTTLED.0, THROTTLED.1),
+        }
+    }
+
+    /// Delays without randomness, for tests.
+    #[cfg(test)]
+    pub(crate) fn without_jitter(mut self) -> Self {
+        self.transient = self.transient.without_jitter();
+        self.throttled = self.throttled.without_jitter();
+        self
+    }
+
+    /// The delay before the next try of `call` after `err`, or `None`
+    /// when the error goes back to the caller.
+    pub(crate) fn decide(
+        &mut self,
+        call: CallKind,
+        abort_on: AbortOn,
+        err: &sls_client::Error,
+    ) -> Option<Duration> {
+        if abort_on.aborts(*self.stop.borrow()) {
+            return None;
+        }
+        let garbled = matches!(
+            err,
+            sls_client::Error::Codec(_) | sls_client::Error::Decode(_)
+        );
+        let delay = match fate(call, err) {
+            Fate::Retry(_) if garbled && self.retries + 1 >= UNDECODABLE_ATTEMPTS => return None,
+            Fate::Retry(RetryKind::Throttling) => self.throttled.delay(self.retries + 1),
+            Fate::Retry(_) | Fate::Wait => self.transient.delay(self.retries + 1),
+            Fate::Recover(_) | Fate::Fatal => return None,
+        };
+        self.retries += 1;
+        self.metrics.update(self.shard, |m| {
+            m.call_retries += 1;
+            if call == CallKind::PullLogs {
+                m.fetch_retries += 1;
+            }
+            m.retrying = Some(super::Retrying {
+                call: call.name(),
+                error: err.to_string(),
+                attempts: self.retries,
+            });
+        });
+        // One line per retry, at most one per back-off cap (30 s) once the
+        // back-off has grown.
+        tracing::warn!(
+            shard = self.shard,
+            call = call.name(),
+            error = %err,
+            retry = self.retries,
+            delay_ms = delay.as_millis() as u64,
+            "call failed; retrying"
+        );
+        Some(delay)
+    }
+}
+
+impl tower::retry::Policy<ShardCall, super::Reply, sls_client::Error> for FatePolicy {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        req: &mut ShardCall,
+        result: &mut Result<super::Reply, sls_client::Error>,
+    ) -> Option<Self::Future> {
+        match result {
+            Ok(_) => {
+                if self.retries > 0 {
+                    self.metrics.update(self.shard, |m| m.retrying = None);
+                }
+                None
+            }
+            Err(err) => self
+                .decide(req.kind(), req.abort_on, err)
+                .map(tokio::time::sleep),
+        }
+    }
+
+    fn clone_request(&mut self, req: &ShardCall) -> Option<ShardCall> {
+        Some(req.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sls_client::{Error, ServerError};
+
+    use super::*;
+
+    fn policy() -> (FatePolicy, watch::Sender<Option<Stop>>) {
+        let (tx, rx) = watch::channel(None);
+        (
+            FatePolicy::new(0, rx, Arc::new(Registry::default())).without_jitter(),
+            tx,
+        )
+    }
+
+    fn busy() -> Error {
+        Error::from(ServerError::new(503, "ServerBusy", "", None))
+    }
+
+    #[test]
+    fn transient_errors_back_off_to_the_cap_and_never_give_up() {
+        let (mut p, _tx) = policy();
+        let delays: Vec<u64> = (0..12)
+            .map(|_| {
+                p.decide(CallKind::PullLogs, AbortOn::AnyStop, &busy())
+                    .unwrap()
+                    .as_millis() as u64
+            })
+            .collect();
+        assert_eq!(&delays[..4], [100, 200, 400, 800]);
+        assert_eq!(delays[11], 30_000);
+    }
+
+    #[test]
+    fn throttling_backs_off_longer() {
+        let (mut p, _tx) = policy();
+        let quota = Error::from(ServerError::new(403, "ShardReadQuotaExceed", "", None));
+        assert_eq!(
+            p.decide(CallKind::PullLogs, AbortOn::AnyStop, &quota),
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn permanent_errors_go_back_at_once() {
+        let (mut p, _tx) = policy();
+        for err in [
+            Error::from(ServerError::new(400, "InvalidCursor", "", None)),
+            Error::from(ServerError::new(404, "LogStoreNotExist", "", None)),
+            Error::TooLarge {
+                declared: 2,
+                limit: 1,
+                groups: None,
+            },
+        ] {
+            assert_eq!(p.decide(CallKind::PullLogs, AbortOn::AnyStop, &err), None);
+        }
+    }
+
+    #[test]
+    fn a_stop_ends_retries_as_the_call_says() {
+        let (mut p, tx) = policy();
+        tx.send_replace(Some(Stop::Revoke));
+        assert_eq!(
+            p.decide(CallKind::PullLogs, AbortOn::AnyStop, &busy()),
+            None
+        );
+        // A closing commit goes on through a revoke, not through a loss.
+        assert!(
+            p.decide(CallKind::UpdateCheckpoint, AbortOn::Loss, &busy())
+                .is_some()
+        );
+        tx.send_replace(Some(Stop::Lose));
+        assert_eq!(
+            p.decide(CallKind::UpdateCheckpoint, AbortOn::Loss, &busy()),
+            None
+        );
+    }
+
+    #[test]
+    fn undecodable_bodies_are_not_retried_forever() {
+        let (mut p, _tx) = policy();
+        let garbled = Error::Codec(sls_proto::CodecError::UnknownCompressType("x".into()));
+        let tries = (0..100)
+            .take_while(|_| {
+                p.decide(CallKind::PullLogs, AbortOn::AnyStop, &garbled)
+                    .is_some()
+            })
+            .count();
+        assert_eq!(tries as u32, UNDECODABLE_ATTEMPTS - 1);
+    }
+}

@@ -1,0 +1,184 @@
+//! Stage 2, pull: one batch ahead, sized by [`PullSizer`](super::sizing::PullSizer)
+//! within the memory budget; a pull refused for size is asked again
+//! smaller, a refused cursor is checked against retention.
+
+use sls_client::{PullLogsRequest, PullLogsResponse};
+use sls_proto::Cursor;
+use tokio::task::JoinHandle;
+
+use super::{Leave, ShardExit, ShardTask, stopped};
+use crate::budget::Reservation;
+use crate::calls::CallError;
+use crate::calls::fate::{Fate, Recovery};
+use crate::error::ConsumerError;
+use crate::processor::Processor;
+
+/// A pull in flight, with the budget reserved for its answer: the whole
+/// limit it was sent with, so whatever the client accepts fits.
+pub(super) struct Pull {
+    task: JoinHandle<Result<PullLogsResponse, CallError>>,
+    reservation: Reservation,
+}
+
+impl Pull {
+    pub(super) fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// What the pull stage found.
+pub(super) enum Fetched {
+    /// Data (maybe no groups), with its reservation.
+    Data(PullLogsResponse, Reservation),
+    /// Refused for size: pull again (the sizer asks for fewer groups).
+    Again,
+    /// The position moved (an expired cursor was reset): pull from here.
+    Moved(Cursor),
+    /// Stop, or a fatal error.
+    Leave(Leave),
+}
+
+impl<P: Processor> ShardTask<P> {
+    /// Starts a pull holding `reservation` (which covers the sizer's
+    /// limit); it waits for a fetch slot.
+    fn spawn_pull(&self, cursor: Cursor, reservation: Reservation) -> Pull {
+        let settings = &self.settings;
+        let target = &settings.target;
+        let calls = self.calls.clone();
+        let budget = settings.budget.clone();
+        let mut pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
+            .count(self.sizer.count())
+            .max_raw_size(self.sizer.limit())
+            .accept_encoding(settings.compression);
+        if let Some(end) = self.end {
+            pull = pull.end_cursor(end);
+        }
+        if let Some(query) = &settings.query {
+            pull = pull.query(query.clone());
+        }
+        let task = tokio::spawn(async move {
+            let _slot = budget.fetch_slot().await;
+            calls.pull(pull).await
+        });
+        Pull { task, reservation }
+    }
+
+    /// Starts the next pull early, while this batch is processed, when
+    /// there is a backlog and budget is free now (waiting for budget here,
+    /// while holding this batch, could deadlock shards against each
+    /// other). A small batch means the shard is nearly caught up: the next
+    /// pull waits the fetch interval instead.
+    pub(super) fn prefetch(&self, pulled: &PullLogsResponse) -> Option<Pull> {
+        // With an SPL query, pace by what the server scanned, not by what
+        // survived the filter.
+        let scanned = pulled.count_before_query.unwrap_or(pulled.count as u64);
+        let backlog = scanned * 2 >= u64::from(self.sizer.count());
+        if !backlog {
+            return None;
+        }
+        let reservation = self.settings.budget.try_reserve(self.sizer.limit())?;
+        Some(self.spawn_pull(pulled.next_cursor, reservation))
+    }
+
+    /// Pulls from `cursor` (or takes the prefetched pull), and deals with
+    /// what comes back.
+    pub(super) async fn fetch(&mut self, cursor: Cursor, prefetch: Option<Pull>) -> Fetched {
+        let pull = match prefetch {
+            Some(pull) => pull,
+            None => {
+                let budget = self.settings.budget.clone();
+                let limit = self.sizer.limit();
+                let reservation = tokio::select! {
+                    reservation = budget.reserve(limit) => reservation,
+                    stop = stopped(&mut self.stop) => return Fetched::Leave(stop.into()),
+                };
+                self.spawn_pull(cursor, reservation)
+            }
+        };
+        let Pull {
+            mut task,
+            mut reservation,
+        } = pull;
+        let result = tokio::select! {
+            joined = &mut task => joined.unwrap_or_else(|err| Err(CallError::Failed {
+                call: crate::calls::fate::CallKind::PullLogs,
+                fate: Fate::Fatal,
+                error: sls_client::Error::Response(format!("the pull task failed: {err}")),
+            })),
+            stop = stopped(&mut self.stop) => {
+                // Dropping the handle would only detach the pull: it would
+                // go on holding a fetch slot and decoding data whose
+                // reservation is gone.
+                task.abort();
+                return Fetched::Leave(stop.into());
+            }
+        };
+        match result {
+            Ok(pulled) => {
+                // The answer fit the limit; keep only what it holds.
+                reservation.try_grow(pulled.raw_size);
+                self.sizer.observed(pulled.groups.len(), pulled.raw_size);
+                self.settings.metrics.update(self.shard, |m| {
+                    m.fetched_logs += pulled.groups.log_count() as u64;
+                    m.fetched_bytes += pulled.raw_size;
+                    if pulled.end_of_cursor {
+                        m.end = Some(pulled.next_cursor);
+                    }
+                    if pulled.cursor_time.is_some() {
+                        m.position_time = pulled.cursor_time;
+                    }
+                });
+                Fetched::Data(pulled, reservation)
+            }
+            Err(CallError::Failed {
+                fate: Fate::Recover(Recovery::SmallerPull),
+                error:
+                    sls_client::Error::TooLarge {
+                        declared, groups, ..
+                    },
+                ..
+            }) => {
+                drop(reservation);
+                let asked = self.sizer.count();
+                self.settings
+                    .metrics
+                    .update(self.shard, |m| m.pulls_refused_for_size += 1);
+                match self.sizer.refused(declared, groups) {
+                    Ok(()) => {
+                        tracing::debug!(
+                            shard = self.shard,
+                            declared,
+                            asked,
+                            next = self.sizer.count(),
+                            limit = self.sizer.limit(),
+                            "pull too large; asking for fewer groups"
+                        );
+                        Fetched::Again
+                    }
+                    Err(over) => {
+                        tracing::error!(shard = self.shard, %cursor, declared = over.declared, budget = over.budget, "a single log group is larger than the whole memory budget");
+                        Fetched::Leave(Leave::Exit(ShardExit::Failed(
+                            ConsumerError::GroupOverBudget {
+                                shard: self.shard,
+                                cursor,
+                                declared: over.declared,
+                                budget: over.budget,
+                            },
+                        )))
+                    }
+                }
+            }
+            Err(CallError::Failed {
+                fate: Fate::Recover(Recovery::CheckCursor),
+                ..
+            }) => {
+                drop(reservation);
+                match self.check_cursor(cursor, true).await {
+                    Ok(moved) => Fetched::Moved(moved),
+                    Err(leave) => Fetched::Leave(leave),
+                }
+            }
+            Err(err) => Fetched::Leave(self.call_failed(err)),
+        }
+    }
+}

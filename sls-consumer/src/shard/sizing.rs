@@ -1,0 +1,229 @@
+//! [`PullSizer`]: how many groups a shard asks for, and the most raw bytes
+//! it accepts for them.
+//!
+//! Groups vary from a few hundred bytes to the service's 5 MB limit (the
+//! official Go producer batches up to 512 KB and 4096 logs a group), so a
+//! fixed group count cannot be both efficient and safe: 1000 groups of
+//! 390 KB is 390 MB. The sizer aims every pull at a byte target
+//! ([`max_pull_bytes`](crate::ConsumerConfigBuilder::max_pull_bytes)),
+//! from the group sizes it has seen, capped by `max_fetch_groups`.
+//!
+//! The memory budget stays a hard bound: every pull carries a raw-size
+//! limit that its reservation covers, and the client refuses a larger
+//! answer from its headers, before reading or decompressing the body.
+//! A refused pull is asked again with fewer groups (from the declared
+//! size and count), down to one group; one group is accepted up to the
+//! whole budget, which the configuration keeps above the service's group
+//! limit. Only a single group larger than the whole budget cannot be
+//! read: that is a clear, fatal error, never a silent loop.
+
+/// The service's largest group (5 MB) in a pull's list, with the list's
+/// framing: what one group may need.
+pub(crate) const ONE_GROUP_BYTES: u64 = (5 << 20) + 16;
+
+/// A single group larger than the memory budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupOverBudget {
+    /// The raw size the service declared for one group.
+    pub(crate) declared: u64,
+    /// The budget.
+    pub(crate) budget: u64,
+}
+
+/// One shard's pull sizing.
+#[derive(Debug, Clone)]
+pub(crate) struct PullSizer {
+    target: u64,
+    max_groups: u32,
+    budget: u64,
+    /// Raw bytes per group, smoothed over the pulls seen.
+    per_group: Option<u64>,
+    count: u32,
+    /// A one-group pull refused at [`ONE_GROUP_BYTES`] declared this.
+    one_group: Option<u64>,
+}
+
+impl PullSizer {
+    /// A sizer aiming at `target` bytes a pull, at most `max_groups`
+    /// groups, within `budget` bytes.
+    pub(crate) fn new(target: u64, max_groups: u32, budget: u64) -> Self {
+        let max_groups = max_groups.clamp(1, sls_client::MAX_PULL_COUNT);
+        Self {
+            target: target.clamp(1, budget.max(1)),
+            max_groups,
+            budget: budget.max(1),
+            per_group: None,
+            count: max_groups,
+            one_group: None,
+        }
+    }
+
+    /// Groups to ask for next.
+    pub(crate) fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The most raw bytes the next pull may return: what to reserve and
+    /// send as its limit. Never more than the budget.
+    pub(crate) fn limit(&self) -> u64 {
+        if self.count > 1 {
+            self.target
+        } else {
+            let one = self.one_group.unwrap_or(ONE_GROUP_BYTES);
+            one.max(self.target).min(self.budget)
+        }
+    }
+
+    fn aim(&mut self, per_group: u64) {
+        let fits = self.target / per_group.max(1);
+        self.count = u32::try_from(fits)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.max_groups);
+    }
+
+    /// A pull returned `groups` groups of `raw` bytes in all.
+    pub(crate) fn observed(&mut self, groups: usize, raw: u64) {
+        let Ok(groups) = u64::try_from(groups) else {
+            return;
+        };
+        if groups == 0 {
+            return;
+        }
+        let seen = raw.div_ceil(groups);
+        let per_group = match self.per_group {
+            Some(before) => (before + seen).div_ceil(2),
+            None => seen,
+        };
+        self.per_group = Some(per_group);
+        self.one_group = None;
+        self.aim(per_group);
+    }
+
+    /// A pull was refused for declaring `declared` raw bytes (for `groups`
+    /// groups, when the answer said). The next one asks for fewer groups,
+    /// or, at one group, for a limit that fits it.
+    pub(crate) fn refused(
+        &mut self,
+        declared: u64,
+        groups: Option<u32>,
+    ) -> Result<(), GroupOverBudget> {
+        let asked = self.count;
+        let groups = groups.filter(|g| *g > 0).unwrap_or(asked).min(asked);
+        if asked <= 1 || groups <= 1 {
+            if declared > self.budget {
+                return Err(GroupOverBudget {
+                    declared,
+                    budget: self.budget,
+                });
+            }
+            self.count = 1;
+            self.one_group = Some(declared.max(self.limit()));
+            return Ok(());
+        }
+        let per_group = declared.div_ceil(u64::from(groups));
+        self.per_group = Some(per_group);
+        self.aim(per_group);
+        // Strictly fewer than the refused answer held, so refusals end.
+        self.count = self.count.min(groups - 1).max(1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    /// A shard of `sizes` groups read through the sizer against a server
+    /// that answers `min(count, left)` groups, declaring their sum, and
+    /// refuses nothing itself; the client refuses over the limit. Returns
+    /// (groups read, pulls, refusals in a row at most), or the error.
+    fn drain(
+        sizes: &[u64],
+        target: u64,
+        max_groups: u32,
+        budget: u64,
+    ) -> Result<(usize, usize, usize), GroupOverBudget> {
+        let mut sizer = PullSizer::new(target, max_groups, budget);
+        let (mut at, mut pulls, mut refusals, mut worst) = (0, 0, 0, 0);
+        while at < sizes.len() {
+            pulls += 1;
+            assert!(pulls < 100_000, "no progress");
+            let limit = sizer.limit();
+            assert!(limit <= budget, "a pull may hold more than the budget");
+            let n = (sizer.count() as usize).min(sizes.len() - at);
+            let declared: u64 = sizes[at..at + n].iter().map(|s| s + 8).sum();
+            if declared > limit {
+                refusals += 1;
+                worst = worst.max(refusals);
+                sizer.refused(declared, Some(n as u32))?;
+            } else {
+                refusals = 0;
+                sizer.observed(n, declared);
+                at += n;
+            }
+        }
+        Ok((at, pulls, worst))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// No budget, target, group cap or mix of group sizes the service
+        /// allows (up to 5 MB a group) stops a shard: every group is read,
+        /// no pull holds more than the budget, and refusals in a row are
+        /// few (each asks for strictly fewer groups).
+        #[test]
+        fn every_setting_reads_every_group_within_the_budget(
+            budget in (8 * MIB)..(1024 * MIB),
+            target in 1u64..(2048 * MIB),
+            max_groups in 1u32..=1000,
+            sizes in prop::collection::vec(
+                prop_oneof![1u64..2048, 2048u64..(512 << 10), (512u64 << 10)..(5 * MIB)],
+                1..400,
+            ),
+        ) {
+            let (read, _, worst) = drain(&sizes, target, max_groups, budget).unwrap();
+            prop_assert_eq!(read, sizes.len());
+            prop_assert!(worst <= 12, "{} refusals in a row", worst);
+        }
+    }
+
+    #[test]
+    fn large_groups_with_the_default_settings_take_a_refusal_then_fit() {
+        // 400 groups of ~390 KB: 1000 at once would be ~155 MB.
+        let sizes = vec![390_000; 400];
+        let (read, pulls, worst) = drain(&sizes, 8 * MIB, 1000, 256 * MIB).unwrap();
+        assert_eq!(read, 400);
+        assert_eq!(worst, 1, "one refusal teaches the size");
+        assert!(pulls <= 25, "{pulls} pulls");
+    }
+
+    #[test]
+    fn a_group_over_the_whole_budget_is_a_clear_error() {
+        let mut sizer = PullSizer::new(MIB, 1, 8 * MIB);
+        assert_eq!(sizer.limit(), ONE_GROUP_BYTES);
+        assert_eq!(
+            sizer.refused(9 * MIB, Some(1)),
+            Err(GroupOverBudget {
+                declared: 9 * MIB,
+                budget: 8 * MIB
+            })
+        );
+        // Over the expected 5 MB but within the budget: read it.
+        let mut sizer = PullSizer::new(MIB, 1, 8 * MIB);
+        sizer.refused(7 * MIB, Some(1)).unwrap();
+        assert_eq!(sizer.limit(), 7 * MIB);
+    }
+
+    #[test]
+    fn small_groups_fill_the_group_cap() {
+        let mut sizer = PullSizer::new(8 * MIB, 1000, 256 * MIB);
+        sizer.observed(10, 10 * 1024);
+        assert_eq!(sizer.count(), 1000);
+        assert_eq!(sizer.limit(), 8 * MIB);
+    }
+}
