@@ -9,4 +9,5 @@ mod handoff;
 mod harness;
 mod memory;
 mod ordered;
+mod poison;
 mod single;

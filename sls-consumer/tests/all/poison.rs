@@ -1,0 +1,649 @@
+//! No poison pills: real data and real service states never stop a shard
+//! for good. Large groups, expired checkpoints, panicking processors, and
+//! every permanent PullLogs error: each has a fate the user sees.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sls_client::PutLogsRequest;
+use sls_client::retry::Backoff;
+use sls_consumer::{
+    AfterRetries, Batch, Checkpoint, ConsumerConfig, ConsumerError, CursorReset, Decision,
+    ErrorPolicy, Health, OnExpiredCursor, Problem, ProcessError, Processor, ProcessorPanic,
+    StartPosition, Worker,
+};
+use sls_proto::{Cursor, LogGroup};
+use sls_testkit::{CallKind, FakeLogHub, Fault, FaultPlan, FaultRule};
+
+use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, Log, PROJECT};
+
+/// Counts logs and batches, optionally panicking or rolling back.
+#[derive(Clone, Default)]
+struct Counter {
+    logs: Arc<AtomicU64>,
+    batches: Arc<AtomicU64>,
+    resets: Arc<Mutex<Vec<CursorReset>>>,
+    /// Panic on this many calls (counted over all shards), then behave.
+    panics_left: Arc<AtomicU32>,
+    /// Panic on every call.
+    always_panic: bool,
+    /// Roll back once to this cursor, after the first batch.
+    roll_back_to: Arc<Mutex<Option<Cursor>>>,
+}
+
+impl Processor for Counter {
+    async fn process(
+        &mut self,
+        batch: &Batch,
+        _: &mut Checkpoint<'_>,
+    ) -> Result<Decision, ProcessError> {
+        if self.always_panic {
+            panic!("bad record at {}", batch.cursor);
+        }
+        if self
+            .panics_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            panic!("bad record at {}", batch.cursor);
+        }
+        self.logs
+            .fetch_add(batch.log_count() as u64, Ordering::SeqCst);
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        if let Some(to) = self.roll_back_to.lock().unwrap().take() {
+            return Ok(Decision::RollBack(to));
+        }
+        Ok(Decision::Continue)
+    }
+
+    async fn on_cursor_reset(&mut self, reset: &CursorReset) {
+        self.resets.lock().unwrap().push(reset.clone());
+    }
+}
+
+fn config(hub: &FakeLogHub) -> sls_consumer::ConsumerConfigBuilder {
+    ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "c")
+        .client(hub.client())
+        .heartbeat_interval(INTERVAL)
+        .heartbeat_timeout(INTERVAL * 3)
+        .fetch_interval(Duration::from_millis(100))
+        .auto_commit_interval(Some(Duration::from_millis(500)))
+}
+
+/// Writes a group of about `bytes` encoded bytes (at most 4096 logs, as
+/// the service allows) to `shard`'s hash range; returns its log count.
+async fn write_big(hub: &FakeLogHub, shard_key: &str, bytes: usize) -> u64 {
+    let logs = 4000.min(bytes / 600).max(1);
+    let pad = (bytes / logs).saturating_sub(40);
+    let mut builder = LogGroup::builder().topic("big");
+    for i in 0..logs {
+        // Varied padding keeps lz4 honest about the size.
+        let fill: String = (0..pad)
+            .map(|j| (b'a' + ((i * 7 + j) % 26) as u8) as char)
+            .collect();
+        builder = builder.log(1_700_000_000, [("id", i.to_string()), ("pad", fill)]);
+    }
+    let group = builder.build();
+    hub.client()
+        .put_logs(PutLogsRequest::from_group(PROJECT, LOGSTORE, &group).hash_key(shard_key))
+        .await
+        .unwrap();
+    logs as u64
+}
+
+/// Shard 0 and shard 1 of a two-shard logstore.
+const KEYS: [&str; 2] = [
+    "00000000000000000000000000000000",
+    "80000000000000000000000000000000",
+];
+
+/// Groups of 1 to 5 MB on two shards, read with `settings`: every log is
+/// delivered and the buffered bytes never pass the budget.
+async fn large_groups_are_all_delivered(
+    settings: impl FnOnce(sls_consumer::ConsumerConfigBuilder) -> sls_consumer::ConsumerConfigBuilder,
+    budget: u64,
+) -> (u64, u64) {
+    let hub = harness::hub(2).await;
+    let mut total = 0;
+    for mb in 1..=5usize {
+        for key in KEYS {
+            total += write_big(&hub, key, mb * 980_000).await;
+        }
+    }
+    let counter = Counter::default();
+    let seen = counter.clone();
+    let worker = Worker::start(settings(config(&hub)).build().unwrap(), move |_| {
+        seen.clone()
+    })
+    .await
+    .unwrap();
+    let done = harness::wait_until(Duration::from_secs(120), || {
+        counter.logs.load(Ordering::SeqCst) >= total
+    })
+    .await;
+    let refused: u64 = worker
+        .metrics()
+        .shards
+        .iter()
+        .map(|m| m.pulls_refused_for_size)
+        .sum();
+    let memory = worker.memory();
+    let report = worker.shutdown().await.unwrap();
+    assert!(
+        done,
+        "{} of {total} logs",
+        counter.logs.load(Ordering::SeqCst)
+    );
+    assert_eq!(report.logs(), total);
+    assert!(report.failure().is_none(), "{:?}", report.failure());
+    assert!(
+        memory.peak <= budget && memory.budget == budget,
+        "peak {} over the budget {budget}",
+        memory.peak
+    );
+    (memory.peak, refused)
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_groups_with_the_default_settings() {
+    // The default 1000-group pull would be ~15 MB a shard: refused from
+    // its headers, then asked smaller.
+    let (_, refused) = large_groups_are_all_delivered(
+        |c| c.max_fetch_groups(1000),
+        sls_consumer::defaults::MAX_BUFFERED_BYTES,
+    )
+    .await;
+    assert!(refused >= 1, "no pull was refused for size");
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_groups_with_the_smallest_budget_and_pull_target() {
+    let budget = sls_consumer::defaults::MIN_BUFFERED_BYTES;
+    for groups in [1000, 1] {
+        large_groups_are_all_delivered(
+            |c| {
+                c.max_buffered_bytes(budget)
+                    .max_pull_bytes(sls_consumer::defaults::MIN_PULL_BYTES)
+                    .max_fetch_groups(groups)
+                    .max_concurrent_fetches(1)
+            },
+            budget,
+        )
+        .await;
+    }
+}
+
+/// A logstore whose first groups expired: `dead` groups written, 31 days
+/// passed (the fake's TTL is 30), `live` groups written after. The group's
+/// checkpoint points at the start of the dead data.
+async fn expired_checkpoint(dead: u64, live: u64) -> (FakeLogHub, Cursor, u64) {
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, dead, 2).await;
+    let client = hub.client();
+    client
+        .create_consumer_group(
+            PROJECT,
+            LOGSTORE,
+            &sls_client::ConsumerGroup {
+                name: GROUP.into(),
+                timeout: 3,
+                order: false,
+            },
+        )
+        .await
+        .unwrap();
+    let begin = client
+        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
+        .await
+        .unwrap();
+    let dead_cursor = begin.checked_add(1).unwrap();
+    client
+        .update_checkpoint(
+            PROJECT,
+            LOGSTORE,
+            GROUP,
+            "someone",
+            sls_client::CheckpointUpdate::new(0, dead_cursor).force(true),
+        )
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(31 * 86_400)).await;
+    let next = harness::write(&hub, 1000, live, 2).await;
+    (hub, dead_cursor, next - 1000)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_checkpoint_resumes_from_the_oldest_data_by_default() {
+    let (hub, dead, live_logs) = expired_checkpoint(5, 4).await;
+    let counter = Counter::default();
+    let seen = counter.clone();
+    let worker = Worker::start(config(&hub).build().unwrap(), move |_| seen.clone())
+        .await
+        .unwrap();
+    assert!(
+        harness::wait_until(Duration::from_secs(30), || counter
+            .logs
+            .load(Ordering::SeqCst)
+            >= live_logs)
+        .await
+    );
+    let metrics = worker.metrics();
+    let report = worker.shutdown().await.unwrap();
+    assert_eq!(report.logs(), live_logs, "every retained log, once");
+    let resets = counter.resets.lock().unwrap().clone();
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert_eq!(resets[0].dead, dead);
+    assert_eq!(resets[0].resumed, resets[0].oldest);
+    assert_eq!(resets[0].policy, OnExpiredCursor::Oldest);
+    assert_eq!(
+        dead.distance_to(resets[0].resumed),
+        Some(4),
+        "the first retained group"
+    );
+    assert_eq!(metrics.shards[0].cursor_resets, 1);
+    assert_eq!(metrics.shards[0].groups_lost, 4);
+    // The new checkpoint is past the gap, at the end.
+    let end = hub.end_cursor(PROJECT, LOGSTORE, 0).unwrap();
+    assert_eq!(report.shards[&0].committed, Some(end));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_checkpoint_resumes_from_the_end_when_asked() {
+    let (hub, dead, _) = expired_checkpoint(5, 4).await;
+    let counter = Counter::default();
+    let seen = counter.clone();
+    let config = config(&hub)
+        .on_expired_cursor(OnExpiredCursor::Newest)
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
+    tokio::time::sleep(INTERVAL * 3).await;
+    // Only what is written from now on is read.
+    let fresh = harness::write(&hub, 5000, 3, 2).await - 5000;
+    assert!(
+        harness::wait_until(Duration::from_secs(30), || counter
+            .logs
+            .load(Ordering::SeqCst)
+            >= fresh)
+        .await
+    );
+    let report = worker.shutdown().await.unwrap();
+    assert_eq!(report.logs(), fresh);
+    let resets = counter.resets.lock().unwrap().clone();
+    assert_eq!(resets.len(), 1);
+    assert_eq!(resets[0].dead, dead);
+    assert_eq!(resets[0].policy, OnExpiredCursor::Newest);
+    assert_eq!(
+        dead.distance_to(resets[0].resumed),
+        Some(8),
+        "the end when it started"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_checkpoint_stops_the_worker_when_asked() {
+    let (hub, dead, _) = expired_checkpoint(5, 4).await;
+    let counter = Counter::default();
+    let seen = counter.clone();
+    let config = config(&hub)
+        .on_expired_cursor(OnExpiredCursor::Stop)
+        .build()
+        .unwrap();
+    let mut worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
+    tokio::time::timeout(INTERVAL * 10, worker.stopped())
+        .await
+        .expect("the worker stops by itself");
+    assert!(matches!(worker.health(), Health::Stopped(_)));
+    let report = worker.shutdown().await.unwrap();
+    assert_eq!(report.logs(), 0);
+    match report.failure() {
+        Some(ConsumerError::CursorExpired {
+            shard: 0,
+            cursor,
+            oldest,
+        }) => {
+            assert_eq!(*cursor, dead);
+            assert_eq!(dead.distance_to(*oldest), Some(4));
+        }
+        other => panic!("expected CursorExpired, got {other:?}"),
+    }
+    assert!(counter.resets.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_roll_back_into_dropped_data_gets_invalid_cursor_and_resets() {
+    // The pull itself meets the service's InvalidCursor (no checkpoint to
+    // check first): the cursor check finds it expired and resets.
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 3, 2).await;
+    tokio::time::advance(Duration::from_secs(31 * 86_400)).await;
+    let live = harness::write(&hub, 1000, 2, 2).await - 1000;
+    let dead = hub
+        .client()
+        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
+        .await
+        .unwrap()
+        .checked_add(-3)
+        .unwrap();
+    let counter = Counter::default();
+    *counter.roll_back_to.lock().unwrap() = Some(dead);
+    let seen = counter.clone();
+    let config = config(&hub)
+        .start_position(StartPosition::Begin)
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
+    assert!(
+        harness::wait_until(Duration::from_secs(30), || counter
+            .logs
+            .load(Ordering::SeqCst)
+            >= 2 * live)
+        .await,
+        "read, rolled back into dropped data, reset, read again"
+    );
+    let report = worker.shutdown().await.unwrap();
+    assert!(report.failure().is_none());
+    let resets = counter.resets.lock().unwrap().clone();
+    assert_eq!(resets.len(), 1);
+    assert_eq!(resets[0].dead, dead);
+    assert_eq!(dead.distance_to(resets[0].resumed), Some(3));
+    let refused = hub
+        .requests()
+        .iter()
+        .filter(|r| r.call == Some(CallKind::PullLogs) && r.status == Some(400))
+        .count();
+    assert_eq!(refused, 1, "one InvalidCursor, not a loop");
+}
+
+fn policy(then: AfterRetries) -> ErrorPolicy {
+    ErrorPolicy::new(
+        2,
+        Backoff::new(Duration::from_millis(100), Duration::from_secs(1)),
+        then,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_processor_that_panics_once_is_retried_under_every_policy() {
+    for then in [
+        AfterRetries::KeepRetrying,
+        AfterRetries::Skip,
+        AfterRetries::Stop,
+    ] {
+        let hub = harness::hub(2).await;
+        let total = harness::write(&hub, 0, 6, 3).await;
+        let counter = Counter::default();
+        counter.panics_left.store(1, Ordering::SeqCst);
+        let seen = counter.clone();
+        let worker = Worker::start_with(config(&hub).build().unwrap(), policy(then), move |_| {
+            seen.clone()
+        })
+        .await
+        .unwrap();
+        assert!(
+            harness::wait_until(Duration::from_secs(30), || counter
+                .logs
+                .load(Ordering::SeqCst)
+                >= total)
+            .await,
+            "{then:?}: {} of {total}",
+            counter.logs.load(Ordering::SeqCst)
+        );
+        let panics: u64 = worker.metrics().shards.iter().map(|m| m.panics).sum();
+        let report = worker.shutdown().await.unwrap();
+        assert_eq!(panics, 1, "{then:?}");
+        assert_eq!(
+            report.logs(),
+            total,
+            "{then:?}: the batch was offered again"
+        );
+        assert!(report.failure().is_none(), "{then:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_processor_that_always_panics_follows_the_policy() {
+    // Stop: the worker stops with the panic as the error.
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 2, 2).await;
+    let counter = Counter {
+        always_panic: true,
+        ..Counter::default()
+    };
+    let seen = counter.clone();
+    let mut worker = Worker::start_with(
+        config(&hub).build().unwrap(),
+        policy(AfterRetries::Stop),
+        move |_| seen.clone(),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(INTERVAL * 10, worker.stopped())
+        .await
+        .expect("stops");
+    let report = worker.shutdown().await.unwrap();
+    let Some(ConsumerError::Processor { shard: 0, source }) = report.failure() else {
+        panic!("{:?}", report.failure());
+    };
+    let panic = source
+        .downcast_ref::<ProcessorPanic>()
+        .expect("the panic is the error");
+    assert!(panic.message().starts_with("bad record at"), "{panic}");
+
+    // Skip: every batch skipped after its retries, the shard goes on and
+    // its checkpoint reaches the end.
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 3, 2).await;
+    let counter = Counter {
+        always_panic: true,
+        ..Counter::default()
+    };
+    let seen = counter.clone();
+    let worker = Worker::start_with(
+        config(&hub).max_fetch_groups(1).build().unwrap(),
+        policy(AfterRetries::Skip),
+        move |_| seen.clone(),
+    )
+    .await
+    .unwrap();
+    let end = hub.end_cursor(PROJECT, LOGSTORE, 0).unwrap();
+    assert!(
+        harness::wait_until(Duration::from_secs(30), || worker
+            .metrics()
+            .shards
+            .first()
+            .is_some_and(|m| m.batches_skipped == 3 && m.committed == Some(end)))
+        .await,
+        "{:?}",
+        worker.metrics()
+    );
+    let panics = worker.metrics().shards[0].panics;
+    assert_eq!(panics, 9, "3 batches x (1 try + 2 retries)");
+    assert!(worker.shutdown().await.unwrap().failure().is_none());
+
+    // Keep retrying: no data is skipped, the worker keeps going, and the
+    // stall shows in the health signal and the metrics.
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 2, 2).await;
+    let counter = Counter {
+        always_panic: true,
+        ..Counter::default()
+    };
+    let seen = counter.clone();
+    let mut worker = Worker::start_with(
+        config(&hub).build().unwrap(),
+        policy(AfterRetries::KeepRetrying),
+        move |_| seen.clone(),
+    )
+    .await
+    .unwrap();
+    let health = tokio::time::timeout(INTERVAL * 20, async {
+        loop {
+            let health = worker.health_changed().await;
+            if !health.is_healthy() {
+                return health;
+            }
+        }
+    })
+    .await
+    .expect("the stall shows");
+    let begin = hub
+        .client()
+        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
+        .await
+        .unwrap();
+    assert!(
+        health.problems().contains(&Problem::NoProgress {
+            shard: 0,
+            position: Some(begin)
+        }),
+        "{health:?}"
+    );
+    assert!(worker.metrics().shards[0].stalled);
+    let report = worker.shutdown().await.unwrap();
+    assert_eq!(report.shards[&0].committed, None, "nothing skipped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_processor_stuck_in_process_shows_in_health() {
+    struct Stuck;
+    impl Processor for Stuck {
+        async fn process(
+            &mut self,
+            _: &Batch,
+            _: &mut Checkpoint<'_>,
+        ) -> Result<Decision, ProcessError> {
+            std::future::pending().await
+        }
+    }
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 1, 1).await;
+    let config = config(&hub)
+        .process_stall_after(Duration::from_secs(5))
+        .shutdown_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, |_| Stuck).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        worker.health(),
+        Health::Degraded(vec![Problem::ProcessorStuck { shard: 0 }])
+    );
+    let running = worker.metrics().shards[0].processing_for.unwrap();
+    assert!(running >= Duration::from_secs(5), "{running:?}");
+    // Shutdown gives up on it at the timeout, uncommitted.
+    let report = tokio::time::timeout(Duration::from_secs(10), worker.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        report.shards[&0].last_exit,
+        Some(sls_consumer::ShardExit::Lost)
+    ));
+}
+
+/// Every PullLogs error PROTOCOL.md lists, returned on every pull: what
+/// the worker does. Transient ones are retried (the shard shows as failing
+/// in the health signal) and delivery resumes when they stop; permanent
+/// ones stop the worker with the error, never a silent loop.
+#[tokio::test(start_paused = true)]
+async fn every_pull_error_has_a_fate() {
+    let transient: &[(u16, &str)] = &[
+        (500, "InternalServerError"),
+        (500, "RequestTimeout"),
+        (503, "ServerBusy"),
+        (403, "ReadQuotaExceed"),
+        (403, "ShardReadQuotaExceed"),
+    ];
+    let fatal: &[(u16, &str)] = &[
+        (400, "ParameterInvalid"),
+        (401, "SignatureNotMatch"),
+        (401, "Unauthorized"),
+        (401, "InvalidAccessKeyId"),
+        (401, "SecurityTokenExpired"),
+        (404, "ProjectNotExist"),
+        (404, "LogStoreNotExist"),
+        (404, "ShardNotExist"),
+        (400, "SomeCodeNobodyKnows"),
+    ];
+    for &(status, code) in transient {
+        let hub = harness::hub(1).await;
+        let total = harness::write(&hub, 0, 2, 2).await;
+        hub.set_faults(
+            FaultPlan::new()
+                .rule(FaultRule::new(Fault::error(status, code)).call(CallKind::PullLogs)),
+        );
+        let log = Log::default();
+        let mut worker = Worker::start(config(&hub).build().unwrap(), harness::recorder(&log, "c"))
+            .await
+            .unwrap();
+        let failing = Problem::CallFailing {
+            shard: 0,
+            call: "PullLogs",
+        };
+        tokio::time::timeout(INTERVAL * 60, async {
+            while !worker.health_changed().await.problems().contains(&failing) {}
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{code}: the failing call shows: {:?}", worker.health()));
+        let retrying = worker.metrics().shards[0].retrying.clone().unwrap();
+        assert!(retrying.error.contains(code), "{code}: {retrying:?}");
+        hub.set_faults(FaultPlan::new());
+        assert!(
+            harness::wait_until(Duration::from_secs(120), || log.len() as u64 >= total).await,
+            "{code}: delivery resumes"
+        );
+        let report = worker.shutdown().await.unwrap();
+        assert!(report.failure().is_none(), "{code}");
+    }
+    for &(status, code) in fatal {
+        let hub = harness::hub(1).await;
+        harness::write(&hub, 0, 2, 2).await;
+        hub.set_faults(
+            FaultPlan::new()
+                .rule(FaultRule::new(Fault::error(status, code)).call(CallKind::PullLogs)),
+        );
+        let log = Log::default();
+        let mut worker = Worker::start(config(&hub).build().unwrap(), harness::recorder(&log, "c"))
+            .await
+            .unwrap();
+        tokio::time::timeout(INTERVAL * 10, worker.stopped())
+            .await
+            .unwrap_or_else(|_| panic!("{code}: the worker stops"));
+        let report = worker.shutdown().await.unwrap();
+        match report.failure() {
+            Some(ConsumerError::ShardCall {
+                shard: 0,
+                call: "PullLogs",
+                source,
+            }) => assert!(source.is_code(code), "{code}: {source}"),
+            other => panic!("{code}: {other:?}"),
+        }
+        let pulls = hub.count(CallKind::PullLogs);
+        assert!(pulls <= 3, "{code}: {pulls} pulls, not retried forever");
+    }
+    // InvalidCursor on a cursor within the retained data: no reset can fix
+    // it, so the worker stops and says so.
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 2, 2).await;
+    hub.set_faults(
+        FaultPlan::new()
+            .rule(FaultRule::new(Fault::error(400, "InvalidCursor")).call(CallKind::PullLogs)),
+    );
+    let mut worker = Worker::start(config(&hub).build().unwrap(), |_| Counter::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(INTERVAL * 10, worker.stopped())
+        .await
+        .expect("stops");
+    let report = worker.shutdown().await.unwrap();
+    assert!(
+        matches!(
+            report.failure(),
+            Some(ConsumerError::CursorRefused { shard: 0, .. })
+        ),
+        "{:?}",
+        report.failure()
+    );
+}
