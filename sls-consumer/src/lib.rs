@@ -52,14 +52,60 @@
 //! - **Bounded memory.** Fetched, unprocessed data never exceeds the budget
 //!   (`max_buffered_bytes`), counted in decompressed bytes.
 //!
+//! # No poison pills
+//! Real data and real service states never stop a shard for good while the
+//! worker looks alive; every error a shard's calls can meet has one fate:
+//!
+//! | error | fate |
+//! |---|---|
+//! | transport failure, timeout, 5xx, `ServerBusy`, `RequestTimeout`, a body garbled in transit | retried with back-off (100 ms doubling to 30 s, full jitter) while the shard runs; a body that never decodes, 8 times, then fatal |
+//! | `ReadQuotaExceed`, `ShardReadQuotaExceed` (throttling) | retried with a longer back-off (1 s to 60 s) |
+//! | a pull's answer larger than its reservation ([`sls_client::Error::TooLarge`], refused from its headers) | asked again with fewer groups, down to one; one group over the whole budget stops the worker ([`ConsumerError::GroupOverBudget`]) |
+//! | `InvalidCursor` on PullLogs | the cursor is checked against the oldest retained data: expired → [`OnExpiredCursor`]; otherwise the worker stops ([`ConsumerError::CursorRefused`]) |
+//! | `ConsumerNotMatch`, `ConsumerNotExist` on a commit | the shard was lost ([`Processor::on_lost`]) |
+//! | `ConsumerGroupNotExist` | the heartbeat loop recreates the group ([`OnGroupDeleted`]) or stops the worker; shard calls wait meanwhile |
+//! | anything else (bad keys after one credential refresh, a missing project, logstore or shard, `ParameterInvalid`, an unknown code) | the worker stops with [`ConsumerError::ShardCall`] (shard, call, the service's error) |
+//!
+//! A panic in [`Processor::process`] or a hook is caught and goes through
+//! the [`ErrorPolicy`] like a returned error ([`ProcessorPanic`]). Stalls
+//! show in [`Worker::health`] and [`Worker::metrics`], not only in a log
+//! line.
+//!
+//! Evidence of the service's behaviour this is built on (read in the
+//! official SDKs and their trackers; our own summaries):
+//! - groups up to 5 MB each, the Go producer batching 512 KB and 4096 logs
+//!   a group (aliyun-log-go-sdk `producer/producer_config.go`), so a
+//!   1000-group pull can be hundreds of MB; memory trouble from large
+//!   pulls in aliyun-log-python-sdk issues 40 and 172, Go PR 310, the
+//!   Flink connector's PRs 67 and 79. The service documents no byte cap on
+//!   a pull, so the consumer sets its own.
+//! - strings that are not UTF-8: aliyun-log-python-sdk issue 105 (it
+//!   re-parses as bytes and drops what does not decode), aliyun-log-cli
+//!   issue 27, aliyun-log-java-sdk PR 38 (`getValueBytes`), the Flink
+//!   connector's PR 39. Logs reach processors as bytes ([`sls_proto`]).
+//! - a checkpoint into dropped data: aliyun-log-consumer-java's
+//!   `LogHubFetchTask` resets to the start position on `InvalidCursor`,
+//!   aliyun-log-python-sdk's `consumer_fetch_task` jumps to the end, and
+//!   aliyun-log-go-sdk's consumer retries the same cursor forever. The
+//!   PullData API reference says a cursor before the oldest data reads
+//!   from the oldest data; the worker therefore checks a checkpoint against
+//!   the oldest data before it pulls, which sees the gap either way.
+//! - processor failures: the Go consumer recovers a panic and offers the
+//!   batch again (aliyun-log-go-sdk issue 69), Java and Python log and
+//!   skip it (aliyun-log-python-sdk issue 125 asks for a strict mode).
+//!
 //! # Layout
 //! - `config`: [`ConsumerConfig`], [`StartPosition`], [`defaults`].
 //! - `processor`: [`Processor`], [`Batch`], [`Decision`], [`processor_fn`],
 //!   [`ErrorPolicy`].
 //! - `checkpoint`: [`Checkpoint`], the processor's handle; commit logic.
 //! - `worker`: [`Worker`], [`WorkerReport`].
-//! - `heartbeat`: the coordinator loop: assignment, lease, shutdown.
-//! - `shard`: one task per held shard.
+//! - `heartbeat`: the coordinator loop: assignment, lease, shutdown, health.
+//! - `health`: [`Health`], [`Problem`].
+//! - `calls`: the consumer's tower stack around the client and the fate of
+//!   every error ([`Retrying`]).
+//! - `shard`: one task per held shard, in stages (start, pull, process,
+//!   commit), with the pull sizing.
 //! - `budget`: the memory budget and the fetch cap.
 //! - `metrics`: [`WorkerMetrics`], [`ShardMetrics`].
 //! - `export` (feature `metrics`): the figures through the `metrics` facade.

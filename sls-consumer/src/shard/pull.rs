@@ -114,9 +114,25 @@ impl<P: Processor> ShardTask<P> {
             }
         };
         match result {
-            Ok(pulled) => {
+            Ok(mut pulled) => {
                 // The answer fit the limit; keep only what it holds.
                 reservation.try_grow(pulled.raw_size);
+                // A service that reads an expired cursor from the oldest
+                // data (as the PullData reference documents) returns groups
+                // that start after it: the gap shows in the first group's
+                // cursor, and goes through the same policy.
+                let first = pulled.group_cursors().and_then(|c| c.first().copied());
+                if let Some(first) = first.filter(|first| *first > cursor) {
+                    match self.check_cursor(cursor, false).await {
+                        Ok(resumed) if resumed == cursor => {
+                            tracing::warn!(shard = self.shard, requested = %cursor, first = %first, "the service skipped retained groups");
+                        }
+                        Ok(resumed) if resumed == first => {}
+                        Ok(resumed) => return Fetched::Moved(resumed),
+                        Err(leave) => return Fetched::Leave(leave),
+                    }
+                    pulled.cursor = first;
+                }
                 self.sizer.observed(pulled.groups.len(), pulled.raw_size);
                 self.settings.metrics.update(self.shard, |m| {
                     m.fetched_logs += pulled.groups.log_count() as u64;

@@ -558,6 +558,8 @@ async fn every_pull_error_has_a_fate() {
     ];
     let fatal: &[(u16, &str)] = &[
         (400, "ParameterInvalid"),
+        (400, "RequestTimeExpired"),
+        (400, "InvalidDateFormat"),
         (401, "SignatureNotMatch"),
         (401, "Unauthorized"),
         (401, "InvalidAccessKeyId"),
