@@ -26,6 +26,25 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "fake-access-key-secret";
 /// [`FakeLogHubBuilder::logstore`].
 pub const DEFAULT_TTL_DAYS: u32 = 30;
 
+/// How the fake answers a PullLogs whose cursor points into data that
+/// retention dropped. The service's behaviour is not settled by its
+/// documents: the official consumers' code expects 400 `InvalidCursor`
+/// (aliyun-log-consumer-java's `LogHubFetchTask` resets on it,
+/// aliyun-log-python-sdk's `consumer_fetch_task` jumps to the end), while
+/// the PullData API reference says a cursor before the oldest data reads
+/// from the oldest data. A consumer must handle both; tests can serve
+/// either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpiredCursors {
+    /// 400 `InvalidCursor` (the default).
+    #[default]
+    Refuse,
+    /// Read from the oldest retained data, with nothing in the answer but
+    /// the first group's cursor (`x-log-read-last-cursor` minus the count)
+    /// to show the gap.
+    ReadFromOldest,
+}
+
 /// Configures a [`FakeLogHub`].
 #[must_use]
 pub struct FakeLogHubBuilder {
@@ -265,6 +284,32 @@ impl FakeLogHub {
         let world = self.shared.world();
         let shard = world.logstore(project, logstore).ok()?.shard(shard).ok()?;
         Some(sls_proto::Cursor::from_sequence(shard.end_cursor()))
+    }
+
+    /// Drops the oldest `groups` log groups of a shard, as retention does
+    /// once they pass the logstore's TTL (for tests that need an outage
+    /// longer than retention without waiting days); returns how many went,
+    /// `None` when there is no such shard. Cursors into them are then
+    /// answered as [`ExpiredCursors`] says.
+    pub fn drop_oldest(
+        &self,
+        project: &str,
+        logstore: &str,
+        shard: u32,
+        groups: usize,
+    ) -> Option<usize> {
+        let mut world = self.shared.world();
+        let shard = world
+            .logstore_mut(project, logstore)
+            .ok()?
+            .shard_mut(shard)
+            .ok()?;
+        Some(shard.drop_oldest(groups))
+    }
+
+    /// How a pull from a cursor into dropped data is answered from now on.
+    pub fn set_expired_cursors(&self, mode: ExpiredCursors) {
+        *crate::server::lock(&self.shared.expired_cursors) = mode;
     }
 
     /// How many log groups a shard holds (for tests).

@@ -53,7 +53,7 @@ pub use call::CallKind;
 pub use clock::Clock;
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use handle::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, FakeLogHub,
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, ExpiredCursors, FakeLogHub,
     FakeLogHubBuilder,
 };
 pub use server::RequestRecord;

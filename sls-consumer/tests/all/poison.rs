@@ -14,7 +14,7 @@ use sls_consumer::{
     StartPosition, Worker,
 };
 use sls_proto::{Cursor, LogGroup};
-use sls_testkit::{CallKind, FakeLogHub, Fault, FaultPlan, FaultRule};
+use sls_testkit::{CallKind, ExpiredCursors, FakeLogHub, Fault, FaultPlan, FaultRule};
 
 use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, Log, PROJECT};
 
@@ -311,21 +311,22 @@ async fn an_expired_checkpoint_stops_the_worker_when_asked() {
     assert!(counter.resets.lock().unwrap().is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_roll_back_into_dropped_data_gets_invalid_cursor_and_resets() {
-    // The pull itself meets the service's InvalidCursor (no checkpoint to
-    // check first): the cursor check finds it expired and resets.
+/// A processor rolls back into dropped data: the pull meets the service's
+/// `InvalidCursor` (or, from a service that reads such a cursor from the
+/// oldest data, a gap before the first group), and the cursor is reset
+/// through the policy, once, with the hook.
+async fn a_roll_back_into_dropped_data_resets(mode: ExpiredCursors) {
     let hub = harness::hub(1).await;
+    hub.set_expired_cursors(mode);
     harness::write(&hub, 0, 3, 2).await;
-    tokio::time::advance(Duration::from_secs(31 * 86_400)).await;
+    assert_eq!(hub.drop_oldest(PROJECT, LOGSTORE, 0, 3), Some(3));
     let live = harness::write(&hub, 1000, 2, 2).await - 1000;
-    let dead = hub
+    let oldest = hub
         .client()
         .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
         .await
-        .unwrap()
-        .checked_add(-3)
         .unwrap();
+    let dead = oldest.checked_add(-3).unwrap();
     let counter = Counter::default();
     *counter.roll_back_to.lock().unwrap() = Some(dead);
     let seen = counter.clone();
@@ -340,20 +341,34 @@ async fn a_roll_back_into_dropped_data_gets_invalid_cursor_and_resets() {
             .load(Ordering::SeqCst)
             >= 2 * live)
         .await,
-        "read, rolled back into dropped data, reset, read again"
+        "{mode:?}: read, rolled back into dropped data, reset, read again"
     );
+    let metrics = worker.metrics();
     let report = worker.shutdown().await.unwrap();
     assert!(report.failure().is_none());
+    assert_eq!(report.logs(), live, "{mode:?}: the rolled-back batch is not counted");
     let resets = counter.resets.lock().unwrap().clone();
-    assert_eq!(resets.len(), 1);
+    assert_eq!(resets.len(), 1, "{mode:?}");
     assert_eq!(resets[0].dead, dead);
-    assert_eq!(dead.distance_to(resets[0].resumed), Some(3));
+    assert_eq!(resets[0].resumed, oldest);
+    assert_eq!(metrics.shards[0].groups_lost, 3);
     let refused = hub
         .requests()
         .iter()
         .filter(|r| r.call == Some(CallKind::PullLogs) && r.status == Some(400))
         .count();
-    assert_eq!(refused, 1, "one InvalidCursor, not a loop");
+    let expected = usize::from(mode == ExpiredCursors::Refuse);
+    assert_eq!(refused, expected, "{mode:?}: one InvalidCursor, not a loop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_roll_back_into_dropped_data_gets_invalid_cursor_and_resets() {
+    a_roll_back_into_dropped_data_resets(ExpiredCursors::Refuse).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_roll_back_into_dropped_data_read_from_the_oldest_shows_the_gap() {
+    a_roll_back_into_dropped_data_resets(ExpiredCursors::ReadFromOldest).await;
 }
 
 fn policy(then: AfterRetries) -> ErrorPolicy {

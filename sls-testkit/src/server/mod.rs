@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     request_ids: AtomicU64,
     pub(crate) faults: Mutex<FaultPlan>,
     pub(crate) log: Mutex<Vec<RequestRecord>>,
+    /// How a pull from a cursor into dropped data is answered.
+    pub(crate) expired_cursors: Mutex<crate::ExpiredCursors>,
     stop: watch::Receiver<bool>,
 }
 
@@ -90,6 +92,7 @@ impl Shared {
             request_ids: AtomicU64::new(0),
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
+            expired_cursors: Mutex::new(crate::ExpiredCursors::default()),
             stop,
         }
     }

@@ -200,6 +200,21 @@ fn shard_cursor(shard: &Shard, text: &str) -> Result<i64, ApiError> {
     Ok(cursor)
 }
 
+/// A pull's cursor: one into data retention dropped is refused with
+/// `InvalidCursor`, or read from the oldest data, as the server is set
+/// ([`ExpiredCursors`](crate::ExpiredCursors)).
+fn pull_cursor(shared: &Shared, shard: &Shard, text: &str) -> Result<i64, ApiError> {
+    let mode = *super::lock(&shared.expired_cursors);
+    if mode == crate::ExpiredCursors::ReadFromOldest {
+        if let Ok(cursor) = Cursor::parse(text) {
+            if shard.is_dropped(cursor.sequence()) {
+                return Ok(shard.begin_cursor());
+            }
+        }
+    }
+    shard_cursor(shard, text)
+}
+
 fn get_cursor(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
     let world = shared.world();
     let shard = world.logstore(req.project()?, ls)?.shard(id)?;
@@ -235,7 +250,7 @@ fn pull_logs(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply
         .ok_or_else(|| ApiError::invalid("count must be 1..=1000"))?;
     let world = shared.world();
     let shard = world.logstore(req.project()?, ls)?.shard(id)?;
-    let cursor = shard_cursor(shard, req.required("cursor")?)?;
+    let cursor = pull_cursor(shared, shard, req.required("cursor")?)?;
     let end = match req.param(&["end_cursor", "endCursor"]) {
         Some(text) if !text.is_empty() => Some(
             Cursor::parse(text)

@@ -52,6 +52,12 @@ pub(crate) struct Shard {
     groups: Vec<Stored>,
 }
 
+/// The first cursor of shard `id`: distinct ranges per shard, so a cursor
+/// of one shard is refused by another.
+fn first_cursor(id: u32) -> i64 {
+    (i64::from(id) + 1) * 1_000_000_000_000
+}
+
 impl Shard {
     pub(crate) fn new(id: u32, begin_key: u128, end_key: u128, create_time: i64) -> Self {
         Self {
@@ -61,9 +67,7 @@ impl Shard {
             end_key,
             create_time,
             parents: Vec::new(),
-            // Distinct ranges per shard, so a cursor of one shard is refused
-            // by another.
-            base: (i64::from(id) + 1) * 1_000_000_000_000,
+            base: first_cursor(id),
             groups: Vec::new(),
         }
     }
@@ -114,6 +118,21 @@ impl Shard {
             self.groups.drain(..n);
             self.base += n as i64;
         }
+    }
+
+    /// Drops the oldest `count` groups (at most all), as retention does
+    /// once they pass the TTL; returns how many went.
+    pub(crate) fn drop_oldest(&mut self, count: usize) -> usize {
+        let n = count.min(self.groups.len());
+        self.groups.drain(..n);
+        self.base += n as i64;
+        n
+    }
+
+    /// Whether `cursor` pointed into this shard's data before retention
+    /// dropped it.
+    pub(crate) fn is_dropped(&self, cursor: i64) -> bool {
+        (first_cursor(self.id)..self.base).contains(&cursor)
     }
 
     /// The first group received at or after `time`, or the end.

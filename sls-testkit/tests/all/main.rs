@@ -9,4 +9,5 @@ mod fuzzing;
 mod groups;
 mod logs;
 mod raw;
+mod retention;
 mod shards;
