@@ -75,19 +75,6 @@ pub(crate) const GROUP_GONE: &[&str] = &["ConsumerGroupNotExist"];
 /// Codes that name a checkpoint's owner mismatch.
 pub(crate) const NOT_OWNER: &[&str] = &["ConsumerNotMatch", "ConsumerNotExist"];
 
-/// Codes no retry fixes and the worker cannot work around: bad keys (the
-/// client already refreshed credentials once), or a project or logstore
-/// that does not exist. They stop the worker wherever they come from,
-/// the heartbeat included.
-pub(crate) const FATAL: &[&str] = &[
-    "SignatureNotMatch",
-    "InvalidAccessKeyId",
-    "Unauthorized",
-    "SecurityTokenExpired",
-    "ProjectNotExist",
-    "LogStoreNotExist",
-];
-
 /// The fate of `err` met by `call`.
 pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
     let is = |codes: &[&str]| codes.iter().any(|code| err.is_code(code));
@@ -109,10 +96,13 @@ pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
     Fate::Fatal
 }
 
-/// Whether the heartbeat loop must stop the worker for `err` (a deleted
-/// group reaches this only when the worker is set to stop for it).
+/// Whether the heartbeat loop must stop the worker for `err`: anything no
+/// retry fixes (the loop handles a forgotten consumer and, when set to, a
+/// deleted group before it asks). A heartbeat refused for good would
+/// otherwise let the lease run out every round while the worker looks
+/// alive.
 pub(crate) fn is_fatal_for_heartbeat(err: &Error) -> bool {
-    err.retry_kind().is_none() && FATAL.iter().chain(GROUP_GONE).any(|code| err.is_code(code))
+    err.retry_kind().is_none()
 }
 
 #[cfg(test)]
@@ -166,12 +156,20 @@ mod tests {
     #[test]
     fn ownership_refusals_recover_only_on_commits() {
         for code in ["ConsumerNotMatch", "ConsumerNotExist", "ConsumerNotExsit"] {
+            assert!(is_fatal_for_heartbeat(&server(400, code)));
             assert_eq!(
                 fate(CallKind::UpdateCheckpoint, &server(400, code)),
                 Fate::Recover(Recovery::NotOwner)
             );
             assert_eq!(fate(CallKind::PullLogs, &server(400, code)), Fate::Fatal);
         }
+    }
+
+    #[test]
+    fn heartbeats_retry_only_what_is_transient() {
+        assert!(!is_fatal_for_heartbeat(&server(503, "ServerBusy")));
+        assert!(is_fatal_for_heartbeat(&server(401, "Unauthorized")));
+        assert!(is_fatal_for_heartbeat(&server(400, "ParameterInvalid")));
     }
 
     #[test]

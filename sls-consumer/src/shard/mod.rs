@@ -245,6 +245,17 @@ impl<P: Processor> ShardTask<P> {
             if let Some(stop) = self.pending_stop() {
                 return self.finish(stop, prefetch).await;
             }
+            // Commit: on the interval, whether or not data is flowing, so
+            // a caught-up shard's last batches do not wait for the next
+            // one to be committed.
+            if let Some(interval) = self.settings.auto_commit {
+                if last_commit.elapsed() >= interval {
+                    last_commit = Instant::now();
+                    if let Err(leave) = self.commit_due().await {
+                        return self.leave(leave, prefetch).await;
+                    }
+                }
+            }
             if self.end.is_some_and(|end| cursor >= end) {
                 match self.replay_done(cursor, &mut prefetch).await {
                     Ok(()) => continue,
@@ -327,16 +338,6 @@ impl<P: Processor> ShardTask<P> {
             if prefetch.is_none() {
                 if let Some(stop) = self.pause(self.settings.fetch_interval).await {
                     return self.finish(stop, None).await;
-                }
-            }
-
-            // Commit.
-            if let Some(interval) = self.settings.auto_commit {
-                if last_commit.elapsed() >= interval {
-                    last_commit = Instant::now();
-                    if let Err(leave) = self.commit_due().await {
-                        return self.leave(leave, prefetch).await;
-                    }
                 }
             }
         }

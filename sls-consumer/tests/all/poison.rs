@@ -346,7 +346,11 @@ async fn a_roll_back_into_dropped_data_resets(mode: ExpiredCursors) {
     let metrics = worker.metrics();
     let report = worker.shutdown().await.unwrap();
     assert!(report.failure().is_none());
-    assert_eq!(report.logs(), live, "{mode:?}: the rolled-back batch is not counted");
+    assert_eq!(
+        report.logs(),
+        live,
+        "{mode:?}: the rolled-back batch is not counted"
+    );
     let resets = counter.resets.lock().unwrap().clone();
     assert_eq!(resets.len(), 1, "{mode:?}");
     assert_eq!(resets[0].dead, dead);
@@ -663,4 +667,30 @@ async fn every_pull_error_has_a_fate() {
         "{:?}",
         report.failure()
     );
+}
+
+/// A caught-up shard commits its last batches on the interval, without
+/// waiting for more data (a crash would otherwise re-deliver them).
+#[tokio::test(start_paused = true)]
+async fn a_caught_up_shard_commits_on_the_interval() {
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 3, 2).await;
+    let log = Log::default();
+    let worker = Worker::start(config(&hub).build().unwrap(), harness::recorder(&log, "c"))
+        .await
+        .unwrap();
+    let end = hub.end_cursor(PROJECT, LOGSTORE, 0).unwrap();
+    let committed = || {
+        hub.group_assignments(PROJECT, LOGSTORE, GROUP)
+            .unwrap_or_default()
+            .first()
+            .and_then(|a| a.checkpoint)
+    };
+    // Auto-commit every 500 ms: within a few intervals of reading it all.
+    assert!(
+        harness::wait_until(Duration::from_secs(3), || committed() == Some(end)).await,
+        "{:?}",
+        committed()
+    );
+    drop(worker);
 }
