@@ -23,8 +23,13 @@
 //! - An SPL `query` on PullLogs is accepted but not evaluated: every group
 //!   passes, and `x-log-rawdatasize`/`x-log-rawdatacount` equal the figures.
 //! - Retention: before each request, groups received more than the
-//!   logstore's TTL (days) ago are dropped and the begin cursor moves on;
-//!   a cursor into dropped data is then `InvalidCursor`.
+//!   logstore's TTL (days) ago are dropped and the begin cursor moves on.
+//!   [`FakeLogHub::drop_oldest`] drops a shard's oldest groups on demand,
+//!   for an outage longer than retention without waiting days. A pull from
+//!   a cursor into dropped data is answered as [`ExpiredCursors`] says:
+//!   `InvalidCursor` (the default, what the official consumers' code
+//!   expects) or read from the oldest data (what the PullData reference
+//!   documents); a consumer should survive both.
 //! - Each group is stored lz4-compressed once; a pull joins the stored
 //!   blocks ([`sls_proto::Lz4Block::splice`]) instead of recompressing.
 //!
