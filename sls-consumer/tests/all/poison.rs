@@ -71,6 +71,20 @@ fn config(hub: &FakeLogHub) -> sls_consumer::ConsumerConfigBuilder {
         .auto_commit_interval(Some(Duration::from_millis(500)))
 }
 
+/// Starts a worker whose processors share one [`Counter`].
+async fn counting(config: ConsumerConfig, counter: &Counter) -> Worker {
+    let seen = counter.clone();
+    Worker::start(config, move |_| seen.clone()).await.unwrap()
+}
+
+/// Waits (in virtual time) until the counter saw `logs` logs.
+async fn counted(counter: &Counter, logs: u64) -> bool {
+    harness::wait_until(Duration::from_secs(120), || {
+        counter.logs.load(Ordering::SeqCst) >= logs
+    })
+    .await
+}
+
 /// Writes a group of about `bytes` encoded bytes (at most 4096 logs, as
 /// the service allows) to `shard`'s hash range; returns its log count.
 async fn write_big(hub: &FakeLogHub, shard_key: &str, bytes: usize) -> u64 {
@@ -221,13 +235,7 @@ async fn an_expired_checkpoint_resumes_from_the_oldest_data_by_default() {
     let worker = Worker::start(config(&hub).build().unwrap(), move |_| seen.clone())
         .await
         .unwrap();
-    assert!(
-        harness::wait_until(Duration::from_secs(30), || counter
-            .logs
-            .load(Ordering::SeqCst)
-            >= live_logs)
-        .await
-    );
+    assert!(counted(&counter, live_logs).await);
     let metrics = worker.metrics();
     let report = worker.shutdown().await.unwrap();
     assert_eq!(report.logs(), live_logs, "every retained log, once");
@@ -252,22 +260,15 @@ async fn an_expired_checkpoint_resumes_from_the_oldest_data_by_default() {
 async fn an_expired_checkpoint_resumes_from_the_end_when_asked() {
     let (hub, dead, _) = expired_checkpoint(5, 4).await;
     let counter = Counter::default();
-    let seen = counter.clone();
     let config = config(&hub)
         .on_expired_cursor(OnExpiredCursor::Newest)
         .build()
         .unwrap();
-    let worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
+    let worker = counting(config, &counter).await;
     tokio::time::sleep(INTERVAL * 3).await;
     // Only what is written from now on is read.
     let fresh = harness::write(&hub, 5000, 3, 2).await - 5000;
-    assert!(
-        harness::wait_until(Duration::from_secs(30), || counter
-            .logs
-            .load(Ordering::SeqCst)
-            >= fresh)
-        .await
-    );
+    assert!(counted(&counter, fresh).await);
     let report = worker.shutdown().await.unwrap();
     assert_eq!(report.logs(), fresh);
     let resets = counter.resets.lock().unwrap().clone();
@@ -285,12 +286,11 @@ async fn an_expired_checkpoint_resumes_from_the_end_when_asked() {
 async fn an_expired_checkpoint_stops_the_worker_when_asked() {
     let (hub, dead, _) = expired_checkpoint(5, 4).await;
     let counter = Counter::default();
-    let seen = counter.clone();
     let config = config(&hub)
         .on_expired_cursor(OnExpiredCursor::Stop)
         .build()
         .unwrap();
-    let mut worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
+    let mut worker = counting(config, &counter).await;
     tokio::time::timeout(INTERVAL * 10, worker.stopped())
         .await
         .expect("the worker stops by itself");
@@ -321,11 +321,7 @@ async fn a_roll_back_into_dropped_data_resets(mode: ExpiredCursors) {
     harness::write(&hub, 0, 3, 2).await;
     assert_eq!(hub.drop_oldest(PROJECT, LOGSTORE, 0, 3), Some(3));
     let live = harness::write(&hub, 1000, 2, 2).await - 1000;
-    let oldest = hub
-        .client()
-        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
-        .await
-        .unwrap();
+    let oldest = begin(&hub).await;
     let dead = oldest.checked_add(-3).unwrap();
     let counter = Counter::default();
     *counter.roll_back_to.lock().unwrap() = Some(dead);
@@ -336,11 +332,7 @@ async fn a_roll_back_into_dropped_data_resets(mode: ExpiredCursors) {
         .unwrap();
     let worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
     assert!(
-        harness::wait_until(Duration::from_secs(30), || counter
-            .logs
-            .load(Ordering::SeqCst)
-            >= 2 * live)
-        .await,
+        counted(&counter, 2 * live).await,
         "{mode:?}: read, rolled back into dropped data, reset, read again"
     );
     let metrics = worker.metrics();
@@ -401,11 +393,7 @@ async fn a_processor_that_panics_once_is_retried_under_every_policy() {
         .await
         .unwrap();
         assert!(
-            harness::wait_until(Duration::from_secs(30), || counter
-                .logs
-                .load(Ordering::SeqCst)
-                >= total)
-            .await,
+            counted(&counter, total).await,
             "{then:?}: {} of {total}",
             counter.logs.load(Ordering::SeqCst)
         );
@@ -421,23 +409,57 @@ async fn a_processor_that_panics_once_is_retried_under_every_policy() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_processor_that_always_panics_follows_the_policy() {
-    // Stop: the worker stops with the panic as the error.
+/// A one-shard hub with `groups` groups of 2 logs, and a worker whose
+/// processor panics on every batch, under `then`.
+async fn always_panicking(
+    groups: u64,
+    then: AfterRetries,
+    settings: impl FnOnce(sls_consumer::ConsumerConfigBuilder) -> sls_consumer::ConsumerConfigBuilder,
+) -> (FakeLogHub, Worker) {
     let hub = harness::hub(1).await;
-    harness::write(&hub, 0, 2, 2).await;
+    harness::write(&hub, 0, groups, 2).await;
     let counter = Counter {
         always_panic: true,
         ..Counter::default()
     };
-    let seen = counter.clone();
-    let mut worker = Worker::start_with(
-        config(&hub).build().unwrap(),
-        policy(AfterRetries::Stop),
-        move |_| seen.clone(),
-    )
+    let config = settings(config(&hub)).build().unwrap();
+    let worker = Worker::start_with(config, policy(then), move |_| counter.clone())
+        .await
+        .unwrap();
+    (hub, worker)
+}
+
+/// The first health that is not `Healthy` (or the last one seen when
+/// `until` holds for it), within `limit`.
+async fn health_until(
+    worker: &mut Worker,
+    limit: Duration,
+    until: impl Fn(&Health) -> bool,
+) -> Health {
+    tokio::time::timeout(limit, async {
+        loop {
+            let health = worker.health_changed().await;
+            if until(&health) {
+                return health;
+            }
+        }
+    })
     .await
-    .unwrap();
+    .unwrap_or_else(|_| panic!("health never got there: {:?}", worker.health()))
+}
+
+/// The oldest retained cursor of shard 0.
+async fn begin(hub: &FakeLogHub) -> Cursor {
+    hub.client()
+        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_processor_that_always_panics_follows_the_policy() {
+    // Stop: the worker stops with the panic as the error.
+    let (_hub, mut worker) = always_panicking(2, AfterRetries::Stop, |c| c).await;
     tokio::time::timeout(INTERVAL * 10, worker.stopped())
         .await
         .expect("stops");
@@ -452,20 +474,7 @@ async fn a_processor_that_always_panics_follows_the_policy() {
 
     // Skip: every batch skipped after its retries, the shard goes on and
     // its checkpoint reaches the end.
-    let hub = harness::hub(1).await;
-    harness::write(&hub, 0, 3, 2).await;
-    let counter = Counter {
-        always_panic: true,
-        ..Counter::default()
-    };
-    let seen = counter.clone();
-    let worker = Worker::start_with(
-        config(&hub).max_fetch_groups(1).build().unwrap(),
-        policy(AfterRetries::Skip),
-        move |_| seen.clone(),
-    )
-    .await
-    .unwrap();
+    let (hub, worker) = always_panicking(3, AfterRetries::Skip, |c| c.max_fetch_groups(1)).await;
     let end = hub.end_cursor(PROJECT, LOGSTORE, 0).unwrap();
     assert!(
         harness::wait_until(Duration::from_secs(30), || worker
@@ -483,42 +492,13 @@ async fn a_processor_that_always_panics_follows_the_policy() {
 
     // Keep retrying: no data is skipped, the worker keeps going, and the
     // stall shows in the health signal and the metrics.
-    let hub = harness::hub(1).await;
-    harness::write(&hub, 0, 2, 2).await;
-    let counter = Counter {
-        always_panic: true,
-        ..Counter::default()
+    let (hub, mut worker) = always_panicking(2, AfterRetries::KeepRetrying, |c| c).await;
+    let health = health_until(&mut worker, INTERVAL * 20, |h| !h.is_healthy()).await;
+    let stuck_at = Problem::NoProgress {
+        shard: 0,
+        position: Some(begin(&hub).await),
     };
-    let seen = counter.clone();
-    let mut worker = Worker::start_with(
-        config(&hub).build().unwrap(),
-        policy(AfterRetries::KeepRetrying),
-        move |_| seen.clone(),
-    )
-    .await
-    .unwrap();
-    let health = tokio::time::timeout(INTERVAL * 20, async {
-        loop {
-            let health = worker.health_changed().await;
-            if !health.is_healthy() {
-                return health;
-            }
-        }
-    })
-    .await
-    .expect("the stall shows");
-    let begin = hub
-        .client()
-        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
-        .await
-        .unwrap();
-    assert!(
-        health.problems().contains(&Problem::NoProgress {
-            shard: 0,
-            position: Some(begin)
-        }),
-        "{health:?}"
-    );
+    assert!(health.problems().contains(&stuck_at), "{health:?}");
     assert!(worker.metrics().shards[0].stalled);
     let report = worker.shutdown().await.unwrap();
     assert_eq!(report.shards[&0].committed, None, "nothing skipped");
@@ -603,11 +583,10 @@ async fn every_pull_error_has_a_fate() {
             shard: 0,
             call: "PullLogs",
         };
-        tokio::time::timeout(INTERVAL * 60, async {
-            while !worker.health_changed().await.problems().contains(&failing) {}
+        health_until(&mut worker, INTERVAL * 60, |h| {
+            h.problems().contains(&failing)
         })
-        .await
-        .unwrap_or_else(|_| panic!("{code}: the failing call shows: {:?}", worker.health()));
+        .await;
         let retrying = worker.metrics().shards[0].retrying.clone().unwrap();
         assert!(retrying.error.contains(code), "{code}: {retrying:?}");
         hub.set_faults(FaultPlan::new());
