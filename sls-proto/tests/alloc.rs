@@ -65,7 +65,7 @@ fn decode_and_visit(body: Bytes) -> usize {
     let view = LogGroupListView::decode(body).unwrap();
     let mut total = 0;
     for group in &view {
-        total += group.topic().map_or(0, str::len) + group.tags().count();
+        total += group.topic().map_or(0, |t| t.len()) + group.tags().count();
         for log in group.logs() {
             total += log.time() as usize + log.time_ns().unwrap_or(0) as usize;
             for (key, value) in log.contents() {
