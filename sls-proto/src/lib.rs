@@ -10,7 +10,8 @@
 //! - Body codecs keyed by `x-log-compresstype` ([`CompressType`]), with a
 //!   [`Decompressor`] that refuses lying raw sizes before allocating.
 //! - [`Cursor`]: shard positions, their wire form, order and arithmetic.
-//! - [`sample`]: reproducible, realistic access logs for tests and benches.
+//! - [`sample`]: reproducible, realistic access logs for tests and benches,
+//!   and messy ones (GBK, Latin-1, binary) for the paths that must not care.
 //!
 //! # Text is bytes
 //!
@@ -50,7 +51,8 @@
 //! - `codec`: [`CompressType`], [`Decompressor`], [`CodecError`].
 //! - `cursor`: [`Cursor`], [`CursorError`].
 //! - `builder`: [`LogGroupBuilder`] and constructors on the owned types.
-//! - [`sample`]: the [`sample::AccessLogs`] generator.
+//! - [`sample`]: the [`sample::AccessLogs`] and [`sample::MessyLogs`]
+//!   generators.
 
 mod builder;
 mod codec;
