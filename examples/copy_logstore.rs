@@ -3,11 +3,18 @@
 //! re-encoding). Ctrl-C or SIGTERM shuts down gracefully (batches finish,
 //! checkpoints are committed).
 //!
-//! By default it runs against an in-process fake LogHub it fills itself.
+//! By default it runs against an in-process fake LogHub it fills itself,
+//! half with access logs and half with messy logs whose keys, values, tags,
+//! topic and source are GBK, Latin-1, binary and UTF-8 (as production logs
+//! are: the service stores text unchecked); once everything is copied it
+//! reads both logstores back and exits non-zero unless the target holds
+//! exactly the source's groups, byte for byte.
+//!
 //! Against the real service, set `SLS_ENDPOINT`, `SLS_PROJECT`,
 //! `SLS_LOGSTORE` (source), `SLS_TARGET_LOGSTORE` and the standard
 //! `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` (and
-//! `ALIBABA_CLOUD_SECURITY_TOKEN` for STS keys).
+//! `ALIBABA_CLOUD_SECURITY_TOKEN` for STS keys); it then copies until
+//! stopped, without the final comparison (the target may hold other data).
 //!
 //! Run: `cargo run --release --example copy_logstore`
 //! (`SLS_EXAMPLE_SHORT=1`: a small fake data set, exit once copied).
@@ -17,12 +24,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sls_client::{Client, EnvCredentials, PutLogsRequest};
+use bytes::Bytes;
+use sls_client::{Client, CursorPosition, EnvCredentials, PullLogsRequest, PutLogsRequest};
 use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, Decision, ProcessError, Processor, StartPosition, Worker,
 };
-use sls_proto::LogGroupBytes;
-use sls_proto::sample::AccessLogs;
+use sls_proto::sample::{AccessLogs, MessyLogs};
+use sls_proto::{ByteSlice, LogGroupBytes};
 use sls_testkit::FakeLogHub;
 
 /// Writes each group of a batch to the target logstore.
@@ -40,7 +48,8 @@ impl Processor for Copier {
         _: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
         for group in &batch.groups {
-            // The group's own bytes, shared with the pulled body: no re-encoding.
+            // The group's own bytes, shared with the pulled body: no
+            // re-encoding, so text in any encoding is copied as it is.
             let bytes = LogGroupBytes::from(group);
             let logs = bytes.log_count() as u64;
             self.client
@@ -107,18 +116,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 400
             };
-            let mut logs = AccessLogs::new(1);
-            for _ in 0..groups {
+            let (mut access, mut messy) = (AccessLogs::new(1), MessyLogs::new(1));
+            for i in 0..groups {
+                let group = if i % 2 == 0 {
+                    access.group(100)
+                } else {
+                    messy.group(100)
+                };
                 client
-                    .put_logs(PutLogsRequest::from_group(
-                        "demo",
-                        "source",
-                        &logs.group(100),
-                    ))
+                    .put_logs(PutLogsRequest::from_group("demo", "source", &group))
                     .await?;
             }
             println!(
-                "fake LogHub on http://{}: {groups} groups in demo/source",
+                "fake LogHub on http://{}: {groups} groups in demo/source, half of them \
+                 with GBK, Latin-1 and binary text",
                 hub.endpoint()
             );
             (
@@ -138,9 +149,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .start_position(StartPosition::Begin)
         .heartbeat_interval(Duration::from_secs(5))
         .build()?;
-    let (p, t, c) = (project.clone(), target.clone(), copied.clone());
+    let (p, t, c, w) = (
+        project.clone(),
+        target.clone(),
+        copied.clone(),
+        client.clone(),
+    );
     let mut worker = Worker::start(config, move |_| Copier {
-        client: client.clone(),
+        client: w.clone(),
         project: p.clone(),
         target: t.clone(),
         copied: c.clone(),
@@ -170,5 +186,79 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(failure) = report.failure() {
         return Err(failure.to_string().into());
     }
+    if expected.is_some() {
+        verify_byte_identical(&client, &project, &source, &target).await?;
+    }
     Ok(())
+}
+
+/// Checks that `target` holds exactly the groups of `source`, byte for
+/// byte (in any order: groups are spread over shards differently).
+async fn verify_byte_identical(
+    client: &Client,
+    project: &str,
+    source: &str,
+    target: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let from = all_groups(client, project, source).await?;
+    let to = all_groups(client, project, target).await?;
+    let not_utf8 = from
+        .iter()
+        .filter(|group| {
+            let list = LogGroupBytes::decode((*group).clone());
+            list.is_ok_and(|g| {
+                g.view()
+                    .logs()
+                    .flat_map(|log| log.contents())
+                    .any(|(k, v)| k.to_str().is_err() || v.to_str().is_err())
+            })
+        })
+        .count();
+    if from != to {
+        let missing = from.iter().filter(|g| !to.contains(g)).count();
+        let extra = to.iter().filter(|g| !from.contains(g)).count();
+        return Err(format!(
+            "the copy differs: source {} groups, target {} ({missing} not copied byte for \
+             byte, {extra} unexpected)",
+            from.len(),
+            to.len()
+        )
+        .into());
+    }
+    println!(
+        "verified: {target} holds the {} groups of {source} byte for byte \
+         ({not_utf8} of them with text that is not UTF-8)",
+        from.len()
+    );
+    if not_utf8 == 0 {
+        return Err("the data set held no text that is not UTF-8".into());
+    }
+    Ok(())
+}
+
+/// Every group of a logstore, as encoded bytes, sorted.
+async fn all_groups(
+    client: &Client,
+    project: &str,
+    logstore: &str,
+) -> Result<Vec<Bytes>, Box<dyn std::error::Error>> {
+    let mut groups = Vec::new();
+    for shard in client.list_shards(project, logstore).await? {
+        let id = shard.shard_id;
+        let mut cursor = client
+            .get_cursor(project, logstore, id, CursorPosition::Begin)
+            .await?;
+        loop {
+            let pulled = client
+                .pull_logs(PullLogsRequest::new(project, logstore, id, cursor))
+                .await?;
+            groups.extend(pulled.groups.groups().map(|g| g.encoded()));
+            if pulled.count == 0 || pulled.end_of_cursor {
+                break;
+            }
+            cursor = pulled.next_cursor;
+        }
+    }
+    groups.sort();
+    Ok(groups)
 }

@@ -25,12 +25,12 @@ use sls_testkit::FakeLogHub;
 /// one fails.
 #[derive(Clone, Default)]
 struct Sink {
-    rows: Arc<Mutex<Vec<String>>>,
+    rows: Arc<Mutex<Vec<Vec<u8>>>>,
     writes: Arc<Mutex<u64>>,
 }
 
 impl Sink {
-    async fn write(&self, rows: Vec<String>) -> Result<(), &'static str> {
+    async fn write(&self, rows: Vec<Vec<u8>>) -> Result<(), &'static str> {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let mut writes = self.writes.lock().expect("not poisoned");
         *writes += 1;
@@ -53,12 +53,12 @@ impl Processor for Durable {
         batch: &Batch,
         checkpoint: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
-        let rows: Vec<String> = batch
+        let rows: Vec<Vec<u8>> = batch
             .groups
             .groups()
             .flat_map(|g| {
                 g.logs()
-                    .filter_map(|l| l.get("request_id").map(str::to_owned))
+                    .filter_map(|l| l.get("request_id").map(|id| id.to_vec()))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -135,7 +135,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         .lock()
         .map(|rows| rows.clone())
         .unwrap_or_default();
-    let distinct: HashSet<&String> = rows.iter().collect();
+    let distinct: HashSet<&Vec<u8>> = rows.iter().collect();
     println!("logs written:   {written}");
     println!(
         "rows in sink:   {} ({} distinct)",

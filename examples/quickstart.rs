@@ -31,7 +31,7 @@ const NAMES: [&str; 3] = ["alpha", "bravo", "charlie"];
 /// What the consumers saw: how many times each log id was processed.
 #[derive(Clone, Default)]
 struct Seen {
-    ids: Arc<Mutex<HashMap<String, u32>>>,
+    ids: Arc<Mutex<HashMap<Vec<u8>, u32>>>,
     per_consumer: Arc<[AtomicU64; 3]>,
 }
 
@@ -232,7 +232,7 @@ async fn start_worker(
             for group in &batch.groups {
                 for log in group.logs() {
                     if let Some(id) = log.get("request_id") {
-                        *ids.entry(id.to_owned()).or_default() += 1;
+                        *ids.entry(id.to_vec()).or_default() += 1;
                     }
                 }
             }

@@ -12,6 +12,10 @@
 //! `SLS_PROJECT`, `SLS_LOGSTORE` and the `ALIBABA_CLOUD_*` credential
 //! variables. `--demo` starts an in-process fake LogHub with sample data
 //! and tails it up to now (what CI runs).
+//!
+//! JSON strings are Unicode, so text that is not UTF-8 (GBK, Latin-1,
+//! binary: the service returns whatever was written) is printed lossily,
+//! each invalid sequence as U+FFFD; the logs themselves are not refused.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,6 +24,7 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, Command};
 use sls_client::{Client, Credentials, EnvCredentials, PutLogsRequest};
 use sls_consumer::{Batch, ConsumerConfig, StartPosition, Worker, processor_fn};
+use sls_proto::ByteSlice;
 use sls_proto::sample::AccessLogs;
 use sls_testkit::FakeLogHub;
 
@@ -141,10 +146,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                     line.insert("__shard__".into(), batch.shard.into());
                     line.insert("__time__".into(), log.time().into());
                     if let Some(topic) = group.topic() {
-                        line.insert("__topic__".into(), topic.into());
+                        line.insert("__topic__".into(), topic.to_str_lossy().into());
                     }
                     for (key, value) in log.contents() {
-                        line.insert(key.into(), value.into());
+                        line.insert(key.to_str_lossy().into(), value.to_str_lossy().into());
                     }
                     let _ = writeln!(out, "{}", serde_json::Value::Object(line));
                 }

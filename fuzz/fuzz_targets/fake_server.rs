@@ -767,18 +767,19 @@ fn body(
 /// A log group, encoded and compressed, with `x-log-bodyrawsize` and
 /// `x-log-compresstype` (mostly true).
 fn log_group(u: &mut Unstructured<'_>, headers: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<u8>> {
+    // Text is arbitrary bytes, UTF-8 or not, as the service takes it.
     let mut builder = LogGroup::builder();
     if u.ratio(1, 4)? {
-        builder = builder.topic(String::arbitrary(u)?);
+        builder = builder.topic(<&[u8]>::arbitrary(u)?);
     }
     if u.ratio(1, 4)? {
-        builder = builder.tag(String::arbitrary(u)?, String::arbitrary(u)?);
+        builder = builder.tag(<&[u8]>::arbitrary(u)?, <&[u8]>::arbitrary(u)?);
     }
     for _ in 0..u.int_in_range(0..=4)? {
         let time = u32::arbitrary(u)?;
         let mut fields = Vec::new();
         for _ in 0..u.int_in_range(0..=3)? {
-            fields.push((String::arbitrary(u)?, String::arbitrary(u)?));
+            fields.push((<&[u8]>::arbitrary(u)?, <&[u8]>::arbitrary(u)?));
         }
         builder = builder.log(time, fields);
     }

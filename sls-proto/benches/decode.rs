@@ -61,7 +61,7 @@ fn lz4(data: &Data) -> bytes::Bytes {
 fn visit_owned(list: &LogGroupList) -> usize {
     let mut total = 0;
     for group in &list.log_groups {
-        total += group.topic.as_deref().map_or(0, str::len);
+        total += group.topic.as_deref().map_or(0, <[u8]>::len);
         for log in &group.logs {
             total += log.time as usize;
             for content in &log.contents {
@@ -76,7 +76,7 @@ fn visit_owned(list: &LogGroupList) -> usize {
 fn visit_view(view: &LogGroupListView) -> usize {
     let mut total = 0;
     for group in view {
-        total += group.topic().map_or(0, str::len);
+        total += group.topic().map_or(0, |t| t.len());
         for log in group.logs() {
             total += log.time() as usize;
             for (key, value) in log.contents() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sls_proto::prost::Message;
 use sls_proto::sample::AccessLogs;
-use sls_proto::{CompressType, Decompressor, LogGroupList, LogGroupListView};
+use sls_proto::{BStr, CompressType, Decompressor, LogGroupList, LogGroupListView};
 
 const ROUNDS: u32 = 30;
 
@@ -34,11 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         body.clone(),
         declared,
     )?)?;
-    let mut statuses = std::collections::BTreeMap::<&str, usize>::new();
+    // Keys and values are bytes (`&BStr`); its `Debug` shows them as text.
+    let mut statuses = std::collections::BTreeMap::<&BStr, usize>::new();
     for group in &view {
         for log in group.logs() {
             *statuses
-                .entry(log.get("status").unwrap_or("-"))
+                .entry(log.get("status").unwrap_or("-".into()))
                 .or_default() += 1;
         }
     }

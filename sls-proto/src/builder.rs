@@ -1,21 +1,37 @@
 //! Builders that make log groups short to write, in tests and in producers.
+//!
+//! Every text argument is `impl AsRef<[u8]>`: `&str`, `String`, byte
+//! strings (`b"..."`, `&[u8]`, `Vec<u8>`) and the [`BStr`](bstr::BStr) a view
+//! hands out all work, and their bytes are copied unchanged.
 
 use crate::{Log, LogContent, LogGroup, LogTag};
 
+/// The owned bytes of a text argument.
+fn owned(text: impl AsRef<[u8]>) -> Vec<u8> {
+    text.as_ref().to_vec()
+}
+
 impl Log {
     /// A log at `time` (Unix seconds) with the given fields, in order.
+    ///
+    /// ```
+    /// use sls_proto::Log;
+    ///
+    /// let log = Log::new(1_700_000_000, [("level", &b"info"[..]), ("gbk", b"\xd6\xd0")]);
+    /// assert_eq!(log.contents[1].value, b"\xd6\xd0");
+    /// ```
     pub fn new<K, V>(time: u32, contents: impl IntoIterator<Item = (K, V)>) -> Self
     where
-        K: Into<String>,
-        V: Into<String>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
     {
         Self {
             time,
             contents: contents
                 .into_iter()
                 .map(|(key, value)| LogContent {
-                    key: key.into(),
-                    value: value.into(),
+                    key: owned(key),
+                    value: owned(value),
                 })
                 .collect(),
             time_ns: None,
@@ -77,34 +93,34 @@ pub struct LogGroupBuilder {
 
 impl LogGroupBuilder {
     /// Sets the topic.
-    pub fn topic(mut self, topic: impl Into<String>) -> Self {
-        self.group.topic = Some(topic.into());
+    pub fn topic(mut self, topic: impl AsRef<[u8]>) -> Self {
+        self.group.topic = Some(owned(topic));
         self
     }
 
     /// Sets the source.
-    pub fn source(mut self, source: impl Into<String>) -> Self {
-        self.group.source = Some(source.into());
+    pub fn source(mut self, source: impl AsRef<[u8]>) -> Self {
+        self.group.source = Some(owned(source));
         self
     }
 
     /// Sets the reserved category field.
-    pub fn category(mut self, category: impl Into<String>) -> Self {
-        self.group.category = Some(category.into());
+    pub fn category(mut self, category: impl AsRef<[u8]>) -> Self {
+        self.group.category = Some(owned(category));
         self
     }
 
     /// Sets the machine identifier.
-    pub fn machine_uuid(mut self, machine_uuid: impl Into<String>) -> Self {
-        self.group.machine_uuid = Some(machine_uuid.into());
+    pub fn machine_uuid(mut self, machine_uuid: impl AsRef<[u8]>) -> Self {
+        self.group.machine_uuid = Some(owned(machine_uuid));
         self
     }
 
     /// Adds a tag.
-    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn tag(mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
         self.group.log_tags.push(LogTag {
-            key: key.into(),
-            value: value.into(),
+            key: owned(key),
+            value: owned(value),
         });
         self
     }
@@ -112,8 +128,8 @@ impl LogGroupBuilder {
     /// Adds a log at `time` with the given fields.
     pub fn log<K, V>(self, time: u32, contents: impl IntoIterator<Item = (K, V)>) -> Self
     where
-        K: Into<String>,
-        V: Into<String>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
     {
         self.push(Log::new(time, contents))
     }
@@ -145,7 +161,7 @@ mod tests {
         let group = LogGroup::synthetic(3, 4);
         assert_eq!(group.logs.len(), 3);
         assert!(group.logs.iter().all(|log| log.contents.len() == 4));
-        assert_eq!(group.logs[2].contents[1].value, "value-2-1");
+        assert_eq!(group.logs[2].contents[1].value, b"value-2-1");
         assert_eq!(group.logs[1].time, group.logs[0].time + 1);
     }
 
@@ -160,12 +176,32 @@ mod tests {
             .push(Log::new(1, [("a", "b")]).with_time_ns(5))
             .extend([Log::new(2, Vec::<(String, String)>::new())])
             .build();
-        assert_eq!(group.topic.as_deref(), Some("t"));
-        assert_eq!(group.source.as_deref(), Some("s"));
-        assert_eq!(group.category.as_deref(), Some("c"));
-        assert_eq!(group.machine_uuid.as_deref(), Some("m"));
-        assert_eq!(group.log_tags[0].value, "v");
+        assert_eq!(group.topic.as_deref(), Some(&b"t"[..]));
+        assert_eq!(group.source.as_deref(), Some(&b"s"[..]));
+        assert_eq!(group.category.as_deref(), Some(&b"c"[..]));
+        assert_eq!(group.machine_uuid.as_deref(), Some(&b"m"[..]));
+        assert_eq!(group.log_tags[0].value, b"v");
         assert_eq!(group.logs[0].time_ns, Some(5));
         assert_eq!(group.logs.len(), 2);
+    }
+
+    #[test]
+    fn builders_keep_any_bytes_unchanged() {
+        let latin1 = b"caf\xe9";
+        let binary = [0x00, 0xff, 0x80, 0x0a];
+        let group = LogGroup::builder()
+            .topic(latin1)
+            .source(binary)
+            .tag(&binary[..], "\u{65e5}\u{5fd7}")
+            .log(1, [(latin1.to_vec(), binary.to_vec())])
+            .log(2, [(String::from("k"), String::from("v"))])
+            .build();
+        assert_eq!(group.topic.as_deref(), Some(&latin1[..]));
+        assert_eq!(group.source.as_deref(), Some(&binary[..]));
+        assert_eq!(group.log_tags[0].key, binary);
+        assert_eq!(group.log_tags[0].value, "\u{65e5}\u{5fd7}".as_bytes());
+        assert_eq!(group.logs[0].contents[0].key, latin1);
+        assert_eq!(group.logs[0].contents[0].value, binary);
+        assert_eq!(group.logs[1].contents[0].value, b"v");
     }
 }

@@ -4,12 +4,44 @@
 //!   [`LogContent`], [`LogTag`], [`LogGroup`] and [`LogGroupList`], with
 //!   builders ([`LogGroup::builder`], [`Log::new`]).
 //! - A zero-copy, validating decoder for the hot path:
-//!   [`LogGroupListView`] reads a pulled body in place, handing out `&str`
-//!   borrowed from the buffer, with no allocation per log or per field.
+//!   [`LogGroupListView`] reads a pulled body in place, handing out text as
+//!   [`&BStr`](BStr) borrowed from the buffer, with no allocation per log or
+//!   per field.
 //! - Body codecs keyed by `x-log-compresstype` ([`CompressType`]), with a
 //!   [`Decompressor`] that refuses lying raw sizes before allocating.
 //! - [`Cursor`]: shard positions, their wire form, order and arithmetic.
-//! - [`sample`]: reproducible, realistic access logs for tests and benches.
+//! - [`sample`]: reproducible, realistic access logs for tests and benches,
+//!   and messy ones (GBK, Latin-1, binary) for the paths that must not care.
+//!
+//! # Text is bytes
+//!
+//! The service's `.proto` declares keys, values, tags, topic, source,
+//! category and machine uuid as `string`, but the service stores what writers
+//! send and returns it unchecked: GBK, Latin-1 and binary values are normal
+//! in production logs. Decoders that insist on UTF-8 fail on whole bodies
+//! because of one such log (libprotobuf's "String field 'Log.Content.Value'
+//! contains invalid UTF-8 data when parsing", aliyun-log-python-sdk issue
+//! 105; "pull logs will raise encoding error when logs are not real
+//! utf8/gbk", aliyun-log-cli issue 27; a charset option for it in
+//! aliyun-log-flink-connector PR 39), and a consumer that refuses a body
+//! stops its shard there for good. So nothing here checks or changes the
+//! encoding of text:
+//!
+//! - **Views** ([`LogGroupView`], [`LogView`], [`Pairs`]) hand out every
+//!   such field as [`&BStr`](BStr): the bytes as sent, which deref to
+//!   `[u8]`, compare with `&str` (`log.get("status") == Some("200".into())`),
+//!   print lossily with `Display` (invalid sequences as U+FFFD) and escaped
+//!   with `Debug`, and convert with `to_str()` (checked: an error for
+//!   non-UTF-8) or `to_str_lossy()` (borrowed when valid, replaced
+//!   otherwise), from [`ByteSlice`]. Decoding never fails for encoding;
+//!   only a malformed structure is a [`DecodeError`].
+//! - **Owned types** hold `Vec<u8>` (our `.proto` declares these fields
+//!   `bytes`, which has the same wire encoding as `string`): decoding,
+//!   encoding and [`LogGroupView::to_message`] copy bytes and never alter
+//!   them. Builders take `impl AsRef<[u8]>`, so `&str` and `String` work as
+//!   before.
+//! - **Forwarding** a group with [`LogGroupView::encoded`] or
+//!   [`LogGroupBytes`] sends the received bytes themselves.
 //!
 //! # Layout
 //! - `generated`: prost output of `cargo xtask codegen`, do not edit.
@@ -19,7 +51,8 @@
 //! - `codec`: [`CompressType`], [`Decompressor`], [`CodecError`].
 //! - `cursor`: [`Cursor`], [`CursorError`].
 //! - `builder`: [`LogGroupBuilder`] and constructors on the owned types.
-//! - [`sample`]: the [`sample::AccessLogs`] generator.
+//! - [`sample`]: the [`sample::AccessLogs`] and [`sample::MessyLogs`]
+//!   generators.
 
 mod builder;
 mod codec;
@@ -38,6 +71,10 @@ pub use view::{
     LogView, Logs, Pairs,
 };
 
+/// Byte strings, the type of the views' text; re-exported so that users
+/// need no matching dependency.
+pub use bstr;
+pub use bstr::{BStr, ByteSlice};
 /// The buffer type the views read from.
 pub use bytes;
 /// The prost runtime this crate's types implement [`prost::Message`] with,

@@ -7,7 +7,7 @@ use std::cell::Cell;
 
 use bytes::Bytes;
 use sls_proto::prost::Message;
-use sls_proto::sample::AccessLogs;
+use sls_proto::sample::{AccessLogs, MessyLogs};
 use sls_proto::{CompressType, Decompressor, LogGroupList, LogGroupListView};
 
 struct Counting;
@@ -65,7 +65,7 @@ fn decode_and_visit(body: Bytes) -> usize {
     let view = LogGroupListView::decode(body).unwrap();
     let mut total = 0;
     for group in &view {
-        total += group.topic().map_or(0, str::len) + group.tags().count();
+        total += group.topic().map_or(0, |t| t.len()) + group.tags().count();
         for log in group.logs() {
             total += log.time() as usize + log.time_ns().unwrap_or(0) as usize;
             for (key, value) in log.contents() {
@@ -92,6 +92,14 @@ fn view_allocations_do_not_grow_with_logs() {
     );
     // The one allocation is the group index.
     assert!(first <= 1, "{counts:?}");
+
+    // Text in any encoding costs nothing more: no allocation, no refusal.
+    for logs in [1, 100, 4096] {
+        let body = Bytes::from(MessyLogs::new(1).list(4, logs).encode_to_vec());
+        let (allocations, _, visited) = measure(|| decode_and_visit(body));
+        assert!(visited > 0);
+        assert!(allocations <= 1, "{logs} messy logs: {allocations}");
+    }
 
     // For contrast, and to show the counter counts: prost allocates per field.
     let body = AccessLogs::new(1).list(4, 100).encode_to_vec();

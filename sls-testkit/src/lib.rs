@@ -11,6 +11,21 @@
 //!
 //! Faults are injected by a [`FaultPlan`]; every request is recorded
 //! ([`FakeLogHub::requests`]).
+//!
+//! What PutLogs takes, as the service does:
+//! - Text is bytes. Keys, values, tags, topic, source, category and machine
+//!   uuid are stored and served as written, whatever their encoding (GBK,
+//!   Latin-1, binary): the service returns such bytes to consumers
+//!   (PROTOCOL.md §7: aliyun-log-python-sdk issue 105, aliyun-log-cli issue
+//!   27). Only a malformed protobuf structure is refused (400
+//!   `ParameterInvalid`). A pull returns each group's bytes exactly as put.
+//! - Limits (PROTOCOL.md §3): a body over 10 MB as sent is refused with 413
+//!   `PostBodyTooLarge`; a group over 5 MB raw (`x-log-bodyrawsize`) or over
+//!   4096 logs with 400 `PostBodyTooLarge`, the status and code the PutLogs
+//!   API reference gives for a group over its size and count limits
+//!   (AlibabaCloudDocs/sls, API reference, PutLogs: "logs must be less than
+//!   or equal to 3 MB and 4096 entries", the size limit since raised). A
+//!   refused group is not stored in part.
 
 //!
 //! Behaviour where the service's is not documented (see PROTOCOL.md):

@@ -10,7 +10,7 @@ use sls_consumer::{
     AfterRetries, Batch, Checkpoint, ConsumerConfig, Decision, ErrorPolicy, ProcessError,
     Processor, StartPosition, Worker,
 };
-use sls_proto::Cursor;
+use sls_proto::{ByteSlice, Cursor};
 use sls_testkit::{CallKind, Fault, FaultPlan, FaultRule};
 
 use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, Log, PROJECT, Seen};
@@ -28,7 +28,11 @@ fn ids(batch: &Batch) -> Vec<u64> {
         .groups()
         .flat_map(|g| {
             g.logs()
-                .map(|l| l.get("id").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX))
+                .map(|l| {
+                    l.get("id")
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                        .unwrap_or(u64::MAX)
+                })
                 .collect::<Vec<_>>()
         })
         .collect()

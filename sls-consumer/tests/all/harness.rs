@@ -9,7 +9,7 @@ use sls_client::PutLogsRequest;
 use sls_consumer::{
     Batch, ConsumerConfig, FnProcessor, ProcessError, StartPosition, Worker, processor_fn,
 };
-use sls_proto::LogGroup;
+use sls_proto::{ByteSlice, LogGroup};
 use sls_testkit::FakeLogHub;
 
 pub(crate) const PROJECT: &str = "demo";
@@ -111,7 +111,7 @@ pub(crate) fn recorder(
                     for entry in group.logs() {
                         let id = entry
                             .get("id")
-                            .and_then(|v| v.parse().ok())
+                            .and_then(|v| v.to_str().ok()?.parse().ok())
                             .unwrap_or(u64::MAX);
                         seen.push(Seen {
                             consumer: consumer.clone(),
@@ -165,8 +165,8 @@ pub(crate) mod keyed {
     use std::collections::BTreeMap;
 
     use sls_client::{Client, PutLogsRequest};
-    use sls_proto::LogGroup;
     use sls_proto::LogView;
+    use sls_proto::{ByteSlice, LogGroup};
 
     use super::{LOGSTORE, PROJECT};
 
@@ -204,7 +204,7 @@ pub(crate) mod keyed {
 
     /// A log's (key, sequence); `MAX` for what is missing or malformed.
     pub(crate) fn read(log: &LogView<'_>) -> (u32, u64) {
-        let field = |name| log.get(name).and_then(|v| v.parse().ok());
+        let field = |name| log.get(name).and_then(|v| v.to_str().ok()?.parse().ok());
         (
             field("key").map_or(u32::MAX, |k: u64| u32::try_from(k).unwrap_or(u32::MAX)),
             field("seq").unwrap_or(u64::MAX),

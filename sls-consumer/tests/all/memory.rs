@@ -7,7 +7,7 @@ use sls_client::PutLogsRequest;
 use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, Decision, ProcessError, Processor, StartPosition, Worker,
 };
-use sls_proto::LogGroup;
+use sls_proto::{ByteSlice, LogGroup};
 
 use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, Log, PROJECT, Seen};
 
@@ -28,7 +28,7 @@ impl Processor for Slow {
             for log in group.logs() {
                 let id = log
                     .get("id")
-                    .and_then(|v| v.parse().ok())
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
                     .unwrap_or(u64::MAX);
                 seen.push(Seen {
                     consumer: "slow".into(),

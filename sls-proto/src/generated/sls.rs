@@ -5,12 +5,13 @@
 /// One key/value field of a log.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LogContent {
-    /// The field's name.
-    #[prost(string, required, tag = "1")]
-    pub key: ::prost::alloc::string::String,
-    /// The field's value.
-    #[prost(string, required, tag = "2")]
-    pub value: ::prost::alloc::string::String,
+    /// The field's name: bytes as the writer sent them, usually UTF-8 text.
+    #[prost(bytes = "vec", required, tag = "1")]
+    pub key: ::prost::alloc::vec::Vec<u8>,
+    /// The field's value: bytes as the writer sent them, text in any encoding
+    /// (GBK, Latin-1) or binary.
+    #[prost(bytes = "vec", required, tag = "2")]
+    pub value: ::prost::alloc::vec::Vec<u8>,
 }
 /// One log: a timestamp and its fields.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -28,12 +29,12 @@ pub struct Log {
 /// A tag attached to every log of a group.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LogTag {
-    /// The tag's name.
-    #[prost(string, required, tag = "1")]
-    pub key: ::prost::alloc::string::String,
-    /// The tag's value.
-    #[prost(string, required, tag = "2")]
-    pub value: ::prost::alloc::string::String,
+    /// The tag's name: bytes as the writer sent them.
+    #[prost(bytes = "vec", required, tag = "1")]
+    pub key: ::prost::alloc::vec::Vec<u8>,
+    /// The tag's value: bytes as the writer sent them.
+    #[prost(bytes = "vec", required, tag = "2")]
+    pub value: ::prost::alloc::vec::Vec<u8>,
 }
 /// A batch of logs sharing topic, source and tags: the unit of PutLogs and of
 /// a shard's storage.
@@ -43,17 +44,18 @@ pub struct LogGroup {
     #[prost(message, repeated, tag = "1")]
     pub logs: ::prost::alloc::vec::Vec<Log>,
     /// Reserved by the service; some SDKs call it "Reserved".
-    #[prost(string, optional, tag = "2")]
-    pub category: ::core::option::Option<::prost::alloc::string::String>,
-    /// The group's topic.
-    #[prost(string, optional, tag = "3")]
-    pub topic: ::core::option::Option<::prost::alloc::string::String>,
-    /// Where the logs come from, usually the writer's IP address.
-    #[prost(string, optional, tag = "4")]
-    pub source: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub category: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    /// The group's topic: bytes as the writer sent them.
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub topic: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    /// Where the logs come from, usually the writer's IP address: bytes as
+    /// the writer sent them.
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub source: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     /// The writing machine's identifier, set by some agents.
-    #[prost(string, optional, tag = "5")]
-    pub machine_uuid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(bytes = "vec", optional, tag = "5")]
+    pub machine_uuid: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     /// Tags shared by every log of the group.
     #[prost(message, repeated, tag = "6")]
     pub log_tags: ::prost::alloc::vec::Vec<LogTag>,

@@ -35,6 +35,11 @@ impl DecodeError {
 }
 
 /// The kinds of [`DecodeError`].
+///
+/// All are structural: text that is not UTF-8 is not an error (the service
+/// stores and returns such bytes unchecked; see [`LogGroupListView`]).
+///
+/// [`LogGroupListView`]: crate::LogGroupListView
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeErrorKind {
@@ -63,11 +68,5 @@ pub enum DecodeErrorKind {
         expected: &'static str,
         /// The wire type found.
         found: &'static str,
-    },
-    /// A string field holds bytes that are not UTF-8.
-    #[error("field {field} is not valid UTF-8")]
-    InvalidUtf8 {
-        /// The field, as `Message.Field`.
-        field: &'static str,
     },
 }

@@ -3,17 +3,19 @@
 use std::fmt;
 use std::iter::FusedIterator;
 
+use bstr::BStr;
 use bytes::Bytes;
 
+use super::fields;
 use super::log::{Logs, Pairs};
 use super::validate::{GroupMeta, Span};
-use super::{fields, text};
 use crate::{LogGroup, LogTag};
 
 /// One validated `LogGroup`, read in place.
 ///
 /// The header fields were located by validation; logs and tags are decoded
-/// as they are iterated.
+/// as they are iterated. Text comes as [`BStr`]: the bytes the writer sent,
+/// whatever their encoding.
 #[derive(Clone, Copy)]
 pub struct LogGroupView<'a> {
     /// The whole buffer the group sits in.
@@ -26,9 +28,9 @@ impl<'a> LogGroupView<'a> {
         Self { whole, meta }
     }
 
-    fn string(&self, span: Option<Span>) -> Option<&'a str> {
+    fn string(&self, span: Option<Span>) -> Option<&'a BStr> {
         let (start, len) = span?;
-        Some(text(self.whole.get(start..start + len)?))
+        self.whole.get(start..start + len).map(BStr::new)
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -37,22 +39,22 @@ impl<'a> LogGroupView<'a> {
     }
 
     /// The group's topic, when the writer set one.
-    pub fn topic(&self) -> Option<&'a str> {
+    pub fn topic(&self) -> Option<&'a BStr> {
         self.string(self.meta.topic)
     }
 
     /// The group's source (usually the writer's IP address), when set.
-    pub fn source(&self) -> Option<&'a str> {
+    pub fn source(&self) -> Option<&'a BStr> {
         self.string(self.meta.source)
     }
 
     /// The reserved `Category` field, when set.
-    pub fn category(&self) -> Option<&'a str> {
+    pub fn category(&self) -> Option<&'a BStr> {
         self.string(self.meta.category)
     }
 
     /// The writing machine's identifier, when set.
-    pub fn machine_uuid(&self) -> Option<&'a str> {
+    pub fn machine_uuid(&self) -> Option<&'a BStr> {
         self.string(self.meta.machine_uuid)
     }
 
@@ -67,7 +69,7 @@ impl<'a> LogGroupView<'a> {
         Logs::new(self.bytes(), base, self.meta.logs, self.meta.canonical)
     }
 
-    /// The group's tags as `(key, value)`, in order.
+    /// The group's tags as `(key, value)` bytes, in order.
     pub fn tags(&self) -> Pairs<'a> {
         Pairs::new(self.bytes(), self.meta.span.0, fields::GROUP_TAGS)
     }
@@ -77,25 +79,28 @@ impl<'a> LogGroupView<'a> {
     }
 
     /// The group's encoded bytes, shared with the list's buffer (no copy):
-    /// what PutLogs sends to write this group elsewhere unchanged.
+    /// what PutLogs sends to write this group elsewhere unchanged, byte for
+    /// byte, whatever its text's encoding.
     pub fn encoded(&self) -> Bytes {
         let (start, len) = self.meta.span;
         self.whole.slice(start..start + len)
     }
 
-    /// Converts to the owned prost type (allocates every string).
+    /// Converts to the owned prost type (allocates every string, whose
+    /// bytes it copies unchanged).
     pub fn to_message(&self) -> LogGroup {
+        let owned = |s: &BStr| s.to_vec();
         LogGroup {
             logs: self.logs().map(|log| log.to_message()).collect(),
-            category: self.category().map(str::to_owned),
-            topic: self.topic().map(str::to_owned),
-            source: self.source().map(str::to_owned),
-            machine_uuid: self.machine_uuid().map(str::to_owned),
+            category: self.category().map(owned),
+            topic: self.topic().map(owned),
+            source: self.source().map(owned),
+            machine_uuid: self.machine_uuid().map(owned),
             log_tags: self
                 .tags()
                 .map(|(key, value)| LogTag {
-                    key: key.to_owned(),
-                    value: value.to_owned(),
+                    key: key.to_vec(),
+                    value: value.to_vec(),
                 })
                 .collect(),
         }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::iter::FusedIterator;
 
-use super::{fields, text};
+use bstr::BStr;
+
+use super::fields;
 use crate::wire::Reader;
 use crate::{Log, LogContent};
 
@@ -91,7 +93,7 @@ impl<'a> LogView<'a> {
         self.contents().count()
     }
 
-    /// The log's fields as `(key, value)`, in order.
+    /// The log's fields as `(key, value)` bytes, in order.
     pub fn contents(&self) -> Pairs<'a> {
         Pairs::new(
             &self.bytes[self.contents_at..],
@@ -100,20 +102,24 @@ impl<'a> LogView<'a> {
         )
     }
 
-    /// The value of the first field named `key`, if any.
-    pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.contents().find(|(k, _)| *k == key).map(|(_, v)| v)
+    /// The value of the first field whose key is `key`, byte for byte, if
+    /// any: `log.get("message")`, or `log.get(b"\xd0\xd5\xc3\xfb")` for a
+    /// key written in GBK.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&'a BStr> {
+        let key = key.as_ref();
+        self.contents().find(|(k, _)| **k == *key).map(|(_, v)| v)
     }
 
-    /// Converts to the owned prost type (allocates every string).
+    /// Converts to the owned prost type (allocates every string, whose
+    /// bytes it copies unchanged).
     pub fn to_message(&self) -> Log {
         Log {
             time: self.time,
             contents: self
                 .contents()
                 .map(|(key, value)| LogContent {
-                    key: key.to_owned(),
-                    value: value.to_owned(),
+                    key: key.to_vec(),
+                    value: value.to_vec(),
                 })
                 .collect(),
             time_ns: self.time_ns(),
@@ -173,7 +179,8 @@ impl<'a> Iterator for Logs<'a> {
 impl ExactSizeIterator for Logs<'_> {}
 impl FusedIterator for Logs<'_> {}
 
-/// `(key, value)` pairs: the fields of a log or the tags of a group.
+/// `(key, value)` pairs: the fields of a log or the tags of a group, as the
+/// bytes the writer sent (see [`BStr`] for text access).
 #[derive(Debug, Clone)]
 pub struct Pairs<'a> {
     reader: Reader<'a>,
@@ -192,11 +199,11 @@ impl<'a> Pairs<'a> {
 
 /// Reads a validated `LogContent` or `LogTag`; missing strings read as empty.
 #[inline]
-fn pair(bytes: &[u8], base: usize) -> (&str, &str) {
-    if let Some(pair) = super::ascii_pair(bytes) {
-        return pair;
+fn pair(bytes: &[u8], base: usize) -> (&BStr, &BStr) {
+    if let Some((key, value)) = super::canonical_pair(bytes) {
+        return (BStr::new(key), BStr::new(value));
     }
-    let (mut key, mut value) = ("", "");
+    let (mut key, mut value) = (<&[u8]>::default(), <&[u8]>::default());
     let mut reader = Reader::new(bytes, base);
     while let Some((field, wire_type)) = reader.next_key() {
         let slot = match field {
@@ -210,15 +217,15 @@ fn pair(bytes: &[u8], base: usize) -> (&str, &str) {
             }
         };
         match reader.bytes() {
-            Ok((s, _)) => *slot = text(s),
+            Ok((s, _)) => *slot = s,
             Err(_) => break,
         }
     }
-    (key, value)
+    (BStr::new(key), BStr::new(value))
 }
 
 impl<'a> Iterator for Pairs<'a> {
-    type Item = (&'a str, &'a str);
+    type Item = (&'a BStr, &'a BStr);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {

@@ -1,12 +1,21 @@
 //! A zero-copy decoder for the hot path of consumption.
 //!
 //! [`LogGroupListView::decode`] takes the decompressed body of a PullLogs
-//! response as [`Bytes`], validates it in one pass (wire structure, the wire
-//! type of every known field, the UTF-8 of every string) without allocating,
-//! and then hands out groups, logs, fields and tags as `&str` borrowed from
+//! response as [`Bytes`], validates its structure in one pass (wire
+//! structure, the wire type of every known field) without allocating, and
+//! then hands out groups, logs, fields and tags as [`BStr`](bstr::BStr) borrowed from
 //! the buffer. Iteration cannot fail: anything malformed was refused up front
 //! with a [`DecodeError`], so a consumer never processes half a batch of a
 //! corrupt body.
+//!
+//! Text is not checked for UTF-8, by design: the service stores keys, values,
+//! tags, topic, source, category and machine uuid as the writer sent them,
+//! and GBK, Latin-1 or binary bytes are normal in production logs. Refusing
+//! them would refuse the whole body, and so stop a shard at that log for
+//! good. A [`BStr`](bstr::BStr) is the bytes as they are, with text access when wanted:
+//! `to_str()` (checked, from [`ByteSlice`](bstr::ByteSlice)),
+//! `to_str_lossy()` (invalid sequences become U+FFFD), a lossy `Display`, an
+//! escaping `Debug` and comparison with `&str`.
 //!
 //! Decoding follows protobuf's rules as prost does: unknown fields are
 //! skipped, a repeated scalar keeps its last value, a missing `Time` or
@@ -67,13 +76,6 @@ pub(crate) mod fields {
     }
 }
 
-/// Checks that a string field is UTF-8: most log text is ASCII, which a
-/// word-at-a-time check settles inline; the rest goes to a SIMD validator.
-#[inline(always)]
-fn is_utf8(bytes: &[u8]) -> bool {
-    is_ascii(bytes) || simdutf8::basic::from_utf8(bytes).is_ok()
-}
-
 /// Splits a `LogContent` or `LogTag` laid out as every encoder writes it:
 /// key then value, each with a one-byte length. Anything else (other
 /// orders, repeated or unknown fields, longer strings) returns `None` and
@@ -90,72 +92,9 @@ fn canonical_pair(buf: &[u8]) -> Option<(&[u8], &[u8])> {
     let [0x12, value_len, value @ ..] = rest else {
         return None;
     };
-    (usize::from(*value_len) == value.len()).then_some((key, value))
-}
-
-/// Whether `bytes` is ASCII: eight bytes at a time, inline, with no
-/// alignment prologue (the strings of logs are short).
-#[inline(always)]
-fn is_ascii(bytes: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let word = |chunk: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        u64::from_le_bytes(w)
-    };
-    if bytes.len() < 8 {
-        return word(bytes) & HIGH == 0;
-    }
-    let mut acc = 0u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        acc |= word(chunk);
-    }
-    // The last eight bytes, overlapping what was read, cover the tail.
-    acc |= word(&bytes[bytes.len() - 8..]);
-    acc & HIGH == 0
-}
-
-/// A canonical pair (see [`canonical_pair`]) whose bytes are all ASCII, as
-/// strings: one scan of the message settles both (its keys and one-byte
-/// lengths are ASCII too).
-#[inline(always)]
-fn ascii_pair(buf: &[u8]) -> Option<(&str, &str)> {
-    if !is_ascii(buf) {
-        return None;
-    }
-    let (key, value) = canonical_pair(buf)?;
-    #[allow(unsafe_code)]
-    // SAFETY: `key` and `value` are sub-slices of `buf`, which is ASCII, and
-    // ASCII is valid UTF-8.
-    unsafe {
-        Some((
-            std::str::from_utf8_unchecked(key),
-            std::str::from_utf8_unchecked(value),
-        ))
-    }
-}
-
-/// A string field of a buffer that the validation pass has accepted.
-///
-/// The validation pass and the accessors walk the same immutable bytes with
-/// the same reader, so every slice handed here was checked to be UTF-8. We
-/// still check rather than trust that (an impossible failure reads as
-/// empty): ASCII, the common case, by an inline word-at-a-time scan; the
-/// rest by the SIMD validator.
-#[inline(always)]
-fn text(bytes: &[u8]) -> &str {
-    if is_ascii(bytes) {
-        #[allow(unsafe_code)]
-        // SAFETY: every ASCII byte string is valid UTF-8; `is_ascii` just
-        // checked that this one is ASCII. (`std::str::from_utf8` would check
-        // again, out of line, at a third of the decoder's time.)
-        unsafe {
-            std::str::from_utf8_unchecked(bytes)
-        }
-    } else {
-        simdutf8::basic::from_utf8(bytes).unwrap_or_default()
-    }
+    // A length byte with the high bit set starts a longer varint: that is
+    // the general path's to read, even when its value happens to match.
+    (*value_len < 0x80 && usize::from(*value_len) == value.len()).then_some((key, value))
 }
 
 /// A validated `LogGroupList` (the body of a PullLogs response), read in
@@ -176,10 +115,12 @@ fn text(bytes: &[u8]) -> &str {
 ///
 /// let view = LogGroupListView::decode(Bytes::from(body))?;
 /// for group in &view {
-///     assert_eq!(group.topic(), Some("nginx"));
+///     assert_eq!(group.topic(), Some("nginx".into()));
 ///     for log in group.logs() {
-///         let fields: Vec<(&str, &str)> = log.contents().collect();
-///         assert_eq!(fields, [("status", "200"), ("path", "/")]);
+///         assert_eq!(log.get("status").unwrap(), "200");
+///         // Keys and values are bytes; `Display` is lossy, `to_str()` checked.
+///         let line: Vec<String> = log.contents().map(|(k, v)| format!("{k}={v}")).collect();
+///         assert_eq!(line, ["status=200", "path=/"]);
 ///     }
 /// }
 /// # Ok::<(), sls_proto::DecodeError>(())
@@ -255,7 +196,8 @@ impl LogGroupListView {
         LogGroups::new(&self.buf, &self.index.groups)
     }
 
-    /// Converts to the owned prost type (allocates every string).
+    /// Converts to the owned prost type (allocates every string, whose
+    /// bytes it copies unchanged).
     pub fn to_message(&self) -> LogGroupList {
         LogGroupList {
             log_groups: self.groups().map(|g| g.to_message()).collect(),

@@ -1,12 +1,14 @@
 //! The single validation pass a view makes before it is handed out.
 //!
-//! It walks every message of the buffer once, checking the wire structure,
-//! the wire type of every known field and the UTF-8 of every string, and
-//! indexes the groups (one allocation per list). The accessors of the views
-//! re-walk the same bytes with the same [`Reader`] and rely on this pass for
-//! their strings being UTF-8 (see [`super::text`]).
+//! It walks every message of the buffer once, checking the wire structure
+//! and the wire type of every known field, and indexes the groups (one
+//! allocation per list). The accessors of the views re-walk the same bytes
+//! with the same [`Reader`], so they meet nothing this pass refused.
+//!
+//! The bytes of string fields are not checked: they are handed out as they
+//! are (see the `view` module docs for why).
 
-use crate::view::{DecodeError, DecodeErrorKind, fields};
+use crate::view::{DecodeError, fields};
 use crate::wire::{Reader, WireType};
 
 /// Where a string sits in the decoded buffer: absolute start and length.
@@ -118,7 +120,6 @@ pub(crate) fn log_group(buf: &[u8], base: usize) -> Result<GroupMeta, DecodeErro
                 let name = fields::group_string_name(field);
                 reader.expect(at, name, WireType::LengthDelimited, wire_type)?;
                 let (bytes, base) = reader.bytes()?;
-                utf8(bytes, base, name)?;
                 let slot = match field {
                     fields::GROUP_CATEGORY => &mut meta.category,
                     fields::GROUP_TOPIC => &mut meta.topic,
@@ -184,15 +185,14 @@ fn pair(
     key_name: &'static str,
     value_name: &'static str,
 ) -> Result<(), DecodeError> {
-    // The common layout, all ASCII: one scan settles both strings (the keys
-    // and lengths of a canonical pair are ASCII bytes too).
-    if super::ascii_pair(buf).is_some() {
+    // The layout every encoder writes settles in a few byte comparisons.
+    if super::canonical_pair(buf).is_some() {
         return Ok(());
     }
     pair_general(buf, base, key_name, value_name)
 }
 
-/// [`pair`] for any layout and any UTF-8.
+/// [`pair`] for any layout.
 #[inline(never)]
 fn pair_general(
     buf: &[u8],
@@ -213,20 +213,7 @@ fn pair_general(
             }
         };
         reader.expect(at, name, WireType::LengthDelimited, wire_type)?;
-        let (bytes, base) = reader.bytes()?;
-        utf8(bytes, base, name)?;
+        reader.bytes()?;
     }
     Ok(())
-}
-
-#[inline]
-fn utf8(bytes: &[u8], base: usize, field: &'static str) -> Result<(), DecodeError> {
-    if super::is_utf8(bytes) {
-        Ok(())
-    } else {
-        Err(DecodeError::new(
-            DecodeErrorKind::InvalidUtf8 { field },
-            base,
-        ))
-    }
 }

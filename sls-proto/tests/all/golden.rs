@@ -7,7 +7,7 @@ use bytes::Bytes;
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
 use sls_proto::prost::Message;
 use sls_proto::sample::AccessLogs;
-use sls_proto::{Log, LogContent, LogGroup, LogGroupList, LogGroupListView, LogTag};
+use sls_proto::{BStr, Log, LogContent, LogGroup, LogGroupList, LogGroupListView, LogTag};
 
 /// PROTOCOL.md §2, vector 2: the signed body.
 const VECTOR_2_BODY: [u8; 52] = [
@@ -28,7 +28,7 @@ fn vector_2_message() -> LogGroupList {
                 }],
                 time_ns: None,
             }],
-            topic: Some(String::new()),
+            topic: Some(Vec::new()),
             source: Some("10.230.201.117".into()),
             ..LogGroup::default()
         }],
@@ -42,8 +42,8 @@ fn vector_2_body_decodes_with_both_decoders() {
     let view = LogGroupListView::decode(Bytes::from_static(&VECTOR_2_BODY)).unwrap();
     assert_eq!(view.to_message(), expected);
     let group = view.groups().next().unwrap();
-    assert_eq!(group.topic(), Some(""));
-    assert_eq!(group.source(), Some("10.230.201.117"));
+    assert_eq!(group.topic(), Some("".into()));
+    assert_eq!(group.source(), Some("10.230.201.117".into()));
 }
 
 #[test]
@@ -97,9 +97,17 @@ fn hand_encoded_message_with_every_field() {
     let g = view.groups().next().unwrap();
     assert_eq!(
         (g.category(), g.topic(), g.source(), g.machine_uuid()),
-        (Some("c"), Some("t"), Some("s"), Some("m"))
+        (
+            Some("c".into()),
+            Some("t".into()),
+            Some("s".into()),
+            Some("m".into())
+        )
     );
-    assert_eq!(g.tags().collect::<Vec<_>>(), [("k", "v")]);
+    assert_eq!(
+        g.tags().collect::<Vec<_>>(),
+        [(BStr::new("k"), BStr::new("v"))]
+    );
 }
 
 fn reflect_pool() -> DescriptorPool {
@@ -124,8 +132,12 @@ fn schema_driven_decoder_agrees_both_ways() {
     assert_eq!(groups.len(), 3);
     let first = groups[0].as_message().unwrap();
     assert_eq!(
-        first.get_field_by_name("Topic").unwrap().as_str(),
-        Some("nginx-access")
+        first
+            .get_field_by_name("Topic")
+            .unwrap()
+            .as_bytes()
+            .map(|b| &b[..]),
+        Some(&b"nginx-access"[..])
     );
     let logs = first.get_field_by_name("Logs").unwrap();
     let first_log = logs.as_list().unwrap()[0].as_message().unwrap().clone();
@@ -142,4 +154,84 @@ fn schema_driven_decoder_agrees_both_ways() {
     let theirs = dynamic.encode_to_vec();
     let view = LogGroupListView::decode(Bytes::from(theirs)).unwrap();
     assert_eq!(view.to_message(), ours);
+}
+
+/// Text in the encodings production logs hold, in every string position,
+/// encoded by hand: GBK "中文" (D6 D0 CE C4), Latin-1 "café", binary with
+/// 0x00 and 0xFF. The view, prost and the schema-driven decoder all read the
+/// same bytes back; none refuses the body.
+#[test]
+fn hand_encoded_non_utf8_text_in_every_position() {
+    let gbk: &[u8] = b"\xd6\xd0\xce\xc4";
+    let latin1: &[u8] = b"caf\xe9";
+    let binary: &[u8] = b"\x00\xff\x80";
+    let field = |tag: u8, bytes: &[u8]| [&[tag, bytes.len() as u8][..], bytes].concat();
+    let pair = |key: &[u8], value: &[u8]| [field(0x0a, key), field(0x12, value)].concat();
+    let log = [
+        vec![0x08, 0x01],
+        field(0x12, &pair(latin1, gbk)),
+        field(0x12, &pair(gbk, binary)),
+    ]
+    .concat();
+    let group = [
+        field(0x0a, &log),
+        field(0x12, binary),                // Category
+        field(0x1a, gbk),                   // Topic
+        field(0x22, latin1),                // Source
+        field(0x2a, binary),                // MachineUUID
+        field(0x32, &pair(binary, latin1)), // LogTags
+    ]
+    .concat();
+    let list = field(0x0a, &group);
+
+    let expected = LogGroupList {
+        log_groups: vec![LogGroup {
+            logs: vec![Log::new(1, [(latin1, gbk), (gbk, binary)])],
+            category: Some(binary.to_vec()),
+            topic: Some(gbk.to_vec()),
+            source: Some(latin1.to_vec()),
+            machine_uuid: Some(binary.to_vec()),
+            log_tags: vec![LogTag {
+                key: binary.to_vec(),
+                value: latin1.to_vec(),
+            }],
+        }],
+    };
+    assert_eq!(
+        expected.encode_to_vec(),
+        list,
+        "prost writes what the spec says"
+    );
+    assert_eq!(LogGroupList::decode(&list[..]).unwrap(), expected);
+
+    let view = LogGroupListView::decode(Bytes::from(list.clone())).unwrap();
+    assert_eq!(view.to_message(), expected);
+    let g = view.groups().next().unwrap();
+    assert_eq!(g.encoded(), group, "forwarded byte for byte");
+    assert_eq!(g.topic().unwrap(), gbk);
+    assert_eq!(g.source().unwrap(), latin1);
+    assert_eq!(g.category().unwrap(), binary);
+    assert_eq!(g.machine_uuid().unwrap(), binary);
+    assert_eq!(
+        g.tags().collect::<Vec<_>>(),
+        [(BStr::new(binary), BStr::new(latin1))]
+    );
+    let l = g.logs().next().unwrap();
+    assert_eq!(l.get(latin1).unwrap(), gbk);
+    assert_eq!(l.get(gbk).unwrap(), binary);
+    assert_eq!(l.get("caf\u{e9}"), None, "keys match as bytes, not as text");
+
+    // Text access: checked, lossy, escaped.
+    use sls_proto::ByteSlice;
+    let topic = g.topic().unwrap();
+    assert!(topic.to_str().is_err());
+    assert_eq!(topic.to_str_lossy(), "\u{fffd}\u{fffd}\u{fffd}\u{fffd}");
+    assert_eq!(format!("{}", g.source().unwrap()), "caf\u{fffd}");
+    assert_eq!(format!("{:?}", g.category().unwrap()), r#""\0\xff\x80""#);
+
+    // The schema-driven decoder (our .proto: these fields are bytes) agrees.
+    let pool = reflect_pool();
+    let desc = pool.get_message_by_name("sls.LogGroupList").unwrap();
+    let dynamic = DynamicMessage::decode(desc, &list[..]).unwrap();
+    assert_eq!(dynamic.encode_to_vec(), list);
 }

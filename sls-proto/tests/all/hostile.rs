@@ -5,13 +5,15 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use sls_proto::prost::Message;
 use sls_proto::sample::AccessLogs;
-use sls_proto::{CompressType, DecodeErrorKind, Decompressor, LogGroupBytes, LogGroupListView};
+use sls_proto::{
+    ByteSlice, CompressType, DecodeErrorKind, Decompressor, LogGroupBytes, LogGroupListView,
+};
 
 /// Reads everything a view offers, so lazy paths run too.
 fn exercise(view: &LogGroupListView) -> usize {
     let mut n = 0;
     for group in view {
-        n += group.topic().map_or(0, str::len) + group.tags().count();
+        n += group.topic().map_or(0, |t| t.len()) + group.tags().count();
         for log in group.logs() {
             n += log.time() as usize % 7 + log.time_ns().is_some() as usize;
             n += log
@@ -99,6 +101,14 @@ proptest! {
 
 #[test]
 fn malformed_bodies_name_what_is_wrong() {
+    // A list, a group, a log and a field whose value's length is a two-byte
+    // varint (0x85 0x01 = 133) with one byte too few.
+    let long_value = [
+        &[0x0a, 0x90, 0x01, 0x0a, 0x8d, 0x01, 0x12, 0x8a, 0x01][..],
+        &[0x0a, 0x01, b'k', 0x12, 0x85, 0x01],
+        &[b'v'; 132],
+    ]
+    .concat();
     let cases: &[(&[u8], DecodeErrorKind, usize)] = &[
         (&[0x0a], DecodeErrorKind::Truncated, 1),
         (&[0x0a, 0x05, 0x00], DecodeErrorKind::LengthOutOfBounds, 1),
@@ -123,14 +133,9 @@ fn malformed_bodies_name_what_is_wrong() {
             },
             4,
         ),
-        // A topic that is not UTF-8.
-        (
-            &[0x0a, 0x03, 0x1a, 0x01, 0xff],
-            DecodeErrorKind::InvalidUtf8 {
-                field: "LogGroup.Topic",
-            },
-            4,
-        ),
+        // The fast path for one-byte lengths must not read 0x85 as the
+        // whole length (133 bytes do follow it).
+        (&long_value, DecodeErrorKind::LengthOutOfBounds, 13),
     ];
     for (bytes, kind, offset) in cases {
         let err = LogGroupListView::decode(Bytes::copy_from_slice(bytes)).unwrap_err();
@@ -140,19 +145,24 @@ fn malformed_bodies_name_what_is_wrong() {
     }
 }
 
+/// One log whose value is not UTF-8 must not make its body undecodable (it
+/// used to: a poison pill that stopped the shard for good).
 #[test]
-fn non_utf8_in_a_log_field_is_refused() {
+fn non_utf8_in_a_log_field_is_read_as_sent() {
     let mut list = sls_proto::LogGroupList {
         log_groups: vec![sls_proto::LogGroup::synthetic(3, 3)],
     }
     .encode_to_vec();
     let at = list.iter().position(|&b| b == b'v').unwrap();
     list[at] = 0xc3; // a lone UTF-8 lead byte
-    let err = LogGroupListView::decode(Bytes::from(list)).unwrap_err();
+    let view = LogGroupListView::decode(Bytes::from(list.clone())).unwrap();
+    let log = view.groups().next().unwrap().logs().next().unwrap();
+    let value = log.get("key0").unwrap();
+    assert_eq!(value, &b"\xc3alue-0-0"[..]);
+    assert!(value.to_str().is_err());
+    assert_eq!(value.to_str_lossy(), "\u{fffd}alue-0-0");
     assert_eq!(
-        err.kind(),
-        &DecodeErrorKind::InvalidUtf8 {
-            field: "LogContent.Value"
-        }
+        view.to_message(),
+        sls_proto::LogGroupList::decode(&list[..]).unwrap()
     );
 }

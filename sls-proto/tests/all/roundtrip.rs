@@ -4,11 +4,48 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use sls_proto::prost::Message;
-use sls_proto::{LogGroup, LogGroupBytes, LogGroupList, LogGroupListView};
+use sls_proto::{BStr, LogGroup, LogGroupBytes, LogGroupList, LogGroupListView, Pairs};
 
 use crate::strategies;
 
+/// Pairs as owned bytes, to compare with the owned types.
+fn owned_pairs(pairs: Pairs<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pairs.map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+}
+
 proptest! {
+    /// Arbitrary bytes in every string position (keys, values, tag keys and
+    /// values, topic, source, category, machine uuid) come back byte for
+    /// byte: from every accessor of the view, through `to_message()`, and
+    /// through `encoded()` (which is what a copy forwards).
+    #[test]
+    fn every_string_position_is_byte_exact(list in strategies::list()) {
+        let body = list.encode_to_vec();
+        let view = LogGroupListView::decode(Bytes::from(body.clone())).unwrap();
+        for (group, owned) in view.groups().zip(&list.log_groups) {
+            let bytes = |s: Option<&BStr>| s.map(|s| s.to_vec());
+            prop_assert_eq!(bytes(group.topic()), owned.topic.clone());
+            prop_assert_eq!(bytes(group.source()), owned.source.clone());
+            prop_assert_eq!(bytes(group.category()), owned.category.clone());
+            prop_assert_eq!(bytes(group.machine_uuid()), owned.machine_uuid.clone());
+            let tags: Vec<_> = owned.log_tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+            prop_assert_eq!(owned_pairs(group.tags()), tags);
+            for (log, owned) in group.logs().zip(&owned.logs) {
+                let contents: Vec<_> = owned.contents.iter().map(|c| (c.key.clone(), c.value.clone())).collect();
+                prop_assert_eq!(owned_pairs(log.contents()), contents);
+                if let Some(first) = owned.contents.first() {
+                    let found = owned.contents.iter().find(|c| c.key == first.key).map(|c| &c.value[..]);
+                    prop_assert_eq!(log.get(&first.key).map(|v| v.to_vec()), found.map(<[u8]>::to_vec));
+                }
+            }
+            // Forwarding: the group's bytes are exactly its encoding.
+            prop_assert_eq!(&group.encoded()[..], &owned.encode_to_vec()[..]);
+            prop_assert_eq!(&LogGroup::decode(group.encoded()).unwrap(), owned);
+            prop_assert_eq!(&group.to_message(), owned);
+        }
+        prop_assert_eq!(view.to_message().encode_to_vec(), body);
+    }
+
     #[test]
     fn view_round_trips_arbitrary_lists(list in strategies::list()) {
         let view = LogGroupListView::decode(Bytes::from(list.encode_to_vec())).unwrap();
@@ -17,7 +54,7 @@ proptest! {
         prop_assert_eq!(view.to_message(), list.clone());
         // The accessors agree with the owned form field by field.
         for (group, owned) in view.groups().zip(&list.log_groups) {
-            prop_assert_eq!(group.topic(), owned.topic.as_deref());
+            prop_assert_eq!(group.topic(), owned.topic.as_deref().map(BStr::new));
             prop_assert_eq!(group.log_count(), owned.logs.len());
             for (log, owned) in group.logs().zip(&owned.logs) {
                 prop_assert_eq!(log.time(), owned.time);
@@ -105,12 +142,18 @@ fn non_canonical_layouts_decode_like_prost() {
     let view = LogGroupListView::decode(Bytes::from(list)).unwrap();
     assert_eq!(view.to_message(), owned);
     let first = view.groups().next().unwrap();
-    assert_eq!(first.topic(), Some("y"));
+    assert_eq!(first.topic(), Some("y".into()));
     let log = first.logs().next().unwrap();
     assert_eq!(log.time(), 7);
     assert_eq!(log.time_ns(), Some(4));
-    assert_eq!(log.contents().collect::<Vec<_>>(), [("a", "b"), ("c", "d")]);
-    assert_eq!(log.get("c"), Some("d"));
+    assert_eq!(
+        log.contents().collect::<Vec<_>>(),
+        [
+            (BStr::new("a"), BStr::new("b")),
+            (BStr::new("c"), BStr::new("d"))
+        ]
+    );
+    assert_eq!(log.get("c"), Some("d".into()));
 }
 
 #[test]

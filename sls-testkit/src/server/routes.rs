@@ -11,10 +11,16 @@ use crate::call::{Call, CallKind};
 use crate::error::ApiError;
 use crate::store::{Logstore, Shard, keys};
 
-/// The largest PutLogs body, compressed.
+/// The largest PutLogs body, as sent (compressed): 413 `PostBodyTooLarge`
+/// beyond it (PROTOCOL.md §3).
 const MAX_PUT_BODY: usize = 10 << 20;
 /// The largest group, raw, and the most logs in one: the service's
-/// limits, as the client knows them.
+/// limits, as the client knows them. A group beyond either is refused
+/// whole with 400 `PostBodyTooLarge`: the PutLogs API reference gives that
+/// status and code for "logs must be less than or equal to 3 MB and 4096
+/// entries" (AlibabaCloudDocs/sls, the PutLogs page of the API reference;
+/// the size limit has since grown to the 5 MB of PROTOCOL.md §3), and the
+/// official SDKs refuse more than 4096 logs before sending.
 use sls_client::{MAX_GROUP_BYTES as MAX_GROUP, MAX_LOGS_PER_GROUP as MAX_LOGS};
 
 /// The shard JSON of ListShards, SplitShard and MergeShard.
@@ -315,20 +321,30 @@ fn put_logs(
     let codec = CompressType::from_header(req.header("x-log-compresstype").unwrap_or(""))
         .map_err(|err| ApiError::bad_request("InvalidCompressType", err.to_string()))?;
     if raw_size > MAX_GROUP as u64 {
-        return Err(ApiError::new(
-            413,
+        return Err(ApiError::bad_request(
             "PostBodyTooLarge",
-            "the log group exceeds 5 MB",
+            format!("a log group holds at most {MAX_GROUP} bytes; this one has {raw_size}"),
         ));
     }
     let raw = Decompressor::with_max_raw_size(MAX_GROUP)
         .decompress(codec, req.body.clone(), raw_size)
         .map_err(|err| ApiError::bad_request("PostBodyUncompressError", err.to_string()))?;
+    // Structure only: text is stored and served as sent, whatever its
+    // encoding, as the service does (PROTOCOL.md §7). The old PutLogs
+    // reference lists 400 `InvalidEncoding` for "non-UTF8 characters", but
+    // consumers do receive GBK, Latin-1 and binary text from the service.
     let group = LogGroupBytes::decode(raw)
         .map_err(|err| ApiError::invalid(format!("the body is not a LogGroup: {err}")))?;
     if group.log_count() > MAX_LOGS {
-        return Err(ApiError::invalid("a log group holds at most 4096 logs"));
+        return Err(ApiError::bad_request(
+            "PostBodyTooLarge",
+            format!(
+                "a log group holds at most {MAX_LOGS} logs; this one has {}",
+                group.log_count()
+            ),
+        ));
     }
+    // The group's bytes as received: a pull returns them unchanged.
     let block = Shard::store_form(group.as_bytes());
     let now = shared.clock.unix_seconds();
     let mut world = shared.world();

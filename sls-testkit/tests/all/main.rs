@@ -2,6 +2,7 @@
 //! hand-built HTTP (one binary, see STYLE.md).
 
 mod binary;
+mod bytes;
 mod errors;
 mod faults;
 #[cfg(feature = "fuzzing")]

@@ -1,5 +1,5 @@
-//! Realistic, reproducible log data for tests, examples and benchmarks:
-//! web access logs with twelve fields each, as an nginx fleet writes them.
+//! [`AccessLogs`]: web access logs with twelve fields each, as an nginx
+//! fleet writes them.
 
 use crate::{Log, LogGroup, LogGroupList};
 
