@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use sls_client::{Error, PullLogsRequest, RetryKind};
-use sls_proto::{CodecError, Cursor};
+use sls_proto::Cursor;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -181,10 +181,20 @@ async fn a_lying_raw_size_is_refused_without_allocating_it() {
     )
     .await;
     let err = pull(&server).await.unwrap_err();
+    // Refused from the headers, before the body is read: a typed size
+    // error, not retried.
     assert!(
-        matches!(err, Error::Codec(CodecError::RawSizeOverLimit { .. })),
+        matches!(
+            err,
+            Error::TooLarge {
+                declared: 4_294_967_296,
+                limit,
+                groups: Some(1),
+            } if limit == sls_proto::DEFAULT_MAX_RAW_SIZE as u64
+        ),
         "{err}"
     );
+    assert_eq!(err.retry_kind(), None);
 }
 
 #[tokio::test]
