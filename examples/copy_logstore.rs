@@ -78,6 +78,7 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    sls_examples::print_warnings();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -1,1 +1,14 @@
 #![doc = include_str!("../README.md")]
+
+/// Prints the libraries' warnings and errors (a shard that stalls, a pull
+/// retried, a cursor reset, a worker stopping) to stderr, so that what
+/// goes wrong in an example shows on the console. Set `RUST_LOG`-style
+/// levels in your own program with `tracing-subscriber`, or use
+/// `sls_consumer::logging` (feature `logging`).
+pub fn print_warnings() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -79,6 +79,7 @@ impl Processor for Durable {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    sls_examples::print_warnings();
     match run().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

@@ -41,6 +41,7 @@ fn short() -> bool {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    sls_examples::print_warnings();
     match run().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

@@ -71,6 +71,7 @@ fn start_position(from: Option<&str>) -> Result<StartPosition, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    sls_examples::print_warnings();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -673,3 +673,69 @@ async fn a_caught_up_shard_commits_on_the_interval() {
     );
     drop(worker);
 }
+
+/// Logs whose keys, values, tags, topic and source are GBK, Latin-1,
+/// random binary, UTF-8 Chinese and ASCII (some in a 2 MB group) reach the
+/// processor byte-exact, in the view and in the owned types.
+#[tokio::test(start_paused = true)]
+async fn text_that_is_not_utf8_is_delivered_byte_exact() {
+    use sls_proto::sample::MessyLogs;
+
+    struct Collect(Arc<Mutex<Vec<(Vec<u8>, LogGroup)>>>);
+    impl Processor for Collect {
+        async fn process(
+            &mut self,
+            batch: &Batch,
+            _: &mut Checkpoint<'_>,
+        ) -> Result<Decision, ProcessError> {
+            let mut seen = self.0.lock().unwrap();
+            for group in &batch.groups {
+                seen.push((group.encoded().to_vec(), group.to_message()));
+            }
+            Ok(Decision::Continue)
+        }
+    }
+
+    let hub = harness::hub(2).await;
+    let mut messy = MessyLogs::new(12);
+    let mut written = vec![messy.group_of_size(2 << 20)];
+    written.extend((0..20).map(|n| messy.group(5 + n)));
+    assert!(
+        written
+            .iter()
+            .flat_map(|g| &g.logs)
+            .flat_map(|l| &l.contents)
+            .any(|c| std::str::from_utf8(&c.key).is_err()),
+        "the data holds keys that are not UTF-8"
+    );
+    for group in &written {
+        hub.client()
+            .put_logs(PutLogsRequest::from_group(PROJECT, LOGSTORE, group))
+            .await
+            .unwrap();
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let collect = seen.clone();
+    let worker = Worker::start(config(&hub).build().unwrap(), move |_| {
+        Collect(collect.clone())
+    })
+    .await
+    .unwrap();
+    assert!(
+        harness::wait_until(Duration::from_secs(60), || seen.lock().unwrap().len()
+            >= written.len())
+        .await
+    );
+    let report = worker.shutdown().await.unwrap();
+    assert!(report.failure().is_none());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), written.len(), "each group once");
+    for group in &written {
+        let encoded = sls_proto::prost::Message::encode_to_vec(group);
+        assert!(
+            seen.iter()
+                .any(|(bytes, owned)| *bytes == encoded && owned == group),
+            "a group did not arrive byte-exact"
+        );
+    }
+}
