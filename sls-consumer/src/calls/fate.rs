@@ -13,6 +13,8 @@
 //! | [`Error::TooLarge`](sls_client::Error::TooLarge) | PullLogs | [`Fate::Recover`] with [`Recovery::SmallerPull`] |
 //! | `InvalidCursor` | PullLogs, GetCursorTime | [`Fate::Recover`] with [`Recovery::CheckCursor`]: expired → the [`OnExpiredCursor`](crate::OnExpiredCursor) policy, otherwise fatal |
 //! | `ConsumerNotMatch`, `ConsumerNotExist` | UpdateCheckpoint | [`Fate::Recover`] with [`Recovery::NotOwner`]: the shard was lost |
+//! | `InvalidShardCheckPoint` | UpdateCheckpoint | [`Fate::Recover`] with [`Recovery::CheckCommit`]: a position retention dropped is not committed (the next pull resets it), otherwise fatal |
+//! | an error answer without the service's JSON (no code: a proxy's page, a body cut short) | all | [`Fate::Retry`], at most [`UNDECODABLE_ATTEMPTS`](super::policy::UNDECODABLE_ATTEMPTS) times |
 //! | bad keys (`SignatureNotMatch`, `InvalidAccessKeyId`, `Unauthorized`, `SecurityTokenExpired`) after the client's one credential refresh, `ProjectNotExist`, `LogStoreNotExist`, `ShardNotExist`, `ParameterInvalid`, any other error no retry fixes | all | [`Fate::Fatal`]: the worker stops with the error ([`Worker::stopped`](crate::Worker::stopped), [`WorkerReport::failure`](crate::WorkerReport::failure)) |
 //!
 //! Nothing permanent is retried forever: an error not listed as transient
@@ -66,6 +68,9 @@ pub(crate) enum Recovery {
     CheckCursor,
     /// The commit was refused because another consumer owns the shard.
     NotOwner,
+    /// The commit was refused for its cursor: find out whether retention
+    /// dropped the data under it.
+    CheckCommit,
 }
 
 /// The heartbeat loop's own fixes (for the shard calls they are
@@ -75,11 +80,26 @@ pub(crate) const GROUP_GONE: &[&str] = &["ConsumerGroupNotExist"];
 /// Codes that name a checkpoint's owner mismatch.
 pub(crate) const NOT_OWNER: &[&str] = &["ConsumerNotMatch", "ConsumerNotExist"];
 
+/// Whether `err` is an answer that could not be read: a body garbled in
+/// transit, or an error answer without the service's JSON (a proxy's
+/// page, a cut-off body). Retried, but not forever
+/// ([`UNDECODABLE_ATTEMPTS`](super::policy::UNDECODABLE_ATTEMPTS)).
+pub(crate) fn is_garbled(err: &Error) -> bool {
+    match err {
+        Error::Codec(_) | Error::Decode(_) => true,
+        Error::Server(server) => server.code().is_empty(),
+        _ => false,
+    }
+}
+
 /// The fate of `err` met by `call`.
 pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
     let is = |codes: &[&str]| codes.iter().any(|code| err.is_code(code));
     if let Some(kind) = err.retry_kind() {
         return Fate::Retry(kind);
+    }
+    if is_garbled(err) {
+        return Fate::Retry(RetryKind::Transient);
     }
     if matches!(err, Error::TooLarge { .. }) && call == CallKind::PullLogs {
         return Fate::Recover(Recovery::SmallerPull);
@@ -92,6 +112,9 @@ pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
     }
     if is(NOT_OWNER) && call == CallKind::UpdateCheckpoint {
         return Fate::Recover(Recovery::NotOwner);
+    }
+    if err.is_code("InvalidShardCheckPoint") && call == CallKind::UpdateCheckpoint {
+        return Fate::Recover(Recovery::CheckCommit);
     }
     Fate::Fatal
 }
@@ -140,6 +163,7 @@ mod tests {
             (404, "ShardNotExist", Fate::Fatal),
             (404, "ShardNotExsit", Fate::Fatal),
             (400, "SomethingNew", Fate::Fatal),
+            (400, "", Fate::Retry(RetryKind::Transient)),
         ];
         for (status, code, expected) in cases {
             assert_eq!(fate(P, &server(*status, code)), *expected, "{code}");
@@ -163,6 +187,16 @@ mod tests {
             );
             assert_eq!(fate(CallKind::PullLogs, &server(400, code)), Fate::Fatal);
         }
+    }
+
+    #[test]
+    fn a_refused_checkpoint_is_checked_on_commits_only() {
+        let refused = server(400, "InvalidShardCheckPoint");
+        assert_eq!(
+            fate(CallKind::UpdateCheckpoint, &refused),
+            Fate::Recover(Recovery::CheckCommit)
+        );
+        assert_eq!(fate(CallKind::PullLogs, &refused), Fate::Fatal);
     }
 
     #[test]

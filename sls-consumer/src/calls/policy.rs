@@ -80,10 +80,7 @@ impl FatePolicy {
         if abort_on.aborts(*self.stop.borrow()) {
             return None;
         }
-        let garbled = matches!(
-            err,
-            sls_client::Error::Codec(_) | sls_client::Error::Decode(_)
-        );
+        let garbled = super::fate::is_garbled(err);
         let delay = match fate(call, err) {
             Fate::Retry(_) if garbled && self.retries + 1 >= UNDECODABLE_ATTEMPTS => return None,
             Fate::Retry(RetryKind::Throttling) => self.throttled.delay(self.retries + 1),

@@ -2,6 +2,7 @@
 //! ownership means the shard was lost; transient failures are retried by
 //! the call stack while the shard runs.
 
+use sls_client::CursorPosition;
 use sls_proto::Cursor;
 
 use super::{Leave, ShardTask, Stop};
@@ -25,6 +26,28 @@ impl<P: Processor> ShardTask<P> {
             }) => {
                 tracing::warn!(shard = self.shard, %cursor, "commit refused: another consumer owns the shard");
                 Err(Leave::Stop(Stop::Lose))
+            }
+            Err(
+                err @ CallError::Failed {
+                    fate: Fate::Recover(Recovery::CheckCommit),
+                    ..
+                },
+            ) => {
+                // Retention dropped the data under the position since it
+                // was processed: the position no longer exists and cannot
+                // be committed. Nothing is lost by not committing it (what
+                // lies between it and the oldest data is gone); the next
+                // pull from it is reset through the policy, with its hook.
+                let oldest = self
+                    .calls
+                    .cursor(self.shard, CursorPosition::Begin)
+                    .await
+                    .map_err(|e| self.call_failed(e))?;
+                if cursor < oldest {
+                    tracing::warn!(shard = self.shard, %cursor, %oldest, "not committing a position retention has dropped");
+                    return Ok(());
+                }
+                Err(self.call_failed(err))
             }
             Err(err) => Err(self.call_failed(err)),
         }

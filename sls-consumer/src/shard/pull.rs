@@ -121,7 +121,15 @@ impl<P: Processor> ShardTask<P> {
                 // data (as the PullData reference documents) returns groups
                 // that start after it: the gap shows in the first group's
                 // cursor, and goes through the same policy.
-                let first = pulled.group_cursors().and_then(|c| c.first().copied());
+                // An unfiltered answer with no groups whose next cursor moved
+                // on jumped over dropped data the same way.
+                let first = if pulled.count > 0 {
+                    pulled.group_cursors().and_then(|c| c.first().copied())
+                } else if !pulled.filtered {
+                    Some(pulled.next_cursor)
+                } else {
+                    None
+                };
                 if let Some(first) = first.filter(|first| *first > cursor) {
                     match self.check_cursor(cursor, false).await {
                         Ok(resumed) if resumed == cursor => {
