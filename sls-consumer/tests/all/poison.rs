@@ -346,7 +346,11 @@ async fn a_roll_back_into_dropped_data_resets(mode: ExpiredCursors) {
     let metrics = worker.metrics();
     let report = worker.shutdown().await.unwrap();
     assert!(report.failure().is_none());
-    assert_eq!(report.logs(), live, "{mode:?}: the rolled-back batch is not counted");
+    assert_eq!(
+        report.logs(),
+        live,
+        "{mode:?}: the rolled-back batch is not counted"
+    );
     let resets = counter.resets.lock().unwrap().clone();
     assert_eq!(resets.len(), 1, "{mode:?}");
     assert_eq!(resets[0].dead, dead);
