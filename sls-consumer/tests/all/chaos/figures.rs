@@ -20,6 +20,23 @@ pub(super) struct Figures {
     pub(super) partitions: u64,
     pub(super) splits: u64,
     pub(super) merges: u64,
+    /// Large groups written (1 to 5 MB), and the logs in them.
+    pub(super) large_groups: u64,
+    pub(super) large_logs: u64,
+    /// Pulls refused for size, as the workers' metrics said when sampled
+    /// (each step, and before each stop): a lower bound.
+    pub(super) pulls_refused_for_size: u64,
+    /// Retention steps that dropped groups, the groups they dropped, and
+    /// the logs in those groups (processed before, or lost).
+    pub(super) drops: u64,
+    pub(super) groups_dropped: u64,
+    pub(super) logs_dropped: u64,
+    /// Positions reset past dropped data, in runs whose fake answered a
+    /// pull from dropped data with `InvalidCursor` and in those that read
+    /// it from the oldest data.
+    pub(super) cursor_resets: [u64; 2],
+    /// Written logs never processed because retention dropped them first.
+    pub(super) lost_to_retention: u64,
     /// Hand-off times after clean stops, crashes and partitions.
     pub(super) handoffs: [Vec<Duration>; 3],
     /// The seed with the longest hand-off of each kind.
@@ -42,6 +59,16 @@ impl Figures {
         self.partitions += other.partitions;
         self.splits += other.splits;
         self.merges += other.merges;
+        self.large_groups += other.large_groups;
+        self.large_logs += other.large_logs;
+        self.pulls_refused_for_size += other.pulls_refused_for_size;
+        self.drops += other.drops;
+        self.groups_dropped += other.groups_dropped;
+        self.logs_dropped += other.logs_dropped;
+        for (mine, theirs) in self.cursor_resets.iter_mut().zip(other.cursor_resets) {
+            *mine += theirs;
+        }
+        self.lost_to_retention += other.lost_to_retention;
         for (mine, theirs) in self.handoffs.iter_mut().zip(&other.handoffs) {
             mine.extend(theirs);
         }
@@ -70,12 +97,29 @@ pub(super) fn report(figures: &Figures) {
     );
     println!(
         "chaos: {} logs written, {} processed; duplicates: {} after crashes, {} after \
-         partitions, {} after leases lost to heartbeat faults, 0 unexplained",
+         partitions, {} after leases lost to heartbeat faults, 0 unexplained; {} lost to \
+         retention, 0 otherwise unprocessed",
         figures.written,
         figures.processed,
         figures.duplicates_crash,
         figures.duplicates_partition,
         figures.duplicates_lease,
+        figures.lost_to_retention,
+    );
+    println!(
+        "chaos: messy data: {} large groups ({} logs), {} pulls refused for size",
+        figures.large_groups, figures.large_logs, figures.pulls_refused_for_size,
+    );
+    let [refused, read_from_oldest] = figures.cursor_resets;
+    println!(
+        "chaos: retention: {} drops past a checkpoint ({} groups, {} logs), {} cursor resets \
+         ({refused} after InvalidCursor, {read_from_oldest} after reading from the oldest), \
+         {} logs lost to retention",
+        figures.drops,
+        figures.groups_dropped,
+        figures.logs_dropped,
+        refused + read_from_oldest,
+        figures.lost_to_retention,
     );
     for ((name, times), worst) in ["a clean stop", "a crash", "a partition"]
         .iter()

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use sls_proto::Cursor;
 use tokio::time::Instant;
 
+use super::data::Tagged;
+
 /// Why a processor let a shard go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Release {
@@ -26,7 +28,7 @@ pub(super) enum Event {
         next: Cursor,
         start: Instant,
         end: Instant,
-        logs: Vec<(u32, u64)>,
+        logs: Vec<Tagged>,
     },
     /// A processor was made for a shard; the server's checkpoint then.
     Assigned {
@@ -44,6 +46,22 @@ pub(super) enum Event {
     },
     /// The server's checkpoint changed (sampled often, without HTTP).
     Checkpoint { shard: u32, cursor: Cursor },
+    /// A processor was told its position pointed into dropped data and
+    /// moved from `dead` to `resumed`
+    /// ([`Processor::on_cursor_reset`](sls_consumer::Processor::on_cursor_reset)).
+    Reset {
+        inc: usize,
+        shard: u32,
+        at: Instant,
+        dead: Cursor,
+        resumed: Cursor,
+    },
+    /// Retention dropped the groups of `shard` in `from..to` (its oldest).
+    Dropped {
+        shard: u32,
+        from: Cursor,
+        to: Cursor,
+    },
 }
 
 /// One consumer process's life.
@@ -137,4 +155,64 @@ pub(super) fn holds(events: &[Event], incs: &[Incarnation], last: Instant) -> Ve
     }
     holds.sort_by_key(|h| (h.from, h.inc, h.shard));
     holds
+}
+
+/// Prints the history, one event a line, times from `t0` (to read a
+/// failing seed's story).
+pub(super) fn dump(events: &[Event], t0: Instant) {
+    for event in events {
+        match event {
+            Event::Batch {
+                inc,
+                shard,
+                cursor,
+                next,
+                start,
+                logs,
+                ..
+            } => println!(
+                "{:?} c{inc} shard {shard}: batch {}..{} ({} logs)",
+                *start - t0,
+                cursor.sequence(),
+                next.sequence(),
+                logs.len()
+            ),
+            Event::Assigned {
+                inc,
+                shard,
+                at,
+                checkpoint,
+            } => println!(
+                "{:?} c{inc} shard {shard}: assigned at checkpoint {:?}",
+                *at - t0,
+                checkpoint.map(Cursor::sequence)
+            ),
+            Event::Released {
+                inc,
+                shard,
+                at,
+                how,
+            } => println!("{:?} c{inc} shard {shard}: released ({how:?})", *at - t0),
+            Event::Checkpoint { shard, cursor } => {
+                println!("  shard {shard}: checkpoint {}", cursor.sequence());
+            }
+            Event::Reset {
+                inc,
+                shard,
+                at,
+                dead,
+                resumed,
+            } => println!(
+                "{:?} c{inc} shard {shard}: reset {} -> {}",
+                *at - t0,
+                dead.sequence(),
+                resumed.sequence()
+            ),
+            Event::Dropped { shard, from, to } => println!(
+                "  shard {shard}: retention dropped {}..{}",
+                from.sequence(),
+                to.sequence()
+            ),
+        }
+    }
 }
