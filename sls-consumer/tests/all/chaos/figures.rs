@@ -1,0 +1,142 @@
+//! The figures of a chaos run, summed over seeds, and their report.
+
+use std::time::Duration;
+
+use crate::harness::INTERVAL;
+
+/// The figures of one run (summed over many).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Figures {
+    pub(super) runs: u64,
+    pub(super) written: u64,
+    pub(super) processed: u64,
+    pub(super) duplicates_crash: u64,
+    pub(super) duplicates_partition: u64,
+    pub(super) duplicates_lease: u64,
+    pub(super) faults: u64,
+    pub(super) starts: u64,
+    pub(super) clean_stops: u64,
+    pub(super) crashes: u64,
+    pub(super) partitions: u64,
+    pub(super) splits: u64,
+    pub(super) merges: u64,
+    /// Large groups written (1 to 5 MB), and the logs in them.
+    pub(super) large_groups: u64,
+    pub(super) large_logs: u64,
+    /// Pulls refused for size, as the workers' metrics said when sampled
+    /// (each step, and before each stop): a lower bound.
+    pub(super) pulls_refused_for_size: u64,
+    /// Retention steps that dropped groups, the groups they dropped, and
+    /// the logs in those groups (processed before, or lost).
+    pub(super) drops: u64,
+    pub(super) groups_dropped: u64,
+    pub(super) logs_dropped: u64,
+    /// Positions reset past dropped data, in runs whose fake answered a
+    /// pull from dropped data with `InvalidCursor` and in those that read
+    /// it from the oldest data.
+    pub(super) cursor_resets: [u64; 2],
+    /// Written logs never processed because retention dropped them first.
+    pub(super) lost_to_retention: u64,
+    /// Hand-off times after clean stops, crashes and partitions.
+    pub(super) handoffs: [Vec<Duration>; 3],
+    /// The seed with the longest hand-off of each kind.
+    pub(super) worst: [Option<(Duration, u64)>; 3],
+}
+
+impl Figures {
+    /// Adds another run's figures.
+    pub(super) fn add(&mut self, other: &Figures) {
+        self.runs += other.runs;
+        self.written += other.written;
+        self.processed += other.processed;
+        self.duplicates_crash += other.duplicates_crash;
+        self.duplicates_partition += other.duplicates_partition;
+        self.duplicates_lease += other.duplicates_lease;
+        self.faults += other.faults;
+        self.starts += other.starts;
+        self.clean_stops += other.clean_stops;
+        self.crashes += other.crashes;
+        self.partitions += other.partitions;
+        self.splits += other.splits;
+        self.merges += other.merges;
+        self.large_groups += other.large_groups;
+        self.large_logs += other.large_logs;
+        self.pulls_refused_for_size += other.pulls_refused_for_size;
+        self.drops += other.drops;
+        self.groups_dropped += other.groups_dropped;
+        self.logs_dropped += other.logs_dropped;
+        for (mine, theirs) in self.cursor_resets.iter_mut().zip(other.cursor_resets) {
+            *mine += theirs;
+        }
+        self.lost_to_retention += other.lost_to_retention;
+        for (mine, theirs) in self.handoffs.iter_mut().zip(&other.handoffs) {
+            mine.extend(theirs);
+        }
+        for (mine, theirs) in self.worst.iter_mut().zip(other.worst) {
+            if theirs > *mine {
+                *mine = theirs;
+            }
+        }
+    }
+}
+
+/// Prints the totals.
+pub(super) fn report(figures: &Figures) {
+    println!(
+        "chaos: {} runs, {} starts, {} clean stops, {} crashes, {} partitions, {} splits, \
+         {} merges, {} faults injected ({:.0} per run)",
+        figures.runs,
+        figures.starts,
+        figures.clean_stops,
+        figures.crashes,
+        figures.partitions,
+        figures.splits,
+        figures.merges,
+        figures.faults,
+        figures.faults as f64 / figures.runs.max(1) as f64,
+    );
+    println!(
+        "chaos: {} logs written, {} processed; duplicates: {} after crashes, {} after \
+         partitions, {} after leases lost to heartbeat faults, 0 unexplained; {} lost to \
+         retention, 0 otherwise unprocessed",
+        figures.written,
+        figures.processed,
+        figures.duplicates_crash,
+        figures.duplicates_partition,
+        figures.duplicates_lease,
+        figures.lost_to_retention,
+    );
+    println!(
+        "chaos: messy data: {} large groups ({} logs), {} pulls refused for size",
+        figures.large_groups, figures.large_logs, figures.pulls_refused_for_size,
+    );
+    let [refused, read_from_oldest] = figures.cursor_resets;
+    println!(
+        "chaos: retention: {} drops past a checkpoint ({} groups, {} logs), {} cursor resets \
+         ({refused} after InvalidCursor, {read_from_oldest} after reading from the oldest), \
+         {} logs lost to retention",
+        figures.drops,
+        figures.groups_dropped,
+        figures.logs_dropped,
+        refused + read_from_oldest,
+        figures.lost_to_retention,
+    );
+    for ((name, times), worst) in ["a clean stop", "a crash", "a partition"]
+        .iter()
+        .zip(&figures.handoffs)
+        .zip(&figures.worst)
+    {
+        let mut times = times.clone();
+        times.sort();
+        let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q) as usize);
+        println!(
+            "chaos: hand-off after {name}: {} shards, median {:?}, p99 {:?}, max {:?} \
+             (seed {}; heartbeat {INTERVAL:?})",
+            times.len(),
+            at(0.5).unwrap_or(&Duration::ZERO),
+            at(0.99).unwrap_or(&Duration::ZERO),
+            times.last().unwrap_or(&Duration::ZERO),
+            worst.map_or("-".to_owned(), |(_, seed)| seed.to_string()),
+        );
+    }
+}
