@@ -25,16 +25,9 @@ pub(super) type Tagged = (u32, u64);
 /// group limit with room for the framing of up to 4096 logs.
 const LARGE_BYTES: std::ops::RangeInclusive<usize> = 1_000_000..=4_800_000;
 
-/// What the filler of large groups is made of (drawn per seed).
-///
-/// This is where non-UTF-8 data joins the run. TODO(bytes): once
-/// sls-proto's views return `&bstr::BStr` for keys, values, tags, topic and
-/// source (branch `bytes`), add a `Raw` variant whose [`Text::filler`]
-/// yields invalid UTF-8 (a lone `0x80`, `0xff`, a truncated `e2 82`, an
-/// overlong `c0 af`) and use it for the `pad` values, a tag value, the
-/// topic and the source in [`large_group`], written through the byte-taking
-/// builder that branch brings. Keys and sequence numbers stay ASCII, so
-/// the checker reads them as before.
+/// What the text of the run's groups is made of (chosen per seed). Keys
+/// and sequence numbers stay ASCII, so the checker reads them as ever;
+/// the rest (filler, topic, source, tags) is of this kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Text {
     /// Letters and digits.
@@ -42,7 +35,32 @@ pub(super) enum Text {
     /// Any UTF-8: multi-byte letters, emoji, control characters, NUL, a
     /// byte-order mark.
     Unicode,
+    /// Bytes that are not UTF-8, as the service stores and returns them:
+    /// random bytes (0x00 and 0xFF included) behind a lone continuation
+    /// byte, GBK-encoded Chinese, Latin-1. Small groups carry such text
+    /// too (topic, source, a tag and a field).
+    Raw,
 }
+
+impl Text {
+    /// The kind seed `seed` writes: each in turn.
+    pub(super) fn for_seed(seed: u64) -> Self {
+        match seed % 3 {
+            0 => Self::Ascii,
+            1 => Self::Unicode,
+            _ => Self::Raw,
+        }
+    }
+}
+
+/// GBK-encoded Chinese and a Latin-1 word: common non-UTF-8 text.
+const NOT_UTF8: &[&[u8]] = &[
+    &[0xc4, 0xe3, 0xba, 0xc3, 0xca, 0xc0, 0xbd, 0xe7],
+    &[0x63, 0x61, 0x66, 0xe9],
+    &[0x80],
+    &[0xe2, 0x82],
+    &[0xc0, 0xaf],
+];
 
 /// The characters [`Text::Unicode`] draws from.
 const UNICODE: &str = "aZ7 éßЖي中語😀🦀\0\t\n\u{7f}\u{feff}\u{10ffff}\"\\";
@@ -53,14 +71,18 @@ const ASCII: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 impl Text {
     /// About `bytes` bytes of filler (whole characters, so a little more),
     /// one random byte a character.
-    pub(super) fn filler(self, rng: &mut fastrand::Rng, bytes: usize) -> String {
+    pub(super) fn filler(self, rng: &mut fastrand::Rng, bytes: usize) -> Vec<u8> {
         let mut noise = vec![0; bytes];
         rng.fill(&mut noise);
         match self {
-            Self::Ascii => noise
-                .iter()
-                .map(|b| char::from(ASCII[usize::from(b % 64)]))
-                .collect(),
+            Self::Ascii => noise.iter().map(|b| ASCII[usize::from(b % 64)]).collect(),
+            Self::Raw => {
+                let mut text = NOT_UTF8
+                    [usize::from(noise.first().copied().unwrap_or(0)) % NOT_UTF8.len()]
+                .to_vec();
+                text.extend_from_slice(&noise);
+                text
+            }
             Self::Unicode => {
                 let palette: Vec<char> = UNICODE.chars().collect();
                 let mut text = String::with_capacity(bytes + 4);
@@ -70,7 +92,7 @@ impl Text {
                     }
                     text.push(palette[usize::from(b) % palette.len()]);
                 }
-                text
+                text.into_bytes()
             }
         }
     }
@@ -100,9 +122,9 @@ pub(super) fn large_group(
         builder = builder.log(
             1_700_000_000,
             [
-                ("key", key.to_string()),
-                ("seq", seq.to_string()),
-                ("pad", text.filler(&mut fill, pad)),
+                (&b"key"[..], key.to_string().into_bytes()),
+                (b"seq", seq.to_string().into_bytes()),
+                (b"pad", text.filler(&mut fill, pad)),
             ],
         );
         tagged.push((key, *seq));
@@ -112,15 +134,38 @@ pub(super) fn large_group(
 }
 
 /// A group of three of `key`'s logs numbered on from `seqs` (as
-/// [`keyed::write`] writes them).
-pub(super) fn small_group(key: u32, seqs: &mut BTreeMap<u32, u64>) -> (LogGroup, Vec<Tagged>) {
+/// [`keyed::write`] writes them); with [`Text::Raw`], with text that is
+/// not UTF-8 in its topic, source, a tag and a field of each log.
+pub(super) fn small_group(
+    rng: &mut fastrand::Rng,
+    text: Text,
+    key: u32,
+    seqs: &mut BTreeMap<u32, u64>,
+) -> (LogGroup, Vec<Tagged>) {
     let seq = seqs.entry(key).or_default();
     let mut builder = LogGroup::builder();
+    let raw = text == Text::Raw;
+    let mut fill = fastrand::Rng::with_seed(rng.u64(..));
+    if raw {
+        builder = builder
+            .topic(text.filler(&mut fill, 6))
+            .source(text.filler(&mut fill, 4))
+            .tag(text.filler(&mut fill, 3), text.filler(&mut fill, 5));
+    }
     let mut tagged = Vec::with_capacity(3);
     for _ in 0..3 {
+        let note = if raw {
+            text.filler(&mut fill, 8)
+        } else {
+            Vec::new()
+        };
         builder = builder.log(
             1_700_000_000,
-            [("key", key.to_string()), ("seq", seq.to_string())],
+            [
+                (b"key".to_vec(), key.to_string().into_bytes()),
+                (b"seq".to_vec(), seq.to_string().into_bytes()),
+                (b"note".to_vec(), note),
+            ],
         );
         tagged.push((key, *seq));
         *seq += 1;
@@ -204,7 +249,7 @@ impl Ledger {
 pub(super) struct Writes {
     pub(super) ledger: Ledger,
     pub(super) seqs: BTreeMap<u32, u64>,
-    /// The filler of large groups.
+    /// The text of the groups, past keys and sequence numbers.
     pub(super) text: Text,
 }
 
@@ -222,8 +267,11 @@ impl Writes {
         let client = hub.client();
         for _ in 0..groups {
             let key = rng.u32(..keyed::KEYS);
-            let group = small_group(key, &mut self.seqs);
+            let group = small_group(rng, self.text, key, &mut self.seqs);
             figures.written += group.1.len() as u64;
+            if self.text == Text::Raw {
+                figures.not_utf8_logs += group.1.len() as u64;
+            }
             self.ledger.put(hub, &client, key, group).await?;
         }
         if large {
@@ -233,6 +281,9 @@ impl Writes {
             figures.written += logs;
             figures.large_groups += 1;
             figures.large_logs += logs;
+            if self.text == Text::Raw {
+                figures.not_utf8_logs += logs;
+            }
             self.ledger.put(hub, &client, key, group).await?;
         }
         Ok(())

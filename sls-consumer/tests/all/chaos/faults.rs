@@ -12,9 +12,6 @@ use sls_testkit::{CallKind, FakeLogHub, Fault, FaultPlan, FaultRule};
 pub(super) struct Faults {
     pub(super) seed: u64,
     pub(super) generation: u64,
-    /// Whether pull answers may be corrupted (see
-    /// [`CORRUPT_INVALID_CURSOR_ANSWERS`](super::known::CORRUPT_INVALID_CURSOR_ANSWERS)).
-    pub(super) corrupt_pulls: bool,
 }
 
 impl Faults {
@@ -25,14 +22,13 @@ impl Faults {
             .seed
             .wrapping_mul(1 << 24)
             .wrapping_add(self.generation * 64);
-        hub.set_faults(faults(base, cut_off, self.corrupt_pulls));
+        hub.set_faults(faults(base, cut_off));
     }
 }
 
 /// Faults on every call the consumer makes (and on the test's writes);
-/// heartbeats of cut-off consumers never arrive. Pull answers are
-/// corrupted only when `corrupt_pulls`.
-fn faults(s: u64, cut_off: &BTreeSet<usize>, corrupt_pulls: bool) -> FaultPlan {
+/// heartbeats of cut-off consumers never arrive.
+fn faults(s: u64, cut_off: &BTreeSet<usize>) -> FaultPlan {
     let on = |call, fault, p, n| FaultRule::new(fault).call(call).probability(p, s + n);
     let mut plan = FaultPlan::new()
         .rule(on(
@@ -43,12 +39,7 @@ fn faults(s: u64, cut_off: &BTreeSet<usize>, corrupt_pulls: bool) -> FaultPlan {
         ))
         .rule(on(CallKind::PullLogs, Fault::Reset, 0.02, 1))
         .rule(on(CallKind::PullLogs, Fault::TruncateBody, 0.02, 2))
-        .rule(on(
-            CallKind::PullLogs,
-            Fault::CorruptBody,
-            if corrupt_pulls { 0.02 } else { 0.0 },
-            3,
-        ))
+        .rule(on(CallKind::PullLogs, Fault::CorruptBody, 0.02, 3))
         .rule(on(
             CallKind::PullLogs,
             Fault::Latency(Duration::from_millis(300)),

@@ -22,6 +22,8 @@ pub(super) struct Figures {
     pub(super) merges: u64,
     /// Large groups written (1 to 5 MB), and the logs in them.
     pub(super) large_groups: u64,
+    /// Logs written with text that is not UTF-8 (past key and sequence).
+    pub(super) not_utf8_logs: u64,
     pub(super) large_logs: u64,
     /// Pulls refused for size, as the workers' metrics said when sampled
     /// (each step, and before each stop): a lower bound.
@@ -60,6 +62,7 @@ impl Figures {
         self.splits += other.splits;
         self.merges += other.merges;
         self.large_groups += other.large_groups;
+        self.not_utf8_logs += other.not_utf8_logs;
         self.large_logs += other.large_logs;
         self.pulls_refused_for_size += other.pulls_refused_for_size;
         self.drops += other.drops;
@@ -107,8 +110,12 @@ pub(super) fn report(figures: &Figures) {
         figures.lost_to_retention,
     );
     println!(
-        "chaos: messy data: {} large groups ({} logs), {} pulls refused for size",
-        figures.large_groups, figures.large_logs, figures.pulls_refused_for_size,
+        "chaos: messy data: {} large groups ({} logs), {} pulls refused for size, {} logs \
+         with text that is not UTF-8",
+        figures.large_groups,
+        figures.large_logs,
+        figures.pulls_refused_for_size,
+        figures.not_utf8_logs,
     );
     let [refused, read_from_oldest] = figures.cursor_resets;
     println!(

@@ -21,16 +21,12 @@
 //! reads interleave with timers (the consumers talk real HTTP to the
 //! fake), so the draws may land on other requests in a replay: repeat a
 //! failing seed a few times.
-//!
-//! `known.rs` lists the consumer issues the run has found and steps
-//! around until they are fixed.
 
 mod check;
 mod data;
 mod faults;
 mod figures;
 mod history;
-mod known;
 mod retention;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -312,11 +308,7 @@ async fn play(
     let mut writes = Writes {
         ledger: Ledger::default(),
         seqs: BTreeMap::new(),
-        text: if rng.bool() {
-            Text::Ascii
-        } else {
-            Text::Unicode
-        },
+        text: Text::for_seed(seed),
     };
     let mut figures = Figures {
         runs: 1,
@@ -329,8 +321,6 @@ async fn play(
     let mut plan = Faults {
         seed,
         generation: 0,
-        corrupt_pulls: expired == ExpiredCursors::ReadFromOldest
-            || known::CORRUPT_INVALID_CURSOR_ANSWERS,
     };
     plan.apply(&sim.hub, &cut_off);
 
@@ -398,8 +388,7 @@ async fn play(
             35..40 => heal(sim, &mut plan, &mut cut_off, &workers, &mut incs),
             40..48 => reshard(sim, &mut rng, &mut figures).await,
             48..54 => {
-                let whole = expired == ExpiredCursors::Refuse || known::EMPTY_ANSWERS_AFTER_DROPS;
-                if let Some(dropped) = retention::drop_past_checkpoint(&sim.hub, &mut rng, whole) {
+                if let Some(dropped) = retention::drop_past_checkpoint(&sim.hub, &mut rng) {
                     sim.push(dropped);
                 }
             }
@@ -524,7 +513,7 @@ fn heal(
 #[tokio::test(start_paused = true)]
 async fn chaos_a_few_seeds() {
     let mut total = Figures::default();
-    for seed in [1, 2, 3] {
+    for seed in [1, 2, 4] {
         match run(seed).await {
             Ok(figures) => total.add(&figures),
             Err(failure) => panic!("{failure} (replay: SLS_CHAOS_SEED={seed})"),
@@ -535,6 +524,7 @@ async fn chaos_a_few_seeds() {
     assert!(total.crashes > 0 && total.clean_stops > 0 && total.partitions > 0);
     assert!(total.splits > 0 && total.merges > 0 && total.faults > 0);
     assert!(total.large_groups > 0 && total.pulls_refused_for_size > 0);
+    assert!(total.not_utf8_logs > 0);
     assert!(total.drops > 0 && total.lost_to_retention > 0);
     assert!(
         total.cursor_resets.iter().all(|n| *n > 0),

@@ -14,13 +14,9 @@ use crate::harness::{GROUP, LOGSTORE, PROJECT};
 /// checkpoint (its oldest data, without one): through the checkpoint, and
 /// maybe further, up to the whole shard. Whoever reads the shard next
 /// (its holder on its next pull, or a consumer that takes it over) meets a
-/// position in dropped data. Unless `whole`, one group at least stays.
+/// position in dropped data.
 /// Returns what was dropped, or `None` when no shard has such data.
-pub(super) fn drop_past_checkpoint(
-    hub: &FakeLogHub,
-    rng: &mut fastrand::Rng,
-    whole: bool,
-) -> Option<Event> {
+pub(super) fn drop_past_checkpoint(hub: &FakeLogHub, rng: &mut fastrand::Rng) -> Option<Event> {
     let checkpoints: BTreeMap<u32, Cursor> = hub
         .group_assignments(PROJECT, LOGSTORE, GROUP)
         .unwrap_or_default()
@@ -36,11 +32,7 @@ pub(super) fn drop_past_checkpoint(
         };
         let count = hub.group_count(PROJECT, LOGSTORE, shard)?;
         let checkpoint = checkpoints.get(&shard).copied().unwrap_or(begin);
-        let most = if whole {
-            count
-        } else {
-            count.saturating_sub(1)
-        };
+        let most = count;
         // Through the checkpoint: one group at least.
         let through = begin.distance_to(checkpoint)?.max(0) + 1;
         let least = usize::try_from(through).ok()?;
