@@ -739,3 +739,73 @@ async fn text_that_is_not_utf8_is_delivered_byte_exact() {
         );
     }
 }
+
+/// Retention drops data while it is being processed: the commit of the
+/// processed position is refused (`InvalidShardCheckPoint`), which is not
+/// a reason to stop; the next pull meets the dropped position and resets
+/// through the policy. (Found by the chaos run.)
+#[tokio::test(start_paused = true)]
+async fn retention_dropping_data_being_processed_resets_instead_of_stopping() {
+    struct DropWhileProcessing {
+        hub: Arc<FakeLogHub>,
+        dropped: bool,
+        counter: Counter,
+    }
+    impl Processor for DropWhileProcessing {
+        async fn process(
+            &mut self,
+            batch: &Batch,
+            checkpoint: &mut Checkpoint<'_>,
+        ) -> Result<Decision, ProcessError> {
+            if !self.dropped {
+                self.dropped = true;
+                self.hub.drop_oldest(PROJECT, LOGSTORE, 0, 3);
+                // Past the auto-commit interval: the next commit comes
+                // before the next pull.
+                tokio::time::sleep(Duration::from_millis(600)).await;
+            }
+            self.counter.process(batch, checkpoint).await
+        }
+        async fn on_cursor_reset(&mut self, reset: &CursorReset) {
+            self.counter.on_cursor_reset(reset).await;
+        }
+    }
+
+    let hub = Arc::new(harness::hub(1).await);
+    harness::write(&hub, 0, 5, 1).await;
+    let counter = Counter::default();
+    let (shared, seen) = (hub.clone(), counter.clone());
+    let config = config(&hub).max_fetch_groups(1).build().unwrap();
+    let worker = Worker::start(config, move |_| DropWhileProcessing {
+        hub: shared.clone(),
+        dropped: false,
+        counter: seen.clone(),
+    })
+    .await
+    .unwrap();
+    let end = hub.end_cursor(PROJECT, LOGSTORE, 0).unwrap();
+    assert!(
+        harness::wait_until(Duration::from_secs(30), || worker
+            .metrics()
+            .shards
+            .first()
+            .is_some_and(|m| m.committed == Some(end)))
+        .await,
+        "{:?}",
+        worker.metrics()
+    );
+    let refused_commits = hub
+        .requests()
+        .iter()
+        .filter(|r| r.call == Some(CallKind::UpdateCheckpoint) && r.status == Some(400))
+        .count();
+    let report = worker.shutdown().await.unwrap();
+    assert!(report.failure().is_none(), "{:?}", report.failure());
+    assert!(
+        refused_commits >= 1,
+        "the commit into dropped data was tried"
+    );
+    let resets = counter.resets.lock().unwrap().clone();
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert_eq!(report.shards[&0].committed, Some(end));
+}
