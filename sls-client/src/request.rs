@@ -78,7 +78,7 @@ impl SlsRequest {
     }
 
     /// Refuses a successful answer whose `x-log-bodyrawsize` declares more
-    /// than `limit` raw bytes, with [`Error::TooLarge`], as soon as its
+    /// than `limit` raw bytes, with [`Error::TooLarge`](crate::Error::TooLarge), as soon as its
     /// headers arrive: its body is neither read nor decompressed.
     pub fn max_raw_size(mut self, limit: u64) -> Self {
         self.max_raw_size = Some(limit);

@@ -681,7 +681,9 @@ async fn a_caught_up_shard_commits_on_the_interval() {
 async fn text_that_is_not_utf8_is_delivered_byte_exact() {
     use sls_proto::sample::MessyLogs;
 
-    struct Collect(Arc<Mutex<Vec<(Vec<u8>, LogGroup)>>>);
+    /// Each group as received: its encoded bytes and its owned form.
+    type Received = Arc<Mutex<Vec<(Vec<u8>, LogGroup)>>>;
+    struct Collect(Received);
     impl Processor for Collect {
         async fn process(
             &mut self,
