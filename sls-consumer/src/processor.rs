@@ -66,6 +66,30 @@ pub trait Processor: Send + 'static {
         async {}
     }
 
+    /// Where to start reading `shard`, overriding the group's checkpoint:
+    /// a cursor the processor stored itself, in the same transaction as
+    /// the data it wrote (a batch's [`Batch::next_cursor`]), so that the
+    /// sink and its position never disagree. `Ok(None)` (the default)
+    /// starts from the group's checkpoint, or the start position.
+    ///
+    /// Called after [`Processor::on_assigned`], each time the shard is
+    /// assigned. The worker checks the cursor: one before the oldest
+    /// retained data goes through [`OnExpiredCursor`](crate::OnExpiredCursor),
+    /// one past the shard's end stops the worker
+    /// ([`ConsumerError::CursorRefused`](crate::ConsumerError::CursorRefused)).
+    /// The group's checkpoint is still committed as the shard is read, for
+    /// lag and for other tools. An error (the sink unreachable, say) is
+    /// retried with the [`ErrorPolicy`]'s back-off: the shard never starts
+    /// elsewhere than where the sink says; under
+    /// [`AfterRetries::Stop`] the worker stops.
+    fn seek(
+        &mut self,
+        shard: u32,
+    ) -> impl Future<Output = Result<Option<Cursor>, ProcessError>> + Send {
+        let _ = shard;
+        async { Ok(None) }
+    }
+
     /// The shard is moving to another consumer; the worker commits the
     /// processed position right after this returns.
     fn on_revoked(&mut self, shard: u32) -> impl Future<Output = ()> + Send {

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
+use sls_proto::Cursor;
 use tokio::sync::watch;
 
 use super::{Leave, ShardExit, ShardTask, Stop};
@@ -117,6 +118,42 @@ impl<P: Processor> ShardTask<P> {
         match caught(self.processor.on_assigned(self.shard)).await {
             Ok(()) => Ok(()),
             Err(panic) => self.hook_panicked("on_assigned", panic),
+        }
+    }
+
+    /// The processor's own start position ([`Processor::seek`]): its
+    /// errors and panics are retried with the error policy's back-off
+    /// (never falling back to another position), until it answers, the
+    /// policy says stop, or the shard is lost.
+    pub(super) async fn hook_seek(&mut self) -> Result<Option<Cursor>, Leave> {
+        let mut policy: ErrorPolicy = self.settings.errors.clone();
+        let mut failures = 0u32;
+        loop {
+            let err: ProcessError = match caught(self.processor.seek(self.shard)).await {
+                Ok(Ok(sought)) => return Ok(sought),
+                Ok(Err(err)) => err,
+                Err(panic) => {
+                    self.settings.metrics.update(self.shard, |m| m.panics += 1);
+                    Box::new(panic)
+                }
+            };
+            failures += 1;
+            self.settings
+                .metrics
+                .update(self.shard, |m| m.process_failures += 1);
+            tracing::warn!(shard = self.shard, error = %err, failures, "the processor could not say where to start");
+            if failures > policy.retries && policy.then == AfterRetries::Stop {
+                return Err(Leave::Exit(ShardExit::Failed(ConsumerError::Processor {
+                    shard: self.shard,
+                    source: err,
+                })));
+            }
+            let delay = policy.backoff.delay(failures);
+            let mut lose = self.stop.clone();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = lost(&mut lose) => return Err(Leave::Stop(Stop::Lose)),
+            }
         }
     }
 

@@ -35,21 +35,28 @@ impl<P: Processor> ShardTask<P> {
         if self.settings.ordered {
             self.wait_for_parents().await?;
         }
+        let sought = self.hook_seek().await?;
         let committed = self
             .calls
             .checkpoint()
             .await
             .map_err(|e| self.call_failed(e))?;
-        let cursor = match committed {
-            Some(cursor) => {
-                self.tracker.committed = Some(cursor);
+        if committed.is_some() {
+            self.tracker.committed = committed;
+        }
+        let cursor = match (sought, committed) {
+            (Some(sought), _) => {
+                tracing::info!(shard = self.shard, %sought, checkpoint = ?committed, "starting where the processor says");
+                self.check_sought(sought).await?
+            }
+            (None, Some(cursor)) => {
                 // A group down for longer than the TTL: its checkpoint
                 // points into dropped data. Seen here, before any pull,
                 // whether the service would refuse it or silently read
                 // from the oldest data.
                 self.check_cursor(cursor, false).await?
             }
-            None => {
+            (None, None) => {
                 let position = match self.settings.start {
                     StartPosition::Begin => CursorPosition::Begin,
                     StartPosition::End => CursorPosition::End,
@@ -76,6 +83,34 @@ impl<P: Processor> ShardTask<P> {
             self.end = Some(end);
         }
         Ok(cursor)
+    }
+
+    /// Checks a cursor the processor gave ([`Processor::seek`]): past the
+    /// shard's end it cannot be this shard's (fatal); before the oldest
+    /// data it goes through the expired-cursor policy.
+    async fn check_sought(&mut self, sought: Cursor) -> Result<Cursor, Leave> {
+        let newest = self
+            .calls
+            .cursor(self.shard, CursorPosition::End)
+            .await
+            .map_err(|e| self.call_failed(e))?;
+        if sought > newest {
+            let oldest = self
+                .calls
+                .cursor(self.shard, CursorPosition::Begin)
+                .await
+                .map_err(|e| self.call_failed(e))?;
+            tracing::error!(shard = self.shard, %sought, %oldest, %newest, "the processor's start cursor is past the shard's end");
+            return Err(Leave::Exit(ShardExit::Failed(
+                ConsumerError::CursorRefused {
+                    shard: self.shard,
+                    cursor: sought,
+                    oldest,
+                    newest,
+                },
+            )));
+        }
+        self.check_cursor(sought, false).await
     }
 
     /// Checks `cursor` against the shard's retained data. Before the

@@ -10,4 +10,5 @@ mod harness;
 mod memory;
 mod ordered;
 mod poison;
+mod seek;
 mod single;
