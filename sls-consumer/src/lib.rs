@@ -111,12 +111,14 @@
 //! - `export` (feature `metrics`): the figures through the `metrics` facade.
 //! - `logging` (feature `logging`): console or rotating-file logging.
 //! - `error`: [`ConsumerError`].
+//! - [`exactly_once`]: a transactional sink's pattern ([`exactly_once::ExactlyOnce`]).
 
 mod budget;
 mod calls;
 mod checkpoint;
 mod config;
 mod error;
+pub mod exactly_once;
 #[cfg(feature = "metrics")]
 mod export;
 mod health;

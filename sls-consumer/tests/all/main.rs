@@ -2,6 +2,7 @@
 //! see STYLE.md).
 
 mod chaos;
+mod exactly_once;
 #[cfg(feature = "metrics")]
 mod exported;
 mod faults;
