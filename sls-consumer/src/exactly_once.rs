@@ -20,6 +20,23 @@
 //!
 //! Wrap it in [`ExactlyOnce`] to get a [`Processor`].
 //!
+//! Positions a sink can store: a batch's [`Batch::next_cursor`] (what the
+//! compare-and-set uses), and, without an SPL query, each group's cursor
+//! ([`Batch::group_cursors`]), which with a log's index in its group is a
+//! key for the log that stays the same however pulls are cut. With an SPL
+//! query per-group cursors are not available (a filtered pull skips
+//! groups): key rows by the batch cursor and the log's index in the batch,
+//! and rely on the position's compare-and-set alone, which is enough.
+//!
+//! What it guarantees: every log of the shards this worker reads lands in
+//! the sink exactly once, whatever crashes (of the consumer, between the
+//! sink's commit and its answer), partitions and hand-overs happen, as
+//! long as the sink's transaction is atomic and its compare-and-set is
+//! checked inside it. Logs dropped by retention before they were read are
+//! not in the sink ([`Processor::on_cursor_reset`] says which range).
+//! The group's checkpoint still moves (at least once, for lag and for
+//! other tools); it may lag the sink's position, never lead it.
+//!
 //! Status: the pattern and the seek are in place; the SQLite and
 //! PostgreSQL sinks, the chaos run's sink mode and the throughput figures
 //! are not done yet (issue 13).

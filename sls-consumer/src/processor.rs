@@ -20,7 +20,15 @@ pub struct Batch {
     pub next_cursor: Cursor,
     /// The groups, read in place.
     pub groups: LogGroupListView,
-    /// Each group's cursor, when the service gives what derives them.
+    /// Each group's cursor, oldest first, when it can be derived: from the
+    /// service's `x-log-read-last-cursor` and the group count, as the
+    /// official Go SDK does. A group's cursor identifies it in its shard for
+    /// as long as the shard lives, so `(shard, group cursor, index of the
+    /// log in the group)` is an idempotency key for a log. `None` with an
+    /// SPL query (`query`): filtered pulls skip groups, so only the batch's
+    /// [`Batch::cursor`] and [`Batch::next_cursor`] are positions; a sink
+    /// then keys on `(shard, batch cursor, index in the batch)` and keeps
+    /// its position per batch.
     pub group_cursors: Option<Vec<Cursor>>,
     /// The decompressed size.
     pub raw_size: u64,
@@ -78,7 +86,9 @@ pub trait Processor: Send + 'static {
     /// one past the shard's end stops the worker
     /// ([`ConsumerError::CursorRefused`](crate::ConsumerError::CursorRefused)).
     /// The group's checkpoint is still committed as the shard is read, for
-    /// lag and for other tools. An error (the sink unreachable, say) is
+    /// lag and for other tools; it follows the processor's position, back
+    /// too if that is behind it (as after a [`Decision::RollBack`]). An
+    /// error (the sink unreachable, say) is
     /// retried with the [`ErrorPolicy`]'s back-off: the shard never starts
     /// elsewhere than where the sink says; under
     /// [`AfterRetries::Stop`] the worker stops.
