@@ -86,15 +86,29 @@ pub trait TransactionalSink: Send + 'static {
 /// The [`Processor`] that feeds a [`TransactionalSink`] exactly once: it
 /// starts each shard at the sink's position and writes each batch with a
 /// compare-and-set on it.
+///
+/// A batch that starts before the sink's position (a re-delivery: the
+/// previous holder wrote it and crashed before the group's checkpoint
+/// moved, or a write whose answer was lost) is not written again: wholly
+/// behind the position it is skipped; across it, only its groups from the
+/// position on are written (from the per-group cursors; with an SPL query,
+/// which has none, the shard is read again from the position with
+/// [`Decision::RollBack`]). Either way the logs skipped are counted
+/// ([`ExactlyOnce::absorbed`]).
 #[derive(Debug)]
 pub struct ExactlyOnce<S> {
     sink: S,
     /// The position the sink holds for this processor's shard, as last
     /// read or written.
     position: Option<Cursor>,
-    /// Batches the sink refused as already written or overtaken.
-    stale: u64,
+    /// Logs delivered again that the sink already held.
+    absorbed: u64,
 }
+
+/// Compare-and-set attempts on one batch before giving up (the error
+/// policy then retries the batch): each failed one means another writer
+/// moved the position in between.
+const ATTEMPTS: u32 = 3;
 
 impl<S: TransactionalSink> ExactlyOnce<S> {
     /// Wraps `sink`; make one per shard (the worker's factory).
@@ -102,7 +116,7 @@ impl<S: TransactionalSink> ExactlyOnce<S> {
         Self {
             sink,
             position: None,
-            stale: 0,
+            absorbed: 0,
         }
     }
 
@@ -111,10 +125,41 @@ impl<S: TransactionalSink> ExactlyOnce<S> {
         &self.sink
     }
 
-    /// Batches the sink refused (re-deliveries it absorbed).
-    pub fn stale(&self) -> u64 {
-        self.stale
+    /// Logs delivered again (at least once) that the sink already held, and
+    /// so were not written twice.
+    pub fn absorbed(&self) -> u64 {
+        self.absorbed
     }
+}
+
+/// The part of `batch` from the group at cursor `from` on, when per-group
+/// cursors say where that is.
+fn suffix(batch: &Batch, from: Cursor) -> Result<Option<(Batch, u64)>, ProcessError> {
+    let Some(cursors) = &batch.group_cursors else {
+        return Ok(None);
+    };
+    let Some(skip) = cursors.iter().position(|c| *c == from) else {
+        return Ok(None);
+    };
+    let mut kept = Vec::with_capacity(cursors.len() - skip);
+    let mut skipped_logs = 0u64;
+    for (i, group) in batch.groups.groups().enumerate() {
+        if i < skip {
+            skipped_logs += group.log_count() as u64;
+        } else {
+            kept.push(sls_proto::LogGroupBytes::decode(group.encoded())?);
+        }
+    }
+    let groups = sls_proto::LogGroupListView::from_groups(&kept);
+    let part = Batch {
+        shard: batch.shard,
+        cursor: from,
+        next_cursor: batch.next_cursor,
+        raw_size: groups.as_bytes().len() as u64,
+        group_cursors: Some(cursors[skip..].to_vec()),
+        groups,
+    };
+    Ok(Some((part, skipped_logs)))
 }
 
 impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
@@ -128,31 +173,175 @@ impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
         batch: &Batch,
         _: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
-        // Without a stored position the first batch may start anywhere the
-        // worker chose (the group's checkpoint or the start position);
-        // after that, each batch must start where the sink's position is.
-        // One that starts before it (the sink moved on: a retried write
-        // that had landed, or another consumer's) is not written: reading
-        // goes on from the sink's position. One that starts after it
-        // follows a retention gap the worker reported
-        // (`on_cursor_reset`).
-        let expected = self.position;
-        if let Some(position) = expected.filter(|p| batch.cursor < *p) {
-            self.stale += 1;
-            return Ok(Decision::RollBack(position));
-        }
-        match self.sink.write(batch, expected).await? {
-            SinkWrite::Written => self.position = Some(batch.next_cursor),
-            SinkWrite::Stale { stored } => {
-                self.stale += 1;
-                tracing::warn!(shard = batch.shard, cursor = %batch.cursor, ?expected, ?stored, "the sink already holds this batch or has moved on; nothing written");
-                self.position = stored;
-                if let Some(position) = stored.filter(|p| *p != batch.next_cursor) {
-                    // Read on from where the sink is.
-                    return Ok(Decision::RollBack(position));
+        for _ in 0..ATTEMPTS {
+            // Without a stored position the first batch may start anywhere
+            // the worker chose (the group's checkpoint or the start
+            // position). A batch that starts after the position follows a
+            // retention gap the worker reported (`on_cursor_reset`).
+            let expected = self.position;
+            let part;
+            let (to_write, skipped) = match expected {
+                Some(position) if batch.next_cursor <= position => {
+                    self.absorbed += batch.log_count() as u64;
+                    return Ok(Decision::Continue);
+                }
+                Some(position) if batch.cursor < position => match suffix(batch, position)? {
+                    Some((rest, skipped)) => {
+                        part = rest;
+                        (&part, skipped)
+                    }
+                    None => {
+                        tracing::debug!(shard = batch.shard, cursor = %batch.cursor, %position, "re-reading from the sink's position");
+                        return Ok(Decision::RollBack(position));
+                    }
+                },
+                _ => (batch, 0),
+            };
+            match self.sink.write(to_write, expected).await? {
+                SinkWrite::Written => {
+                    self.absorbed += skipped;
+                    self.position = Some(batch.next_cursor);
+                    return Ok(Decision::Continue);
+                }
+                SinkWrite::Stale { stored } => {
+                    tracing::debug!(shard = batch.shard, cursor = %batch.cursor, ?expected, ?stored, "the sink's position moved; comparing again");
+                    if stored.is_some_and(|s| s < batch.cursor) {
+                        // The sink is behind this batch (restored from a
+                        // backup, say): read again from where it is.
+                        self.position = stored;
+                        return Ok(Decision::RollBack(stored.unwrap_or(batch.cursor)));
+                    }
+                    self.position = stored;
                 }
             }
         }
-        Ok(Decision::Continue)
+        Err(format!(
+            "shard {}: the sink's position kept moving under this batch",
+            batch.shard
+        )
+        .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use sls_proto::prost::Message;
+    use sls_proto::{LogGroup, LogGroupList, LogGroupListView};
+
+    use super::*;
+    use crate::checkpoint::{Target, Tracker};
+
+    /// Rows (the time of each log) and positions under one lock.
+    #[derive(Clone, Default)]
+    struct Memory(Arc<Mutex<(Vec<u32>, Option<Cursor>)>>);
+
+    impl TransactionalSink for Memory {
+        async fn position(&mut self, _: u32) -> Result<Option<Cursor>, ProcessError> {
+            Ok(self.0.lock().unwrap().1)
+        }
+
+        async fn write(
+            &mut self,
+            batch: &Batch,
+            expected: Option<Cursor>,
+        ) -> Result<SinkWrite, ProcessError> {
+            let mut db = self.0.lock().unwrap();
+            if db.1 != expected {
+                return Ok(SinkWrite::Stale { stored: db.1 });
+            }
+            for group in &batch.groups {
+                db.0.extend(group.logs().map(|log| log.time()));
+            }
+            db.1 = Some(batch.next_cursor);
+            Ok(SinkWrite::Written)
+        }
+    }
+
+    /// Groups `from..to` of a shard whose group `n` holds one log of time
+    /// `n`, with their cursors, as a pull returns them.
+    fn batch(from: u32, to: u32) -> Batch {
+        let list = LogGroupList {
+            log_groups: (from..to)
+                .map(|n| LogGroup::builder().log(n, [("n", n.to_string())]).build())
+                .collect(),
+        };
+        let groups = LogGroupListView::decode(Bytes::from(list.encode_to_vec())).unwrap();
+        let at = |n: u32| Cursor::from_sequence(i64::from(n));
+        Batch {
+            shard: 0,
+            cursor: at(from),
+            next_cursor: at(to),
+            group_cursors: Some((from..to).map(at).collect()),
+            raw_size: groups.as_bytes().len() as u64,
+            groups,
+        }
+    }
+
+    async fn process(processor: &mut ExactlyOnce<Memory>, batch: &Batch) -> Decision {
+        let target = Target {
+            client: sls_client::Client::builder("http://127.0.0.1:9")
+                .build()
+                .unwrap(),
+            project: "p".into(),
+            logstore: "l".into(),
+            group: "g".into(),
+            consumer: "c".into(),
+        };
+        let mut tracker = Tracker::default();
+        let mut checkpoint = Checkpoint {
+            shard: 0,
+            batch_next: batch.next_cursor,
+            tracker: &mut tracker,
+            target: &target,
+        };
+        processor.process(batch, &mut checkpoint).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn re_deliveries_are_absorbed_whole_or_in_part() {
+        let memory = Memory::default();
+        let mut first = ExactlyOnce::new(memory.clone());
+        assert_eq!(first.seek(0).await.unwrap(), None);
+        assert_eq!(process(&mut first, &batch(0, 3)).await, Decision::Continue);
+
+        // The next holder was given an older position (the group's
+        // checkpoint lagged) and cuts its pulls differently.
+        let mut next = ExactlyOnce::new(memory.clone());
+        next.seek(0).await.unwrap();
+        assert_eq!(process(&mut next, &batch(0, 2)).await, Decision::Continue);
+        assert_eq!(process(&mut next, &batch(2, 5)).await, Decision::Continue);
+        assert_eq!(process(&mut next, &batch(5, 6)).await, Decision::Continue);
+        assert_eq!(next.absorbed(), 3, "groups 0, 1 and 2 again");
+        assert_eq!(memory.0.lock().unwrap().0, [0, 1, 2, 3, 4, 5]);
+
+        // Without per-group cursors (SPL) a batch across the position is
+        // read again from the position.
+        let mut filtered = batch(4, 8);
+        filtered.group_cursors = None;
+        assert_eq!(
+            process(&mut next, &filtered).await,
+            Decision::RollBack(Cursor::from_sequence(6))
+        );
+        assert_eq!(memory.0.lock().unwrap().0.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_answer_was_lost_is_not_written_again() {
+        let memory = Memory::default();
+        let mut processor = ExactlyOnce::new(memory.clone());
+        processor.seek(0).await.unwrap();
+        // Another writer (or this one, before its answer was lost) got
+        // there first.
+        memory.0.lock().unwrap().1 = Some(Cursor::from_sequence(3));
+        memory.0.lock().unwrap().0.extend([0, 1, 2]);
+        assert_eq!(
+            process(&mut processor, &batch(0, 3)).await,
+            Decision::Continue
+        );
+        assert_eq!(processor.absorbed(), 3);
+        assert_eq!(memory.0.lock().unwrap().0, [0, 1, 2]);
     }
 }
