@@ -150,7 +150,7 @@ fn first_word_and(first: &str, median: &str) -> (String, String) {
 
 /// The consumer's seeded chaos test over `seeds` seeds (a failing seed is
 /// printed and replays exactly).
-pub(crate) fn chaos(seeds: &str) -> Result<()> {
+pub(crate) fn chaos(seeds: &str, sink: bool) -> Result<()> {
     cargo(
         &[
             "test",
@@ -165,7 +165,10 @@ pub(crate) fn chaos(seeds: &str) -> Result<()> {
             "--ignored",
             "--nocapture",
         ],
-        &[("SLS_CHAOS_SEEDS", seeds)],
+        &[
+            ("SLS_CHAOS_SEEDS", seeds),
+            ("SLS_CHAOS_SINK", if sink { "1" } else { "0" }),
+        ],
     )
 }
 

@@ -5,14 +5,16 @@
 //!   `sls-proto/proto/log.proto`, or with `--check` fails when they are stale.
 //! - `ci`: `cargo xtask ci` runs what `.ci/run` runs; `cargo xtask bench`
 //!   runs every benchmark and prints one summary table; `cargo xtask chaos
-//!   --seeds N` runs the consumer's chaos test over N seeds.
+//!   [--sink] --seeds N` runs the consumer's chaos test over N seeds (with
+//!   `--sink`, every batch also goes into an exactly-once sink).
 
 mod ci;
 mod codegen;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | ci | bench | chaos [--seeds N]";
+const USAGE: &str =
+    "usage: cargo xtask codegen [--check] | ci | bench | chaos [--sink] [--seeds N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,8 +24,10 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["ci"] => ci::ci(),
         ["bench"] => ci::bench(),
-        ["chaos"] => ci::chaos("100"),
-        ["chaos", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n),
+        ["chaos"] => ci::chaos("100", false),
+        ["chaos", "--sink"] => ci::chaos("100", true),
+        ["chaos", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n, false),
+        ["chaos", "--sink", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n, true),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

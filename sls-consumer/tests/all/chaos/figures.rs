@@ -22,6 +22,11 @@ pub(super) struct Figures {
     pub(super) merges: u64,
     /// Large groups written (1 to 5 MB), and the logs in them.
     pub(super) large_groups: u64,
+    /// Sink mode: runs, rows in the sink (distinct logs) and duplicates in
+    /// it (must be 0).
+    pub(super) sink_runs: u64,
+    pub(super) sink_rows: u64,
+    pub(super) sink_duplicates: u64,
     /// Logs written with text that is not UTF-8 (past key and sequence).
     pub(super) not_utf8_logs: u64,
     pub(super) large_logs: u64,
@@ -63,6 +68,9 @@ impl Figures {
         self.merges += other.merges;
         self.large_groups += other.large_groups;
         self.not_utf8_logs += other.not_utf8_logs;
+        self.sink_runs += other.sink_runs;
+        self.sink_rows += other.sink_rows;
+        self.sink_duplicates += other.sink_duplicates;
         self.large_logs += other.large_logs;
         self.pulls_refused_for_size += other.pulls_refused_for_size;
         self.drops += other.drops;
@@ -85,6 +93,22 @@ impl Figures {
 
 /// Prints the totals.
 pub(super) fn report(figures: &Figures) {
+    if figures.sink_runs > 0 {
+        let repeats =
+            figures.duplicates_crash + figures.duplicates_partition + figures.duplicates_lease;
+        println!(
+            "chaos: sink mode: {} runs, {} logs written, {} rows in the sink, duplicates in \
+             the sink: {}; re-deliveries absorbed by the sink: {repeats} ({} after crashes, \
+             {} after partitions, {} after leases lost to heartbeat faults)",
+            figures.sink_runs,
+            figures.written,
+            figures.sink_rows,
+            figures.sink_duplicates,
+            figures.duplicates_crash,
+            figures.duplicates_partition,
+            figures.duplicates_lease,
+        );
+    }
     println!(
         "chaos: {} runs, {} starts, {} clean stops, {} crashes, {} partitions, {} splits, \
          {} merges, {} faults injected ({:.0} per run)",

@@ -28,12 +28,14 @@ mod faults;
 mod figures;
 mod history;
 mod retention;
+mod sink;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sls_client::{CursorPosition, ShardStatus};
+use sls_consumer::exactly_once::ExactlyOnce;
 use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, CursorReset, Decision, ProcessError, Processor,
     StartPosition, Worker,
@@ -62,6 +64,8 @@ struct Sim {
     /// Pulls refused for size per hold (consumer, shard, held since), as
     /// last sampled from the worker's metrics.
     refused: Mutex<BTreeMap<(usize, u32, Instant), u64>>,
+    /// Sink mode: the transactional sink every batch also goes into.
+    sink: Option<sink::ChaosSink>,
 }
 
 impl Sim {
@@ -107,6 +111,8 @@ struct Recorder {
     inc: usize,
     shard: u32,
     sim: Arc<Sim>,
+    /// Sink mode: the exactly-once pattern over the run's sink.
+    sink: Option<ExactlyOnce<sink::ChaosSink>>,
 }
 
 impl Recorder {
@@ -125,8 +131,15 @@ impl Processor for Recorder {
     async fn process(
         &mut self,
         batch: &Batch,
-        _: &mut Checkpoint<'_>,
+        checkpoint: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
+        if let Some(sink) = &mut self.sink {
+            // No SPL and one sink: the pattern never asks to read again.
+            match sink.process(batch, checkpoint).await? {
+                Decision::Continue => {}
+                other => return Err(format!("the sink asked for {other:?}").into()),
+            }
+        }
         let start = Instant::now();
         self.sim.sample();
         tokio::time::sleep(WORK).await;
@@ -150,6 +163,13 @@ impl Processor for Recorder {
     }
 
     async fn on_assigned(&mut self, shard: u32) {
+        if let Some(sink) = &mut self.sink {
+            // The sink's position, for its compare-and-set (the worker
+            // itself starts from the group's checkpoint, see `sink.rs`).
+            if let Err(err) = sink.seek(shard).await {
+                panic!("the in-memory sink cannot fail: {err}");
+            }
+        }
         self.sim.sample();
         let checkpoint = self.sim.checkpoints().get(&shard).copied();
         self.sim.push(Event::Assigned {
@@ -214,6 +234,7 @@ async fn start(sim: &Arc<Sim>, slot: usize, inc: usize, small: bool) -> Worker {
             inc,
             shard,
             sim: recorders.clone(),
+            sink: recorders.sink.clone().map(ExactlyOnce::new),
         })
         .await;
         match started {
@@ -264,7 +285,7 @@ async fn reshard(sim: &Sim, rng: &mut fastrand::Rng, figures: &mut Figures) {
 
 /// One seeded run: `Ok` with its figures, or what went wrong. With
 /// `SLS_CHAOS_DUMP` set, a failing run prints its history first.
-async fn run(seed: u64) -> Result<Figures, String> {
+async fn run(seed: u64, sink: bool) -> Result<Figures, String> {
     let t0 = Instant::now();
     let mut rng = fastrand::Rng::with_seed(seed);
     let slots = rng.usize(2..=6);
@@ -277,6 +298,7 @@ async fn run(seed: u64) -> Result<Figures, String> {
         events: Mutex::default(),
         last_checkpoints: Mutex::default(),
         refused: Mutex::default(),
+        sink: sink.then(sink::ChaosSink::default),
     });
     let result = play(seed, rng, slots, &sim).await;
     if result.is_err() && std::env::var_os("SLS_CHAOS_DUMP").is_some() {
@@ -471,10 +493,49 @@ async fn play(
     figures.cursor_resets[usize::from(expired == ExpiredCursors::ReadFromOldest)] = resets;
     check(&events, &incs, &writes.ledger, &begins, &mut figures)
         .map_err(|e| format!("seed {seed}: {e}"))?;
+    if let Some(sink) = &sim.sink {
+        check_sink(&events, &sink.0.lock().unwrap(), &mut figures)
+            .map_err(|e| format!("seed {seed}: sink: {e}"))?;
+    }
     for (worst, times) in figures.worst.iter_mut().zip(&figures.handoffs) {
         *worst = times.iter().max().map(|max| (*max, seed));
     }
     Ok(figures)
+}
+
+/// Sink mode: the sink holds every log that was processed, each exactly
+/// once, and nothing else.
+fn check_sink(
+    events: &[Event],
+    tables: &sink::Tables,
+    figures: &mut Figures,
+) -> Result<(), String> {
+    let processed: BTreeSet<data::Tagged> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Batch { logs, .. } => Some(logs.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let duplicates: u64 = tables.rows.values().map(|n| u64::from(n - 1)).sum();
+    figures.sink_runs += 1;
+    figures.sink_rows += tables.rows.len() as u64;
+    figures.sink_duplicates += duplicates;
+    if duplicates > 0 {
+        return Err(format!("{duplicates} duplicates in the sink"));
+    }
+    if let Some(missing) = processed.iter().find(|log| !tables.rows.contains_key(log)) {
+        return Err(format!(
+            "log {missing:?} was processed but is not in the sink"
+        ));
+    }
+    if let Some(extra) = tables.rows.keys().find(|log| !processed.contains(log)) {
+        return Err(format!(
+            "log {extra:?} is in the sink but was never processed"
+        ));
+    }
+    Ok(())
 }
 
 /// Nothing in the run is permanent: a consumer that stopped on its own
@@ -514,7 +575,7 @@ fn heal(
 async fn chaos_a_few_seeds() {
     let mut total = Figures::default();
     for seed in [1, 2, 4] {
-        match run(seed).await {
+        match run(seed, false).await {
             Ok(figures) => total.add(&figures),
             Err(failure) => panic!("{failure} (replay: SLS_CHAOS_SEED={seed})"),
         }
@@ -533,6 +594,29 @@ async fn chaos_a_few_seeds() {
     );
 }
 
+/// Sink mode on the same seeds: the sink holds every processed log exactly
+/// once while the consumer re-delivers after crashes and partitions.
+#[tokio::test(start_paused = true)]
+async fn chaos_sink_a_few_seeds() {
+    let mut total = Figures::default();
+    for seed in [1, 2, 4] {
+        match run(seed, true).await {
+            Ok(figures) => total.add(&figures),
+            Err(failure) => {
+                panic!("{failure} (replay: SLS_CHAOS_SINK=1 SLS_CHAOS_SEED={seed})")
+            }
+        }
+    }
+    report(&total);
+    assert_eq!(total.sink_runs, 3);
+    assert_eq!(total.sink_duplicates, 0);
+    let repeats = total.duplicates_crash + total.duplicates_partition + total.duplicates_lease;
+    assert!(
+        repeats > 0,
+        "re-deliveries happened, for the sink to absorb"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 #[ignore = "many seeds: cargo xtask chaos --seeds N"]
 async fn chaos_many() {
@@ -541,12 +625,14 @@ async fn chaos_many() {
         (Some(one), _) => vec![one; var("SLS_CHAOS_REPEAT").unwrap_or(1) as usize],
         (None, n) => (0..n.unwrap_or(100)).collect(),
     };
+    // `SLS_CHAOS_SINK=1`: sink mode (`sink.rs`).
+    let sink = std::env::var_os("SLS_CHAOS_SINK").is_some_and(|v| v == "1");
     // Every seed runs; the failures are listed at the end (the totals are
     // of the seeds that passed).
     let mut total = Figures::default();
     let mut failed = Vec::new();
     for seed in seeds {
-        match run(seed).await {
+        match run(seed, sink).await {
             Ok(figures) => total.add(&figures),
             Err(failure) => {
                 println!("chaos: FAILED {failure} (replay: SLS_CHAOS_SEED={seed})");
