@@ -133,13 +133,6 @@ impl Processor for Recorder {
         batch: &Batch,
         checkpoint: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
-        if let Some(sink) = &mut self.sink {
-            // No SPL and one sink: the pattern never asks to read again.
-            match sink.process(batch, checkpoint).await? {
-                Decision::Continue => {}
-                other => return Err(format!("the sink asked for {other:?}").into()),
-            }
-        }
         let start = Instant::now();
         self.sim.sample();
         tokio::time::sleep(WORK).await;
@@ -149,6 +142,16 @@ impl Processor for Recorder {
             .flat_map(|g| g.logs())
             .map(|log| keyed::read(&log))
             .collect();
+        if let Some(sink) = &mut self.sink {
+            // The in-memory sink answers without yielding, so the write and
+            // the record of the batch below happen together: a loss cannot
+            // cancel one without the other. No SPL and one sink: the
+            // pattern never asks to read again.
+            match sink.process(batch, checkpoint).await? {
+                Decision::Continue => {}
+                other => return Err(format!("the sink asked for {other:?}").into()),
+            }
+        }
         self.sim.push(Event::Batch {
             inc: self.inc,
             shard: batch.shard,
