@@ -37,9 +37,11 @@
 //! The group's checkpoint still moves (at least once, for lag and for
 //! other tools); it may lag the sink's position, never lead it.
 //!
-//! Status: the pattern and the seek are in place; the SQLite and
-//! PostgreSQL sinks, the chaos run's sink mode and the throughput figures
-//! are not done yet (issue 13).
+//! Error policies: a batch the worker skips under
+//! [`AfterRetries::Skip`](crate::AfterRetries::Skip) is not skipped in the
+//! sink: [`ExactlyOnce`] reads it again from the sink's position, so a
+//! failing sink is retried as under `KeepRetrying`. Only a retention gap
+//! the worker reports moves the sink past data it did not write.
 
 use std::future::Future;
 
@@ -103,6 +105,10 @@ pub struct ExactlyOnce<S> {
     position: Option<Cursor>,
     /// Logs delivered again that the sink already held.
     absorbed: u64,
+    /// Where reading resumed after the worker reported a retention gap
+    /// (`on_cursor_reset`): the one place a batch may start past the
+    /// sink's position.
+    gap_to: Option<Cursor>,
 }
 
 /// Compare-and-set attempts on one batch before giving up (the error
@@ -117,6 +123,7 @@ impl<S: TransactionalSink> ExactlyOnce<S> {
             sink,
             position: None,
             absorbed: 0,
+            gap_to: None,
         }
     }
 
@@ -168,6 +175,12 @@ impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
         Ok(self.position)
     }
 
+    async fn on_cursor_reset(&mut self, reset: &crate::processor::CursorReset) {
+        // The logs between are gone from the shard: the next batch may
+        // start past the sink's position, there and only there.
+        self.gap_to = Some(reset.resumed);
+    }
+
     async fn process(
         &mut self,
         batch: &Batch,
@@ -176,9 +189,18 @@ impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
         for _ in 0..ATTEMPTS {
             // Without a stored position the first batch may start anywhere
             // the worker chose (the group's checkpoint or the start
-            // position). A batch that starts after the position follows a
-            // retention gap the worker reported (`on_cursor_reset`).
+            // position). A batch may start after the position only where
+            // the worker reported a retention gap (`on_cursor_reset`); any
+            // other gap (a batch skipped under `AfterRetries::Skip`, say)
+            // is read again from the sink's position: nothing is skipped
+            // in the sink, so `Skip` retries as `KeepRetrying` would.
             let expected = self.position;
+            if let Some(position) = expected.filter(|p| batch.cursor > *p) {
+                if self.gap_to != Some(batch.cursor) {
+                    tracing::warn!(shard = batch.shard, cursor = %batch.cursor, %position, "a batch past the sink's position with no retention gap reported; reading again from the position");
+                    return Ok(Decision::RollBack(position));
+                }
+            }
             let part;
             let (to_write, skipped) = match expected {
                 Some(position) if batch.next_cursor <= position => {
@@ -201,6 +223,7 @@ impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
                 SinkWrite::Written => {
                     self.absorbed += skipped;
                     self.position = Some(batch.next_cursor);
+                    self.gap_to = None;
                     return Ok(Decision::Continue);
                 }
                 SinkWrite::Stale { stored } => {
@@ -317,15 +340,33 @@ mod tests {
         assert_eq!(next.absorbed(), 3, "groups 0, 1 and 2 again");
         assert_eq!(memory.0.lock().unwrap().0, [0, 1, 2, 3, 4, 5]);
 
+        // A batch past the position with no reported gap (one skipped by
+        // the error policy) is read again from the position.
+        assert_eq!(
+            process(&mut next, &batch(7, 8)).await,
+            Decision::RollBack(Cursor::from_sequence(6))
+        );
+        // A reported retention gap is the one way past the position.
+        next.on_cursor_reset(&crate::processor::CursorReset {
+            shard: 0,
+            dead: Cursor::from_sequence(6),
+            resumed: Cursor::from_sequence(7),
+            oldest: Cursor::from_sequence(7),
+            policy: crate::OnExpiredCursor::Oldest,
+        })
+        .await;
+        assert_eq!(process(&mut next, &batch(7, 8)).await, Decision::Continue);
+        assert_eq!(memory.0.lock().unwrap().0, [0, 1, 2, 3, 4, 5, 7]);
+
         // Without per-group cursors (SPL) a batch across the position is
         // read again from the position.
-        let mut filtered = batch(4, 8);
+        let mut filtered = batch(6, 9);
         filtered.group_cursors = None;
         assert_eq!(
             process(&mut next, &filtered).await,
-            Decision::RollBack(Cursor::from_sequence(6))
+            Decision::RollBack(Cursor::from_sequence(8))
         );
-        assert_eq!(memory.0.lock().unwrap().0.len(), 6);
+        assert_eq!(memory.0.lock().unwrap().0.len(), 7);
     }
 
     #[tokio::test]

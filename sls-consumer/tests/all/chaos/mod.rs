@@ -196,6 +196,9 @@ impl Processor for Recorder {
     }
 
     async fn on_cursor_reset(&mut self, reset: &CursorReset) {
+        if let Some(sink) = &mut self.sink {
+            sink.on_cursor_reset(reset).await;
+        }
         self.sim.sample();
         self.sim.push(Event::Reset {
             inc: self.inc,
