@@ -13,12 +13,14 @@
 //! - `crashes`: workers in this process crash and restart while a writer
 //!   writes, and commit answers get lost.
 //! - `processes`: consumer processes killed with SIGKILL and restarted.
+//! - `throughput`: rows per second beside at-least-once (ignored).
 
 mod contract;
 mod crashes;
 mod harness;
 mod processes;
 mod sink;
+mod throughput;
 
 use std::time::Duration;
 
