@@ -10,6 +10,7 @@ mod handoff;
 mod harness;
 mod memory;
 mod ordered;
+mod pg;
 mod poison;
 mod seek;
 mod single;

@@ -1,0 +1,226 @@
+//! Consumer processes killed with SIGKILL at seeded random moments and
+//! restarted, while a writer writes, all against one fake LogHub and one
+//! PostgreSQL table: every log lands exactly once.
+//!
+//! A consumer process is this test binary run again, told by its
+//! environment to be one: `consumer_process` (ignored by default, and
+//! doing nothing without that environment) runs a worker until it is
+//! killed, or until its standard input closes (the parent is gone).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use sls_client::Credentials;
+use sls_consumer::Worker;
+use sls_consumer::exactly_once::ExactlyOnce;
+use sls_testkit::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FakeLogHub};
+
+use super::harness::{Durability, PgCluster, Scratch};
+use super::sink::{PgSink, SCHEMA, SinkStats};
+use super::{PATIENCE, assert_each_log_once, config, errors, rows, wait_for_rows, write};
+use crate::harness::{GROUP, LOGSTORE, PROJECT};
+
+/// The consumer's name: set, the process is a consumer.
+const CONSUMER_ENV: &str = "SLS_PG_TEST_CONSUMER";
+/// The fake LogHub's endpoint.
+const HUB_ENV: &str = "SLS_PG_TEST_HUB";
+/// The PostgreSQL connection string.
+const DB_ENV: &str = "SLS_PG_TEST_DB";
+
+const PROCESSES: usize = 3;
+const SHARDS: u32 = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_consumer_processes_leave_each_log_once() {
+    let Some(cluster) = PgCluster::start(Durability::Throwaway) else {
+        return;
+    };
+    let began = Instant::now();
+    let db = cluster.connect().await;
+    db.batch_execute(SCHEMA).await.unwrap();
+    let hub = FakeLogHub::builder()
+        .logstore(PROJECT, LOGSTORE, SHARDS)
+        .start()
+        .await
+        .unwrap();
+    let logs = Scratch::new("pg-consumers");
+    let mut consumers = Consumers {
+        slots: (0..PROCESSES).map(|_| None).collect(),
+        hub: hub.endpoint(),
+        db: cluster.connection_string(),
+        logs: logs.path().to_owned(),
+    };
+    for slot in 0..PROCESSES {
+        consumers.spawn(slot);
+    }
+    let writer = {
+        let client = hub.client();
+        tokio::spawn(async move { write(&client, 0, 400, 5, Duration::from_millis(10)).await })
+    };
+
+    // While the writer writes: kill a running consumer, or restart a
+    // killed one (under the same name, as a restarted host would).
+    let mut rng = fastrand::Rng::with_seed(1313);
+    let (mut kills, mut restarts) = (0, 0);
+    while !writer.is_finished() {
+        tokio::time::sleep(Duration::from_millis(rng.u64(150..700))).await;
+        let slot = rng.usize(..PROCESSES);
+        if consumers.slots[slot].is_some() {
+            consumers.kill(slot);
+            kills += 1;
+        } else {
+            consumers.spawn(slot);
+            restarts += 1;
+        }
+    }
+    let total = writer.await.unwrap();
+    for slot in 0..PROCESSES {
+        if consumers.slots[slot].is_none() {
+            consumers.spawn(slot);
+            restarts += 1;
+        }
+    }
+    let done = wait_for_rows(&db, total, PATIENCE).await;
+    consumers.kill_all();
+    assert!(
+        done,
+        "{} of {total} rows; the consumers said:\n{}",
+        rows(&db).await,
+        consumers.output()
+    );
+    assert_each_log_once(&db, total).await;
+    eprintln!(
+        "{total} logs exactly once in {:.1?} from {PROCESSES} consumer processes, \
+         {kills} of them killed (SIGKILL) and {restarts} restarted",
+        began.elapsed()
+    );
+    assert!(kills >= 3, "the schedule kills consumers ({kills})");
+}
+
+/// The consumer processes, by slot; killed when dropped.
+struct Consumers {
+    slots: Vec<Option<Child>>,
+    hub: String,
+    db: String,
+    logs: PathBuf,
+}
+
+impl Consumers {
+    fn spawn(&mut self, slot: usize) {
+        let log = |dir: &Path| {
+            File::options()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("p{slot}.log")))
+                .expect("a log file")
+        };
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let child = Command::new(exe)
+            .args([consumer_test_name().as_str(), "--exact", "--ignored"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CONSUMER_ENV, format!("p{slot}"))
+            .env(HUB_ENV, &self.hub)
+            .env(DB_ENV, &self.db)
+            .stdin(Stdio::piped())
+            .stdout(log(&self.logs))
+            .stderr(log(&self.logs))
+            .spawn()
+            .expect("starting a consumer process");
+        self.slots[slot] = Some(child);
+    }
+
+    /// SIGKILL: no shutdown, no commit, connections cut.
+    fn kill(&mut self, slot: usize) {
+        if let Some(mut child) = self.slots[slot].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for slot in 0..self.slots.len() {
+            self.kill(slot);
+        }
+    }
+
+    /// What the consumers printed.
+    fn output(&self) -> String {
+        (0..self.slots.len())
+            .map(|slot| {
+                let text = std::fs::read_to_string(self.logs.join(format!("p{slot}.log")))
+                    .unwrap_or_default();
+                format!("-- p{slot}\n{text}")
+            })
+            .collect()
+    }
+}
+
+impl Drop for Consumers {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// `consumer_process`'s name as the test harness knows it.
+fn consumer_test_name() -> String {
+    let module = module_path!();
+    let module = module.split_once("::").map_or(module, |(_, rest)| rest);
+    format!("{module}::consumer_process")
+}
+
+/// A consumer process of `killed_consumer_processes_leave_each_log_once`;
+/// returns at once without its environment.
+#[test]
+#[ignore = "a consumer process that killed_consumer_processes_leave_each_log_once starts"]
+fn consumer_process() {
+    let (Ok(name), Ok(hub), Ok(db)) = (
+        std::env::var(CONSUMER_ENV),
+        std::env::var(HUB_ENV),
+        std::env::var(DB_ENV),
+    ) else {
+        return;
+    };
+    // The parent holds the other end of standard input: when it is gone,
+    // so is this process.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = config(GROUP, &name)
+            .endpoint(hub)
+            .credentials(Credentials::new(
+                DEFAULT_ACCESS_KEY_ID,
+                DEFAULT_ACCESS_KEY_SECRET,
+            ))
+            .max_fetch_groups(3)
+            .build()
+            .unwrap();
+        let db: tokio_postgres::Config = db.parse().unwrap();
+        let stats = Arc::new(SinkStats::default());
+        let commits = Arc::new(AtomicU64::new(0));
+        let mut worker = Worker::start_with(config, errors(), move |_shard| {
+            ExactlyOnce::new(
+                PgSink::new(db.clone(), stats.clone()).losing_answers(5, commits.clone()),
+            )
+        })
+        .await
+        .unwrap();
+        // Runs until killed.
+        worker.stopped().await;
+        let report = worker.shutdown().await;
+        panic!("the consumer stopped by itself: {report:?}");
+    });
+}
