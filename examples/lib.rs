@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod sqlite_sink;
+
 /// Prints the libraries' warnings and errors (a shard that stalls, a pull
 /// retried, a cursor reset, a worker stopping) to stderr, so that what
 /// goes wrong in an example shows on the console. Set `RUST_LOG`-style

@@ -25,6 +25,7 @@ pub(crate) const EXAMPLES: &[&[&str]] = &[
     &["run", "--release", "--example", "copy_logstore"],
     &["run", "--release", "--example", "manual_checkpoint"],
     &["run", "--release", "--example", "tail", "--", "--demo"],
+    &["run", "--release", "--example", "exactly_once"],
     &["run", "--release", "--example", "decode"],
 ];
 
