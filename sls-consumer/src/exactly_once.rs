@@ -83,6 +83,14 @@ pub trait TransactionalSink: Send + 'static {
         batch: &Batch,
         expected: Option<Cursor>,
     ) -> impl Future<Output = Result<SinkWrite, ProcessError>> + Send;
+
+    /// Retention dropped the logs between `reset.dead` and
+    /// `reset.resumed` before they were read: they will never be in the
+    /// sink. Record the gap here if the job must know (default: nothing).
+    fn on_gap(&mut self, reset: &crate::processor::CursorReset) -> impl Future<Output = ()> + Send {
+        let _ = reset;
+        async {}
+    }
 }
 
 /// The [`Processor`] that feeds a [`TransactionalSink`] exactly once: it
@@ -179,13 +187,28 @@ impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
         // The logs between are gone from the shard: the next batch may
         // start past the sink's position, there and only there.
         self.gap_to = Some(reset.resumed);
+        self.sink.on_gap(reset).await;
     }
 
     async fn process(
         &mut self,
         batch: &Batch,
-        _: &mut Checkpoint<'_>,
+        checkpoint: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
+        let decision = self.write_batch(batch).await?;
+        if decision == Decision::Continue {
+            // The batch is in the sink (written now or before): without
+            // auto-commit, this is what lets the group's checkpoint follow
+            // (and read-only shards and bounded replays end).
+            checkpoint.save();
+        }
+        Ok(decision)
+    }
+}
+
+impl<S: TransactionalSink> ExactlyOnce<S> {
+    /// Writes `batch` (or its new part) with the compare-and-set.
+    async fn write_batch(&mut self, batch: &Batch) -> Result<Decision, ProcessError> {
         for _ in 0..ATTEMPTS {
             // Without a stored position the first batch may start anywhere
             // the worker chose (the group's checkpoint or the start

@@ -46,8 +46,10 @@ impl Batch {
 pub enum Decision {
     /// Done: the batch's `next_cursor` becomes the processed position.
     Continue,
-    /// Read again from this cursor (earlier data is delivered again); the
-    /// processed position moves back to it on purpose.
+    /// Read on from this cursor: back (earlier data is delivered again),
+    /// or forward (to a position the processor's own store already holds,
+    /// as [`ExactlyOnce`](crate::exactly_once::ExactlyOnce) does). The
+    /// processed position moves to it on purpose.
     RollBack(Cursor),
 }
 

@@ -127,3 +127,31 @@ async fn crashes_and_lost_answers_leave_each_log_once() {
         (0..more).collect::<BTreeSet<_>>()
     );
 }
+
+/// Without auto-commit the pattern saves each batch it holds, so the
+/// group's checkpoint follows and a bounded replay ends.
+#[tokio::test(start_paused = true)]
+async fn without_auto_commit_a_bounded_replay_ends() {
+    let hub = harness::hub(2).await;
+    let total = harness::write(&hub, 0, 5, 2).await;
+    let end_time = hub.clock().unix_seconds() + 1;
+    let sink = MemorySink::default();
+    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "a")
+        .client(hub.client())
+        .heartbeat_interval(INTERVAL)
+        .auto_commit_interval(None)
+        .end_time(end_time)
+        .build()
+        .unwrap();
+    let shared = sink.clone();
+    let mut worker = Worker::start(config, move |_| ExactlyOnce::new(shared.clone()))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), worker.replay_finished())
+        .await
+        .expect("the replay ends");
+    worker.shutdown().await.unwrap();
+    let db = sink.db.lock().unwrap();
+    assert_eq!(db.rows.len() as u64, total);
+    assert_eq!(duplicates(&db.rows), 0);
+}
