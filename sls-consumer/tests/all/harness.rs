@@ -149,6 +149,15 @@ pub(crate) async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) 
     done()
 }
 
+/// The group's checkpoint of `shard` on the server, if any.
+pub(crate) fn checkpoint(hub: &FakeLogHub, shard: u32) -> Option<sls_proto::Cursor> {
+    hub.group_assignments(PROJECT, LOGSTORE, GROUP)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a.shard == shard)
+        .and_then(|a| a.checkpoint)
+}
+
 /// Which consumer owns each shard, on the server.
 pub(crate) fn owners(hub: &FakeLogHub) -> BTreeMap<u32, Option<String>> {
     hub.group_assignments(PROJECT, LOGSTORE, GROUP)

@@ -659,12 +659,7 @@ async fn a_caught_up_shard_commits_on_the_interval() {
         .await
         .unwrap();
     let end = hub.end_cursor(PROJECT, LOGSTORE, 0).unwrap();
-    let committed = || {
-        hub.group_assignments(PROJECT, LOGSTORE, GROUP)
-            .unwrap_or_default()
-            .first()
-            .and_then(|a| a.checkpoint)
-    };
+    let committed = || harness::checkpoint(&hub, 0);
     // Auto-commit every 500 ms: within a few intervals of reading it all.
     assert!(
         harness::wait_until(Duration::from_secs(3), || committed() == Some(end)).await,

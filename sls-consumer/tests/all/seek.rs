@@ -120,12 +120,7 @@ async fn the_processors_position_overrides_the_groups_checkpoint() {
         .await
         .unwrap();
     let end = hub.end_cursor(PROJECT, LOGSTORE, 0).unwrap();
-    let committed = || {
-        hub.group_assignments(PROJECT, LOGSTORE, GROUP)
-            .unwrap_or_default()
-            .first()
-            .and_then(|a| a.checkpoint)
-    };
+    let committed = || harness::checkpoint(&hub, 0);
     assert!(
         harness::wait_until(Duration::from_secs(30), || committed() == Some(end)).await,
         "the group's checkpoint follows: {:?}",

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use sls_consumer::Worker;
 use sls_consumer::exactly_once::ExactlyOnce;
-use sls_testkit::FakeLogHub;
 
-use super::harness::{Durability, PgCluster};
-use super::sink::{PgSink, SCHEMA, SinkStats};
+use super::sink::{PgSink, SinkStats};
 use super::{PATIENCE, assert_each_log_once, config, errors, rows, wait_for_rows, write};
 use crate::harness::{GROUP, LOGSTORE, PROJECT};
 
@@ -19,17 +17,10 @@ const SHARDS: u32 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_restarts_and_lost_answers_leave_each_log_once() {
-    let Some(cluster) = PgCluster::start(Durability::Throwaway) else {
+    let began = Instant::now();
+    let Some((cluster, db, hub)) = super::cluster_and_hub(SHARDS).await else {
         return;
     };
-    let began = Instant::now();
-    let db = cluster.connect().await;
-    db.batch_execute(SCHEMA).await.unwrap();
-    let hub = FakeLogHub::builder()
-        .logstore(PROJECT, LOGSTORE, SHARDS)
-        .start()
-        .await
-        .unwrap();
     let writer = {
         let client = hub.client();
         tokio::spawn(async move { write(&client, 0, 300, 5, Duration::from_millis(10)).await })

@@ -40,6 +40,23 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Log `id`'s payload: bytes that are not UTF-8 (GBK "中文", a stray
 /// 0xff), which the sink must store as they are.
+/// A throwaway cluster with the sink's schema, a connection to it, and a
+/// fake LogHub with `shards` shards; `None` where PostgreSQL is missing
+/// (outside CI: the harness said how to install it).
+async fn cluster_and_hub(
+    shards: u32,
+) -> Option<(harness::PgCluster, Client, sls_testkit::FakeLogHub)> {
+    let cluster = harness::PgCluster::start(harness::Durability::Throwaway)?;
+    let db = cluster.connect().await;
+    db.batch_execute(sink::SCHEMA).await.unwrap();
+    let hub = sls_testkit::FakeLogHub::builder()
+        .logstore(PROJECT, LOGSTORE, shards)
+        .start()
+        .await
+        .unwrap();
+    Some((cluster, db, hub))
+}
+
 fn payload(id: u64) -> Vec<u8> {
     let mut bytes = vec![0xd6, 0xd0, 0xce, 0xc4, b' ', 0xff, b' '];
     bytes.extend_from_slice(id.to_string().as_bytes());

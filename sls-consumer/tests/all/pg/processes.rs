@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use sls_client::Credentials;
 use sls_consumer::Worker;
 use sls_consumer::exactly_once::ExactlyOnce;
-use sls_testkit::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FakeLogHub};
+use sls_testkit::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
 
-use super::harness::{Durability, PgCluster, Scratch};
-use super::sink::{PgSink, SCHEMA, SinkStats};
+use super::harness::Scratch;
+use super::sink::{PgSink, SinkStats};
 use super::{PATIENCE, assert_each_log_once, config, errors, rows, wait_for_rows, write};
-use crate::harness::{GROUP, LOGSTORE, PROJECT};
+use crate::harness::GROUP;
 
 /// The consumer's name: set, the process is a consumer.
 const CONSUMER_ENV: &str = "SLS_PG_TEST_CONSUMER";
@@ -36,17 +36,10 @@ const SHARDS: u32 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_consumer_processes_leave_each_log_once() {
-    let Some(cluster) = PgCluster::start(Durability::Throwaway) else {
+    let began = Instant::now();
+    let Some((cluster, db, hub)) = super::cluster_and_hub(SHARDS).await else {
         return;
     };
-    let began = Instant::now();
-    let db = cluster.connect().await;
-    db.batch_execute(SCHEMA).await.unwrap();
-    let hub = FakeLogHub::builder()
-        .logstore(PROJECT, LOGSTORE, SHARDS)
-        .start()
-        .await
-        .unwrap();
     let logs = Scratch::new("pg-consumers");
     let mut consumers = Consumers {
         slots: (0..PROCESSES).map(|_| None).collect(),
