@@ -6,7 +6,7 @@
 //! - `ci`: `cargo xtask ci` runs what `.ci/run` runs; `cargo xtask bench`
 //!   runs every benchmark and prints one summary table; `cargo xtask chaos
 //!   [--sink] --seeds N` runs the consumer's chaos test over N seeds (with
-//!   `--sink`, every batch also goes into an exactly-once SQLite sink).
+//!   `--sink`, every batch also goes into an exactly-once sink in memory).
 
 mod ci;
 mod codegen;

@@ -652,8 +652,8 @@ async fn chaos_many() {
         (Some(one), _) => vec![one; var("SLS_CHAOS_REPEAT").unwrap_or(1) as usize],
         (None, n) => (0..n.unwrap_or(100)).collect(),
     };
-    // `SLS_CHAOS_SINK=1` (SQLite) or `=memory`: sink mode (`sink.rs`).
-    let sink = std::env::var("SLS_CHAOS_SINK").is_ok_and(|v| v == "1" || v == "memory");
+    // `SLS_CHAOS_SINK=1` (in memory) or `=sqlite`: sink mode (`sink.rs`).
+    let sink = std::env::var("SLS_CHAOS_SINK").is_ok_and(|v| v == "1" || v == "sqlite");
     // Every seed runs; the failures are listed at the end (the totals are
     // of the seeds that passed).
     let mut total = Figures::default();
