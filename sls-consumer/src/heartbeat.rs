@@ -441,7 +441,12 @@ where
         for running in held.values().chain(stopping.values()) {
             let _ = running.stop.send(Some(stop));
         }
-        let deadline = tokio::time::sleep(self.config.shutdown_timeout);
+        // No heartbeat goes out while shards finish: past the lease the
+        // service may give them to others, so the wait ends there too
+        // (what has not finished is abandoned as lost, never held by two).
+        let deadline = tokio::time::sleep_until(
+            (Instant::now() + self.config.shutdown_timeout).min(last_ok + self.lease()),
+        );
         tokio::pin!(deadline);
         let mut abandoned = false;
         loop {

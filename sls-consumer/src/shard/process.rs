@@ -28,6 +28,19 @@ async fn caught<T>(future: impl Future<Output = T>) -> Result<T, ProcessorPanic>
         .map_err(|payload| ProcessorPanic::from_payload(payload.as_ref()))
 }
 
+/// Runs a hook (or `seek`) of the processor, caught, unless the shard is
+/// lost first: a hook that hangs must not keep a lost shard's task alive.
+async fn hook<T>(
+    stop: &watch::Receiver<Option<Stop>>,
+    future: impl Future<Output = T>,
+) -> Result<Result<T, ProcessorPanic>, Leave> {
+    let mut lose = stop.clone();
+    tokio::select! {
+        result = caught(future) => Ok(result),
+        () = lost(&mut lose) => Err(Leave::Stop(Stop::Lose)),
+    }
+}
+
 /// Waits until the shard is lost.
 async fn lost(stop: &mut watch::Receiver<Option<Stop>>) {
     if stop.wait_for(|s| *s == Some(Stop::Lose)).await.is_err() {
@@ -115,7 +128,7 @@ impl<P: Processor> ShardTask<P> {
     }
 
     pub(super) async fn hook_assigned(&mut self) -> Result<(), Leave> {
-        match caught(self.processor.on_assigned(self.shard)).await {
+        match hook(&self.stop, self.processor.on_assigned(self.shard)).await? {
             Ok(()) => Ok(()),
             Err(panic) => self.hook_panicked("on_assigned", panic),
         }
@@ -129,7 +142,7 @@ impl<P: Processor> ShardTask<P> {
         let mut policy: ErrorPolicy = self.settings.errors.clone();
         let mut failures = 0u32;
         loop {
-            let err: ProcessError = match caught(self.processor.seek(self.shard)).await {
+            let err: ProcessError = match hook(&self.stop, self.processor.seek(self.shard)).await? {
                 Ok(Ok(sought)) => return Ok(sought),
                 Ok(Err(err)) => err,
                 Err(panic) => {
@@ -158,14 +171,14 @@ impl<P: Processor> ShardTask<P> {
     }
 
     pub(super) async fn hook_shard_end(&mut self) -> Result<(), Leave> {
-        match caught(self.processor.on_shard_end(self.shard)).await {
+        match hook(&self.stop, self.processor.on_shard_end(self.shard)).await? {
             Ok(()) => Ok(()),
             Err(panic) => self.hook_panicked("on_shard_end", panic),
         }
     }
 
     pub(super) async fn hook_cursor_reset(&mut self, reset: &CursorReset) -> Result<(), Leave> {
-        match caught(self.processor.on_cursor_reset(reset)).await {
+        match hook(&self.stop, self.processor.on_cursor_reset(reset)).await? {
             Ok(()) => Ok(()),
             Err(panic) => self.hook_panicked("on_cursor_reset", panic),
         }

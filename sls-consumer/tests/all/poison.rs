@@ -806,3 +806,46 @@ async fn retention_dropping_data_being_processed_resets_instead_of_stopping() {
     assert_eq!(resets.len(), 1, "{resets:?}");
     assert_eq!(report.shards[&0].committed, Some(end));
 }
+
+/// A shutdown sends no heartbeats while its shards finish: one that does
+/// not finish within the lease is given up as lost then, not at the
+/// shutdown timeout, since the service may give it to another consumer
+/// from there on (found by the chaos run's SQLite sink mode).
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_waits_for_shards_no_longer_than_the_lease() {
+    struct Stuck;
+    impl Processor for Stuck {
+        async fn process(
+            &mut self,
+            _: &Batch,
+            _: &mut Checkpoint<'_>,
+        ) -> Result<Decision, ProcessError> {
+            std::future::pending().await
+        }
+    }
+    let hub = harness::hub(1).await;
+    harness::write(&hub, 0, 1, 1).await;
+    let config = config(&hub)
+        .shutdown_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, |_| Stuck).await.unwrap();
+    assert!(
+        harness::wait_until(Duration::from_secs(10), || worker
+            .metrics()
+            .shards
+            .first()
+            .is_some_and(|m| m.processing_for.is_some()))
+        .await
+    );
+    let began = tokio::time::Instant::now();
+    let report = worker.shutdown().await.unwrap();
+    let took = began.elapsed();
+    // The lease: timeout (3 s) minus the interval (1 s), from the last
+    // heartbeat; plus the grace the abandoned tasks get.
+    assert!(took <= INTERVAL * 4, "shutdown took {took:?}");
+    assert!(matches!(
+        report.shards[&0].last_exit,
+        Some(sls_consumer::ShardExit::Lost)
+    ));
+}
