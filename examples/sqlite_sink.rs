@@ -66,7 +66,6 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sls_consumer::exactly_once::{SinkWrite, TransactionalSink};
 use sls_consumer::{Batch, ProcessError};
 use sls_proto::Cursor;
-use sls_proto::LogView;
 
 /// The field whose value goes to `logs.id`.
 pub const ID_KEY: &str = "id";
@@ -246,7 +245,6 @@ fn write_batch(
             "INSERT INTO logs (shard, cursor, time, id, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let batch_cursor = batch.cursor.to_string();
-        let mut fields = Vec::new();
         for (i, group) in batch.groups.groups().enumerate() {
             let cursor = match &batch.group_cursors {
                 Some(cursors) => cursors.get(i).map(ToString::to_string),
@@ -254,10 +252,9 @@ fn write_batch(
             };
             let cursor = cursor.as_deref().unwrap_or(&batch_cursor);
             for log in group.logs() {
-                fields.clear();
-                encode_log(&log, &mut fields);
                 let id: Option<&[u8]> = log.get(ID_KEY).map(|v| &**v);
-                insert.execute(params![batch.shard, cursor, log.time(), id, fields])?;
+                // The log's bytes as pulled: no re-encoding.
+                insert.execute(params![batch.shard, cursor, log.time(), id, log.encoded()])?;
             }
         }
     }
@@ -268,41 +265,6 @@ fn write_batch(
     )?;
     tx.commit()?;
     Ok(SinkWrite::Written)
-}
-
-/// Appends `log` as the `Log` message of log.proto (what prost writes
-/// for [`LogView::to_message`]), straight from the view's borrowed bytes:
-/// no allocation per field.
-fn encode_log(log: &LogView<'_>, out: &mut Vec<u8>) {
-    fn varint(mut n: u64, out: &mut Vec<u8>) {
-        while n >= 0x80 {
-            out.push((n as u8) | 0x80);
-            n >>= 7;
-        }
-        out.push(n as u8);
-    }
-    fn varint_len(n: u64) -> u64 {
-        u64::from(64 - (n | 1).leading_zeros()).div_ceil(7)
-    }
-    // Field 1 (Time, varint), 2 (Contents: LogContent{Key = 1, Value =
-    // 2}, length-delimited), 4 (Time_ns, fixed32).
-    out.push(1 << 3);
-    varint(u64::from(log.time()), out);
-    for (key, value) in log.contents() {
-        let (k, v) = (key.len() as u64, value.len() as u64);
-        out.push((2 << 3) | 2);
-        varint(2 + varint_len(k) + k + varint_len(v) + v, out);
-        out.push((1 << 3) | 2);
-        varint(k, out);
-        out.extend_from_slice(key);
-        out.push((2 << 3) | 2);
-        varint(v, out);
-        out.extend_from_slice(value);
-    }
-    if let Some(ns) = log.time_ns() {
-        out.push((4 << 3) | 5);
-        out.extend_from_slice(&ns.to_le_bytes());
-    }
 }
 
 impl TransactionalSink for SqliteSink {
@@ -352,10 +314,8 @@ mod tests {
     use sls_proto::sample::MessyLogs;
     use sls_proto::{Log, LogGroupBytes};
 
-    use super::encode_log;
-
     #[test]
-    fn logs_are_encoded_as_prost_encodes_them() {
+    fn the_stored_bytes_decode_to_the_log() {
         let mut group = MessyLogs::new(3).group(40);
         group
             .logs
@@ -368,11 +328,8 @@ mod tests {
             .logs
             .push(Log::new(1, [(big.as_slice(), big.as_slice())]));
         let bytes = LogGroupBytes::encode(&group);
-        let mut out = Vec::new();
-        for log in bytes.view().logs() {
-            out.clear();
-            encode_log(&log, &mut out);
-            assert_eq!(out, log.to_message().encode_to_vec());
+        for (log, written) in bytes.view().logs().zip(&group.logs) {
+            assert_eq!(&Log::decode(log.encoded()).unwrap(), written);
         }
     }
 }

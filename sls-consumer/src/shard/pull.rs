@@ -124,7 +124,15 @@ impl<P: Processor> ShardTask<P> {
                 // An unfiltered answer with no groups whose next cursor moved
                 // on jumped over dropped data the same way.
                 let first = if pulled.count > 0 {
-                    pulled.group_cursors().and_then(|c| c.first().copied())
+                    // The first group's cursor alone (the batch collects
+                    // them all later).
+                    Cursor::group_cursors(
+                        pulled.cursor,
+                        pulled.read_last_cursor,
+                        pulled.groups.len(),
+                        pulled.filtered,
+                    )
+                    .and_then(|mut cursors| cursors.next())
                 } else if !pulled.filtered {
                     Some(pulled.next_cursor)
                 } else {

@@ -149,6 +149,38 @@ pub(crate) async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) 
     done()
 }
 
+/// The oldest retained cursor of `shard`.
+pub(crate) async fn begin(hub: &FakeLogHub, shard: u32) -> sls_proto::Cursor {
+    hub.client()
+        .get_cursor(PROJECT, LOGSTORE, shard, sls_client::CursorPosition::Begin)
+        .await
+        .unwrap()
+}
+
+/// Creates the group (as a worker would, with a 3 s timeout) and sets its
+/// checkpoint of `shard` to `cursor`, as another tool or an earlier run
+/// would have left it.
+pub(crate) async fn set_checkpoint(hub: &FakeLogHub, shard: u32, cursor: sls_proto::Cursor) {
+    let client = hub.client();
+    let group = sls_client::ConsumerGroup {
+        name: GROUP.into(),
+        timeout: 3,
+        order: false,
+    };
+    match client
+        .create_consumer_group(PROJECT, LOGSTORE, &group)
+        .await
+    {
+        Err(err) if !err.is_code("ConsumerGroupAlreadyExist") => panic!("{err}"),
+        _ => {}
+    }
+    let update = sls_client::CheckpointUpdate::new(shard, cursor).force(true);
+    client
+        .update_checkpoint(PROJECT, LOGSTORE, GROUP, "someone", update)
+        .await
+        .unwrap();
+}
+
 /// The group's checkpoint of `shard` on the server, if any.
 pub(crate) fn checkpoint(hub: &FakeLogHub, shard: u32) -> Option<sls_proto::Cursor> {
     hub.group_assignments(PROJECT, LOGSTORE, GROUP)

@@ -194,34 +194,8 @@ async fn large_groups_with_the_smallest_budget_and_pull_target() {
 async fn expired_checkpoint(dead: u64, live: u64) -> (FakeLogHub, Cursor, u64) {
     let hub = harness::hub(1).await;
     harness::write(&hub, 0, dead, 2).await;
-    let client = hub.client();
-    client
-        .create_consumer_group(
-            PROJECT,
-            LOGSTORE,
-            &sls_client::ConsumerGroup {
-                name: GROUP.into(),
-                timeout: 3,
-                order: false,
-            },
-        )
-        .await
-        .unwrap();
-    let begin = client
-        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
-        .await
-        .unwrap();
-    let dead_cursor = begin.checked_add(1).unwrap();
-    client
-        .update_checkpoint(
-            PROJECT,
-            LOGSTORE,
-            GROUP,
-            "someone",
-            sls_client::CheckpointUpdate::new(0, dead_cursor).force(true),
-        )
-        .await
-        .unwrap();
+    let dead_cursor = harness::begin(&hub, 0).await.checked_add(1).unwrap();
+    harness::set_checkpoint(&hub, 0, dead_cursor).await;
     tokio::time::advance(Duration::from_secs(31 * 86_400)).await;
     let next = harness::write(&hub, 1000, live, 2).await;
     (hub, dead_cursor, next - 1000)
@@ -321,7 +295,7 @@ async fn a_roll_back_into_dropped_data_resets(mode: ExpiredCursors) {
     harness::write(&hub, 0, 3, 2).await;
     assert_eq!(hub.drop_oldest(PROJECT, LOGSTORE, 0, 3), Some(3));
     let live = harness::write(&hub, 1000, 2, 2).await - 1000;
-    let oldest = begin(&hub).await;
+    let oldest = harness::begin(&hub, 0).await;
     let dead = oldest.checked_add(-3).unwrap();
     let counter = Counter::default();
     *counter.roll_back_to.lock().unwrap() = Some(dead);
@@ -409,6 +383,19 @@ async fn a_processor_that_panics_once_is_retried_under_every_policy() {
     }
 }
 
+/// A processor that never returns from `process`.
+struct Stuck;
+
+impl Processor for Stuck {
+    async fn process(
+        &mut self,
+        _: &Batch,
+        _: &mut Checkpoint<'_>,
+    ) -> Result<Decision, ProcessError> {
+        std::future::pending().await
+    }
+}
+
 /// A one-shard hub with `groups` groups of 2 logs, and a worker whose
 /// processor panics on every batch, under `then`.
 async fn always_panicking(
@@ -446,14 +433,6 @@ async fn health_until(
     })
     .await
     .unwrap_or_else(|_| panic!("health never got there: {:?}", worker.health()))
-}
-
-/// The oldest retained cursor of shard 0.
-async fn begin(hub: &FakeLogHub) -> Cursor {
-    hub.client()
-        .get_cursor(PROJECT, LOGSTORE, 0, sls_client::CursorPosition::Begin)
-        .await
-        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -496,7 +475,7 @@ async fn a_processor_that_always_panics_follows_the_policy() {
     let health = health_until(&mut worker, INTERVAL * 20, |h| !h.is_healthy()).await;
     let stuck_at = Problem::NoProgress {
         shard: 0,
-        position: Some(begin(&hub).await),
+        position: Some(harness::begin(&hub, 0).await),
     };
     assert!(health.problems().contains(&stuck_at), "{health:?}");
     assert!(worker.metrics().shards[0].stalled);
@@ -506,16 +485,6 @@ async fn a_processor_that_always_panics_follows_the_policy() {
 
 #[tokio::test(start_paused = true)]
 async fn a_processor_stuck_in_process_shows_in_health() {
-    struct Stuck;
-    impl Processor for Stuck {
-        async fn process(
-            &mut self,
-            _: &Batch,
-            _: &mut Checkpoint<'_>,
-        ) -> Result<Decision, ProcessError> {
-            std::future::pending().await
-        }
-    }
     let hub = harness::hub(1).await;
     harness::write(&hub, 0, 1, 1).await;
     let config = config(&hub)
@@ -813,16 +782,6 @@ async fn retention_dropping_data_being_processed_resets_instead_of_stopping() {
 /// from there on (found by the chaos run's SQLite sink mode).
 #[tokio::test(start_paused = true)]
 async fn a_shutdown_waits_for_shards_no_longer_than_the_lease() {
-    struct Stuck;
-    impl Processor for Stuck {
-        async fn process(
-            &mut self,
-            _: &Batch,
-            _: &mut Checkpoint<'_>,
-        ) -> Result<Decision, ProcessError> {
-            std::future::pending().await
-        }
-    }
     let hub = harness::hub(1).await;
     harness::write(&hub, 0, 1, 1).await;
     let config = config(&hub)

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sls_client::CursorPosition;
 use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, ConsumerError, CursorReset, Decision, ProcessError,
     Processor, Worker,
@@ -70,42 +69,13 @@ fn config(hub: &FakeLogHub) -> ConsumerConfig {
         .unwrap()
 }
 
-async fn begin(hub: &FakeLogHub) -> Cursor {
-    hub.client()
-        .get_cursor(PROJECT, LOGSTORE, 0, CursorPosition::Begin)
-        .await
-        .unwrap()
-}
-
 /// A one-shard hub with 6 groups of one log (ids 0..6) and a group whose
 /// checkpoint is at the second group.
 async fn hub_with_checkpoint() -> FakeLogHub {
     let hub = harness::hub(1).await;
     harness::write(&hub, 0, 6, 1).await;
-    let client = hub.client();
-    client
-        .create_consumer_group(
-            PROJECT,
-            LOGSTORE,
-            &sls_client::ConsumerGroup {
-                name: GROUP.into(),
-                timeout: 3,
-                order: false,
-            },
-        )
-        .await
-        .unwrap();
-    let checkpoint = begin(&hub).await.checked_add(1).unwrap();
-    client
-        .update_checkpoint(
-            PROJECT,
-            LOGSTORE,
-            GROUP,
-            "someone",
-            sls_client::CheckpointUpdate::new(0, checkpoint).force(true),
-        )
-        .await
-        .unwrap();
+    let checkpoint = harness::begin(&hub, 0).await.checked_add(1).unwrap();
+    harness::set_checkpoint(&hub, 0, checkpoint).await;
     hub
 }
 
@@ -113,7 +83,7 @@ async fn hub_with_checkpoint() -> FakeLogHub {
 async fn the_processors_position_overrides_the_groups_checkpoint() {
     let hub = hub_with_checkpoint().await;
     let sink = Sink::default();
-    *sink.position.lock().unwrap() = Some(begin(&hub).await.checked_add(4).unwrap());
+    *sink.position.lock().unwrap() = Some(harness::begin(&hub, 0).await.checked_add(4).unwrap());
     sink.seek_failures.store(2, Ordering::SeqCst);
     let seen = sink.clone();
     let worker = Worker::start(config(&hub), move |_| seen.clone())
@@ -183,7 +153,7 @@ async fn a_position_past_the_end_stops_the_worker() {
 async fn an_expired_position_goes_through_the_policy() {
     let hub = hub_with_checkpoint().await;
     let sink = Sink::default();
-    let stored = begin(&hub).await.checked_add(2).unwrap();
+    let stored = harness::begin(&hub, 0).await.checked_add(2).unwrap();
     *sink.position.lock().unwrap() = Some(stored);
     assert_eq!(hub.drop_oldest(PROJECT, LOGSTORE, 0, 3), Some(3));
     let seen = sink.clone();

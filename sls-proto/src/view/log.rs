@@ -110,6 +110,14 @@ impl<'a> LogView<'a> {
         self.contents().find(|(k, _)| **k == *key).map(|(_, v)| v)
     }
 
+    /// The log's encoded bytes (a `Log` message of log.proto) as they came,
+    /// borrowed from the list's buffer: what a sink stores to keep a log
+    /// whole without encoding it again. Byte-exact, as
+    /// [`LogGroupView::encoded`](super::LogGroupView::encoded) is.
+    pub fn encoded(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// Converts to the owned prost type (allocates every string, whose
     /// bytes it copies unchanged).
     pub fn to_message(&self) -> Log {
