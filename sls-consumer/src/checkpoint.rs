@@ -74,6 +74,9 @@ pub struct Checkpoint<'a> {
     pub(crate) batch_next: Cursor,
     pub(crate) tracker: &'a mut Tracker,
     pub(crate) target: &'a Target,
+    /// Logs of this batch an exactly-once sink already held
+    /// ([`ShardMetrics::absorbed`](crate::ShardMetrics::absorbed)).
+    pub(crate) absorbed: u64,
 }
 
 impl Checkpoint<'_> {

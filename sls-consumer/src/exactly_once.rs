@@ -35,7 +35,11 @@
 //! checked inside it. Logs dropped by retention before they were read are
 //! not in the sink ([`Processor::on_cursor_reset`] says which range).
 //! The group's checkpoint still moves (at least once, for lag and for
-//! other tools); it may lag the sink's position, never lead it.
+//! other tools); it may lag the sink's position, and leads it only across
+//! a retention gap the worker reported (the sink keeps the position
+//! before the gap unless its [`on_gap`](TransactionalSink::on_gap) moves
+//! it): the next holder, started at the sink's position, meets the same
+//! gap and is told of it again.
 //!
 //! Error policies: a batch the worker skips under
 //! [`AfterRetries::Skip`](crate::AfterRetries::Skip) is not skipped in the
@@ -104,7 +108,8 @@ pub trait TransactionalSink: Send + 'static {
 /// position on are written (from the per-group cursors; with an SPL query,
 /// which has none, the shard is read again from the position with
 /// [`Decision::RollBack`]). Either way the logs skipped are counted
-/// ([`ExactlyOnce::absorbed`]).
+/// ([`ExactlyOnce::absorbed`], and in the worker's metrics:
+/// [`ShardMetrics::absorbed`](crate::ShardMetrics::absorbed)).
 #[derive(Debug)]
 pub struct ExactlyOnce<S> {
     sink: S,
@@ -195,7 +200,9 @@ impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
         batch: &Batch,
         checkpoint: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
+        let before = self.absorbed;
         let decision = self.write_batch(batch).await?;
+        checkpoint.absorbed += self.absorbed - before;
         if decision == Decision::Continue {
             // The batch is in the sink (written now or before): without
             // auto-commit, this is what lets the group's checkpoint follow
@@ -209,7 +216,9 @@ impl<S: TransactionalSink> Processor for ExactlyOnce<S> {
 impl<S: TransactionalSink> ExactlyOnce<S> {
     /// Writes `batch` (or its new part) with the compare-and-set.
     async fn write_batch(&mut self, batch: &Batch) -> Result<Decision, ProcessError> {
-        for _ in 0..ATTEMPTS {
+        let mut reread = false;
+        // One more round for a re-read of a stale position.
+        for _ in 0..=ATTEMPTS {
             // Without a stored position the first batch may start anywhere
             // the worker chose (the group's checkpoint or the start
             // position). A batch may start after the position only where
@@ -219,6 +228,16 @@ impl<S: TransactionalSink> ExactlyOnce<S> {
             // in the sink, so `Skip` retries as `KeepRetrying` would.
             let expected = self.position;
             if let Some(position) = expected.filter(|p| batch.cursor > *p) {
+                if self.gap_to != Some(batch.cursor) && !reread {
+                    // The position this processor read may be stale: the
+                    // shard's previous holder, cut off but not yet aware
+                    // of it, can still finish a write (and even commit the
+                    // group's checkpoint) after this one read the sink's
+                    // position. Ask the sink again before reading again.
+                    reread = true;
+                    self.position = self.sink.position(batch.shard).await?;
+                    continue;
+                }
                 if self.gap_to != Some(batch.cursor) {
                     tracing::warn!(shard = batch.shard, cursor = %batch.cursor, %position, "a batch past the sink's position with no retention gap reported; reading again from the position");
                     return Ok(Decision::RollBack(position));
@@ -342,6 +361,7 @@ mod tests {
             batch_next: batch.next_cursor,
             tracker: &mut tracker,
             target: &target,
+            absorbed: 0,
         };
         processor.process(batch, &mut checkpoint).await.unwrap()
     }
@@ -407,5 +427,32 @@ mod tests {
         );
         assert_eq!(processor.absorbed(), 3);
         assert_eq!(memory.0.lock().unwrap().0, [0, 1, 2]);
+    }
+
+    /// The chaos run into SQLite found this: the previous holder, cut off
+    /// but not yet aware of it, finished a write (and committed the
+    /// group's checkpoint) after the new holder read the sink's position;
+    /// the new holder then started at that checkpoint, past the position
+    /// it had read, and asked to read again from there forever.
+    #[tokio::test]
+    async fn a_position_moved_by_the_previous_holder_after_seek_is_read_again() {
+        let memory = Memory::default();
+        let mut old = ExactlyOnce::new(memory.clone());
+        old.seek(0).await.unwrap();
+        assert_eq!(process(&mut old, &batch(0, 2)).await, Decision::Continue);
+
+        let mut new = ExactlyOnce::new(memory.clone());
+        assert_eq!(new.seek(0).await.unwrap(), Some(Cursor::from_sequence(2)));
+        // The old holder's late write.
+        assert_eq!(process(&mut old, &batch(2, 4)).await, Decision::Continue);
+        // The new holder starts where the old one's checkpoint got to.
+        assert_eq!(process(&mut new, &batch(4, 6)).await, Decision::Continue);
+        assert_eq!(memory.0.lock().unwrap().0, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(new.absorbed(), 0);
+        // A real gap is still read again, after one look at the sink.
+        assert_eq!(
+            process(&mut new, &batch(7, 8)).await,
+            Decision::RollBack(Cursor::from_sequence(6))
+        );
     }
 }

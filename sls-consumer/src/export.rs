@@ -24,6 +24,9 @@ pub(crate) fn publish(consumer: &str, snapshot: &WorkerMetrics) {
         metrics::gauge!("sls_consumer_fetched_logs", &labels).set(m.fetched_logs as f64);
         metrics::gauge!("sls_consumer_fetch_retries", &labels).set(m.fetch_retries as f64);
         metrics::gauge!("sls_consumer_process_failures", &labels).set(m.process_failures as f64);
+        metrics::gauge!("sls_consumer_failures_in_a_row", &labels)
+            .set(f64::from(m.failures_in_a_row));
+        metrics::gauge!("sls_consumer_absorbed_logs", &labels).set(m.absorbed as f64);
         metrics::gauge!("sls_consumer_stalled", &labels).set(if m.stalled { 1.0 } else { 0.0 });
         if let Some(lag) = m.lag_groups {
             metrics::gauge!("sls_consumer_lag_groups", &labels).set(lag as f64);

@@ -64,6 +64,16 @@ pub enum Problem {
         /// The call, as the API reference names it.
         call: &'static str,
     },
+    /// The processor keeps failing: `process` (or
+    /// [`Processor::seek`](crate::Processor::seek), which is never skipped)
+    /// failed more times in a row than the error policy's retries, and is
+    /// being retried (`KeepRetrying`, or `seek` under `Skip`). The count is
+    /// [`ShardMetrics::failures_in_a_row`](crate::ShardMetrics::failures_in_a_row);
+    /// the errors are in the WARN events.
+    ProcessorFailing {
+        /// The shard.
+        shard: u32,
+    },
     /// Heartbeats fail: past the lease, every shard is dropped.
     HeartbeatFailing,
 }

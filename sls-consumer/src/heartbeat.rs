@@ -336,6 +336,9 @@ where
                         position: m.position,
                     });
                 }
+                if m.failures_in_a_row > self.settings.errors.retries {
+                    problems.push(Problem::ProcessorFailing { shard: m.shard });
+                }
                 if let Some(retrying) = &m.retrying {
                     if retrying.attempts >= STALL_INTERVALS {
                         problems.push(Problem::CallFailing {

@@ -69,6 +69,14 @@ pub struct ShardMetrics {
     /// Pulls refused for size (from their headers) and asked again with
     /// fewer groups.
     pub pulls_refused_for_size: u64,
+    /// `process` (or [`Processor::seek`](crate::Processor::seek)) calls
+    /// that failed in a row, up to now; 0 after one succeeds. Past the
+    /// error policy's retries, [`Problem::ProcessorFailing`](crate::Problem::ProcessorFailing).
+    pub failures_in_a_row: u32,
+    /// Logs delivered again (at least once) that an exactly-once sink
+    /// already held and did not write twice
+    /// ([`ExactlyOnce`](crate::exactly_once::ExactlyOnce)).
+    pub absorbed: u64,
     /// Stalled: no progress for several heartbeat intervals although data
     /// is waiting, or a `process` call running longer than
     /// [`process_stall_after`](crate::ConsumerConfigBuilder::process_stall_after).
@@ -133,6 +141,8 @@ impl Registry {
                     cursor_resets: 0,
                     groups_lost: 0,
                     pulls_refused_for_size: 0,
+                    failures_in_a_row: 0,
+                    absorbed: 0,
                     stalled: false,
                 },
             },

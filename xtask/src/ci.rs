@@ -150,8 +150,9 @@ fn first_word_and(first: &str, median: &str) -> (String, String) {
 }
 
 /// The consumer's seeded chaos test over `seeds` seeds (a failing seed is
-/// printed and replays exactly).
-pub(crate) fn chaos(seeds: &str, sink: bool) -> Result<()> {
+/// printed and replays exactly); `sink` is `SLS_CHAOS_SINK` (`0`: no sink
+/// mode; `sqlite` or `memory`).
+pub(crate) fn chaos(seeds: &str, sink: &str) -> Result<()> {
     cargo(
         &[
             "test",
@@ -166,10 +167,7 @@ pub(crate) fn chaos(seeds: &str, sink: bool) -> Result<()> {
             "--ignored",
             "--nocapture",
         ],
-        &[
-            ("SLS_CHAOS_SEEDS", seeds),
-            ("SLS_CHAOS_SINK", if sink { "1" } else { "0" }),
-        ],
+        &[("SLS_CHAOS_SEEDS", seeds), ("SLS_CHAOS_SINK", sink)],
     )
 }
 

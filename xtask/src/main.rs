@@ -5,8 +5,9 @@
 //!   `sls-proto/proto/log.proto`, or with `--check` fails when they are stale.
 //! - `ci`: `cargo xtask ci` runs what `.ci/run` runs; `cargo xtask bench`
 //!   runs every benchmark and prints one summary table; `cargo xtask chaos
-//!   [--sink] --seeds N` runs the consumer's chaos test over N seeds (with
-//!   `--sink`, every batch also goes into an exactly-once sink in memory).
+//!   [--sink[=memory]] --seeds N` runs the consumer's chaos test over N
+//!   seeds (with `--sink`, every batch also goes through the exactly-once
+//!   pattern into SQLite; `--sink=memory`, into a sink in memory).
 
 mod ci;
 mod codegen;
@@ -14,7 +15,7 @@ mod codegen;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: cargo xtask codegen [--check] | ci | bench | chaos [--sink] [--seeds N]";
+    "usage: cargo xtask codegen [--check] | ci | bench | chaos [--sink[=memory]] [--seeds N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,10 +25,14 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["ci"] => ci::ci(),
         ["bench"] => ci::bench(),
-        ["chaos"] => ci::chaos("100", false),
-        ["chaos", "--sink"] => ci::chaos("100", true),
-        ["chaos", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n, false),
-        ["chaos", "--sink", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n, true),
+        ["chaos"] => ci::chaos("100", "0"),
+        ["chaos", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n, "0"),
+        ["chaos", sink @ ("--sink" | "--sink=memory")] => ci::chaos("100", sink_kind(sink)),
+        ["chaos", sink @ ("--sink" | "--sink=memory"), "--seeds", n]
+            if n.parse::<u64>().is_ok() =>
+        {
+            ci::chaos(n, sink_kind(sink))
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -39,5 +44,14 @@ fn main() -> ExitCode {
             eprintln!("xtask: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `SLS_CHAOS_SINK` for a `--sink` flag.
+fn sink_kind(flag: &str) -> &'static str {
+    if flag == "--sink=memory" {
+        "memory"
+    } else {
+        "sqlite"
     }
 }

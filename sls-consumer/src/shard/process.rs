@@ -62,6 +62,7 @@ impl<P: Processor> ShardTask<P> {
                 batch_next: batch.next_cursor,
                 tracker: &mut self.tracker,
                 target: &settings.target,
+                absorbed: 0,
             };
             let mut lose = self.stop.clone();
             let shard = self.shard;
@@ -74,8 +75,15 @@ impl<P: Processor> ShardTask<P> {
                 }
             };
             settings.metrics.processing(shard, false);
+            let absorbed = checkpoint.absorbed;
             let err: ProcessError = match result {
-                Ok(Ok(decision)) => return Outcome::Done(decision),
+                Ok(Ok(decision)) => {
+                    settings.metrics.update(shard, |m| {
+                        m.failures_in_a_row = 0;
+                        m.absorbed += absorbed;
+                    });
+                    return Outcome::Done(decision);
+                }
                 Ok(Err(err)) => err,
                 Err(panic) => {
                     settings.metrics.update(shard, |m| m.panics += 1);
@@ -84,7 +92,10 @@ impl<P: Processor> ShardTask<P> {
                 }
             };
             failures += 1;
-            settings.metrics.update(shard, |m| m.process_failures += 1);
+            settings.metrics.update(shard, |m| {
+                m.process_failures += 1;
+                m.failures_in_a_row = m.failures_in_a_row.saturating_add(1);
+            });
             tracing::warn!(shard, cursor = %batch.cursor, error = %err, failures, "processor failed");
             if failures > policy.retries {
                 match policy.then {
@@ -143,7 +154,12 @@ impl<P: Processor> ShardTask<P> {
         let mut failures = 0u32;
         loop {
             let err: ProcessError = match hook(&self.stop, self.processor.seek(self.shard)).await? {
-                Ok(Ok(sought)) => return Ok(sought),
+                Ok(Ok(sought)) => {
+                    self.settings
+                        .metrics
+                        .update(self.shard, |m| m.failures_in_a_row = 0);
+                    return Ok(sought);
+                }
                 Ok(Err(err)) => err,
                 Err(panic) => {
                     self.settings.metrics.update(self.shard, |m| m.panics += 1);
@@ -151,9 +167,10 @@ impl<P: Processor> ShardTask<P> {
                 }
             };
             failures += 1;
-            self.settings
-                .metrics
-                .update(self.shard, |m| m.process_failures += 1);
+            self.settings.metrics.update(self.shard, |m| {
+                m.process_failures += 1;
+                m.failures_in_a_row = m.failures_in_a_row.saturating_add(1);
+            });
             tracing::warn!(shard = self.shard, error = %err, failures, "the processor could not say where to start");
             if failures > policy.retries && policy.then == AfterRetries::Stop {
                 return Err(Leave::Exit(ShardExit::Failed(ConsumerError::Processor {

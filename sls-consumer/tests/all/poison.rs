@@ -472,13 +472,17 @@ async fn a_processor_that_always_panics_follows_the_policy() {
     // Keep retrying: no data is skipped, the worker keeps going, and the
     // stall shows in the health signal and the metrics.
     let (hub, mut worker) = always_panicking(2, AfterRetries::KeepRetrying, |c| c).await;
-    let health = health_until(&mut worker, INTERVAL * 20, |h| !h.is_healthy()).await;
     let stuck_at = Problem::NoProgress {
         shard: 0,
         position: Some(harness::begin(&hub, 0).await),
     };
-    assert!(health.problems().contains(&stuck_at), "{health:?}");
+    let failing = Problem::ProcessorFailing { shard: 0 };
+    health_until(&mut worker, INTERVAL * 20, |h| {
+        h.problems().contains(&stuck_at) && h.problems().contains(&failing)
+    })
+    .await;
     assert!(worker.metrics().shards[0].stalled);
+    assert!(worker.metrics().shards[0].failures_in_a_row > 2);
     let report = worker.shutdown().await.unwrap();
     assert_eq!(report.shards[&0].committed, None, "nothing skipped");
 }

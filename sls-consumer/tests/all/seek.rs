@@ -171,3 +171,40 @@ async fn an_expired_position_goes_through_the_policy() {
     assert_eq!(resets.len(), 1);
     assert_eq!(resets[0].dead, stored);
 }
+
+/// A processor that cannot say where to start is retried (its position is
+/// never replaced by another) and, past the error policy's retries, shows
+/// in the health signal: nothing else would, since the shard has no
+/// position yet and so no lag to stall on.
+#[tokio::test(start_paused = true)]
+async fn a_seek_that_keeps_failing_shows_in_health() {
+    let hub = hub_with_checkpoint().await;
+    let sink = Sink::default();
+    sink.seek_failures.store(u32::MAX, Ordering::SeqCst);
+    let seen = sink.clone();
+    let policy = sls_consumer::ErrorPolicy::new(
+        2,
+        sls_client::retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(1)),
+        sls_consumer::AfterRetries::Skip,
+    );
+    let mut worker = Worker::start_with(config(&hub), policy, move |_| seen.clone())
+        .await
+        .unwrap();
+    let failing = sls_consumer::Problem::ProcessorFailing { shard: 0 };
+    tokio::time::timeout(INTERVAL * 20, async {
+        while !worker.health_changed().await.problems().contains(&failing) {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never reported: {:?}", worker.health()));
+    assert!(worker.metrics().shards[0].failures_in_a_row > 2);
+    // It recovers when the sink answers.
+    sink.seek_failures.store(0, Ordering::SeqCst);
+    tokio::time::timeout(INTERVAL * 20, async {
+        while !worker.health_changed().await.is_healthy() {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never recovered: {:?}", worker.health()));
+    assert_eq!(worker.metrics().shards[0].failures_in_a_row, 0);
+    worker.shutdown().await.unwrap();
+    assert_eq!(*sink.ids.lock().unwrap(), [1, 2, 3, 4, 5]);
+}

@@ -255,6 +255,28 @@ fn positions(events: &[Event], ledger: &Ledger, mut retention: Retention) -> Res
                 }
                 position.insert((*inc, *shard), Next::At(*next));
             }
+            Event::RolledBack {
+                inc,
+                shard,
+                from,
+                to,
+            } => {
+                match position.get(&(*inc, *shard)) {
+                    Some(expected) if !expected.admits(*shard, *from, &retention) => {
+                        return Err(format!(
+                            "consumer {inc} shard {shard}: batch at {from} rolled back but it was at {expected:?}"
+                        ));
+                    }
+                    None => return Err(format!("consumer {inc} read shard {shard} unassigned")),
+                    _ => {}
+                }
+                if to > from {
+                    return Err(format!(
+                        "consumer {inc} shard {shard}: rolled back from {from} forward to {to}"
+                    ));
+                }
+                position.insert((*inc, *shard), Next::At(*to));
+            }
             _ => {}
         }
     }
@@ -294,7 +316,7 @@ fn last_instant(events: &[Event], incs: &[Incarnation]) -> Option<Instant> {
             Event::Assigned { at, .. } | Event::Released { at, .. } | Event::Reset { at, .. } => {
                 Some(*at)
             }
-            Event::Checkpoint { .. } | Event::Dropped { .. } => None,
+            Event::Checkpoint { .. } | Event::Dropped { .. } | Event::RolledBack { .. } => None,
         })
         .chain(incs.iter().filter_map(|i| i.ended.map(|(at, _)| at)))
         .max()

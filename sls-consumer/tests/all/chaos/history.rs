@@ -56,6 +56,14 @@ pub(super) enum Event {
         dead: Cursor,
         resumed: Cursor,
     },
+    /// Sink mode: the exactly-once pattern did not take the batch pulled
+    /// at `from` and asked to read again from `to` (an earlier position).
+    RolledBack {
+        inc: usize,
+        shard: u32,
+        from: Cursor,
+        to: Cursor,
+    },
     /// Retention dropped the groups of `shard` in `from..to` (its oldest).
     Dropped {
         shard: u32,
@@ -176,6 +184,16 @@ pub(super) fn dump(events: &[Event], t0: Instant) {
                 cursor.sequence(),
                 next.sequence(),
                 logs.len()
+            ),
+            Event::RolledBack {
+                inc,
+                shard,
+                from,
+                to,
+            } => println!(
+                "c{inc} shard {shard}: batch at {} rolled back to {}",
+                from.sequence(),
+                to.sequence()
             ),
             Event::Assigned {
                 inc,
