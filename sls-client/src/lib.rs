@@ -36,6 +36,11 @@
 //! - `request`: [`SlsRequest`], [`SlsResponse`], what the stack carries.
 //! - `stack`: the tower layers, composed in one place.
 //! - `transport`: hyper-util's pooled HTTP/1.1 client, rustls for https.
+//! - `proxy`: [`Proxy`] (the proxy variables by default, or one set by
+//!   hand) and the connector that tunnels through it (CONNECT).
+//! - `tls`: the roots `https://` endpoints are checked against: webpki's,
+//!   the system's ([`ClientBuilder::tls_native_roots`]) and extra ones
+//!   ([`ClientBuilder::add_root_certificates_pem`]).
 //! - `credentials`: [`Credentials`], the [`ProvideCredentials`] trait,
 //!   [`StaticCredentials`], [`EnvCredentials`] and [`RefreshingCredentials`].
 //! - `error`: [`Error`], [`ServerError`], [`RetryKind`] and the code lists
@@ -50,10 +55,12 @@ mod client;
 mod credentials;
 mod endpoint;
 mod error;
+mod proxy;
 mod request;
 pub mod retry;
 pub mod signing;
 mod stack;
+mod tls;
 mod transport;
 
 pub use api::groups::{Checkpoint, CheckpointUpdate, ConsumerGroup};
@@ -72,4 +79,5 @@ pub use endpoint::{Endpoint, Scheme};
 pub use error::{
     BoxError, Error, RetryKind, Sent, ServerError, THROTTLING_CODES, TRANSIENT_CODES, code_matches,
 };
+pub use proxy::Proxy;
 pub use request::{SlsRequest, SlsResponse};

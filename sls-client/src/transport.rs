@@ -1,6 +1,7 @@
 //! The innermost service: sends an [`SlsRequest`] over HTTP/1.1 with
-//! hyper-util's pooled client (keep-alive; rustls for `https://`) and reads
-//! the response under a size cap and a per-attempt timeout.
+//! hyper-util's pooled client (keep-alive; rustls for `https://`, through
+//! a proxy's CONNECT tunnel where the `proxy` route says) and reads the
+//! response under a size cap and a per-attempt timeout.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +19,7 @@ use percent_encoding::utf8_percent_encode;
 use tower::Service;
 
 use crate::endpoint::Endpoint;
+use crate::proxy::{ProxyConnector, Route};
 use crate::request::{SlsRequest, SlsResponse, header_str};
 use crate::{Error, Sent, ServerError};
 
@@ -28,7 +30,7 @@ use crate::signing::canonical::RFC3986 as QUERY;
 /// Sends requests to one endpoint.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HyperClient<HttpsConnector<ProxyConnector>, Full<Bytes>>,
     endpoint: Arc<Endpoint>,
     attempt_timeout: Duration,
     max_response_size: usize,
@@ -40,16 +42,18 @@ impl Transport {
         connect_timeout: Duration,
         attempt_timeout: Duration,
         max_response_size: usize,
+        route: Route,
+        tls: rustls::ClientConfig,
     ) -> Self {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
         http.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(ProxyConnector::new(http, route));
         let client = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(55))
             .build(https);

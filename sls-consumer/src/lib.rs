@@ -52,6 +52,38 @@
 //! - **Bounded memory.** Fetched, unprocessed data never exceeds the budget
 //!   (`max_buffered_bytes`), counted in decompressed bytes.
 //!
+//! # Blocking processors
+//! A processor written with blocking calls (a synchronous database driver,
+//! file writes, code ported from the Go or Java consumers) implements
+//! [`BlockingProcessor`] and is wrapped in [`Blocking`], which runs every
+//! call on tokio's blocking pool: one slow shard then holds a pool thread,
+//! not a runtime worker, and the other shards and the heartbeat go on.
+//! Panics become [`ProcessorPanic`] as for async processors, and the hooks
+//! map one to one.
+//!
+//! ```no_run
+//! use sls_consumer::{Batch, Blocking, BlockingCheckpoint, BlockingProcessor};
+//! use sls_consumer::{ConsumerConfig, Decision, ProcessError, Worker};
+//!
+//! struct Sink;
+//!
+//! impl BlockingProcessor for Sink {
+//!     fn process(&mut self, batch: &Batch, _: &mut BlockingCheckpoint)
+//!         -> Result<Decision, ProcessError> {
+//!         std::thread::sleep(std::time::Duration::from_millis(50)); // a blocking write
+//!         Ok(Decision::Continue)
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ConsumerConfig::builder("my-project", "my-logstore", "etl", "worker-1")
+//!     .endpoint("https://cn-hangzhou.log.aliyuncs.com")
+//!     .build()?;
+//! let worker = Worker::start(config, |_shard| Blocking::new(Sink)).await?;
+//! # worker.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # No poison pills
 //! Real data and real service states never stop a shard for good while the
 //! worker looks alive; every error a shard's calls can meet has one fate:
@@ -98,6 +130,9 @@
 //! - `config`: [`ConsumerConfig`], [`StartPosition`], [`defaults`].
 //! - `processor`: [`Processor`], [`Batch`], [`Decision`], [`processor_fn`],
 //!   [`ErrorPolicy`].
+//! - `blocking`: [`BlockingProcessor`], a processor written with
+//!   blocking code, and [`Blocking`], which runs one on tokio's blocking
+//!   pool (see "Blocking processors" above).
 //! - `checkpoint`: [`Checkpoint`], the processor's handle; commit logic.
 //! - `worker`: [`Worker`], [`WorkerReport`].
 //! - `heartbeat`: the coordinator loop: assignment, lease, shutdown, health.
@@ -113,6 +148,7 @@
 //! - `error`: [`ConsumerError`].
 //! - [`exactly_once`]: a transactional sink's pattern ([`exactly_once::ExactlyOnce`]).
 
+mod blocking;
 mod budget;
 mod calls;
 mod checkpoint;
@@ -130,6 +166,7 @@ mod processor;
 mod shard;
 mod worker;
 
+pub use blocking::{Blocking, BlockingCheckpoint, BlockingProcessor};
 pub use calls::Retrying;
 pub use checkpoint::Checkpoint;
 pub use config::{

@@ -12,10 +12,12 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use crate::endpoint::Endpoint;
+use crate::proxy::Proxy;
 use crate::request::{SlsRequest, SlsResponse};
 use crate::retry::RetryPolicy;
 use crate::signing::SignatureVersion;
 use crate::stack::{self, Clock, Stack};
+use crate::tls::{ExtraRoot, TlsRoots};
 use crate::transport::Transport;
 use crate::{EnvCredentials, Error, ProvideCredentials};
 
@@ -76,6 +78,8 @@ impl Client {
             retry: RetryPolicy::default(),
             decompressor: Decompressor::default(),
             clock: Arc::new(SystemTime::now),
+            proxy: Proxy::from_env(),
+            tls: TlsRoots::default(),
         }
     }
 
@@ -177,6 +181,8 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     decompressor: Decompressor,
     clock: Clock,
+    proxy: Proxy,
+    tls: TlsRoots,
 }
 
 impl ClientBuilder {
@@ -237,9 +243,52 @@ impl ClientBuilder {
         self
     }
 
+    /// The HTTP proxy (default [`Proxy::from_env`]: `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, read at
+    /// [`ClientBuilder::build`]; loopback endpoints always direct).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Trusts the certificates of a PEM bundle (every `CERTIFICATE`
+    /// block) as roots for `https://` endpoints, beside the others: the CA
+    /// of a TLS-inspecting proxy, say. Checked at
+    /// [`ClientBuilder::build`].
+    pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.tls.extra.push(ExtraRoot::Pem(pem.as_ref().to_vec()));
+        self
+    }
+
+    /// Trusts one DER-encoded certificate as a root for `https://`
+    /// endpoints, beside the others. Checked at [`ClientBuilder::build`].
+    pub fn add_root_certificate_der(mut self, der: impl AsRef<[u8]>) -> Self {
+        self.tls.extra.push(ExtraRoot::Der(der.as_ref().to_vec()));
+        self
+    }
+
+    /// Whether to trust the roots bundled with the client (webpki-roots,
+    /// Mozilla's list; default on). Turn off to trust only the system's
+    /// store or roots added by hand.
+    pub fn tls_built_in_roots(mut self, enabled: bool) -> Self {
+        self.tls.built_in = enabled;
+        self
+    }
+
+    /// Whether to also trust the operating system's root store (default
+    /// off), read once at [`ClientBuilder::build`] by rustls-native-certs
+    /// (on Linux the OpenSSL locations, `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` included). The build fails if the store holds no
+    /// usable certificate.
+    pub fn tls_native_roots(mut self, enabled: bool) -> Self {
+        self.tls.native = enabled;
+        self
+    }
+
     /// Builds the client. Fails, naming the setting, on an invalid
-    /// endpoint or user agent, a zero timeout, or a response limit under
-    /// [`MIN_RESPONSE_SIZE`].
+    /// endpoint or user agent, a zero timeout, a response limit under
+    /// [`MIN_RESPONSE_SIZE`], a proxy URL that cannot be used, or root
+    /// certificates that do not parse.
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = Arc::new(Endpoint::parse(&self.endpoint)?);
         let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
@@ -266,11 +315,17 @@ impl ClientBuilder {
         let credentials = self
             .credentials
             .unwrap_or_else(|| Arc::new(EnvCredentials::new()));
+        let route = self.proxy.route()?;
+        // The proxy's Debug hides credentials.
+        tracing::debug!(proxy = ?self.proxy, direct = route.is_direct(), "client proxy settings");
+        let tls = self.tls.client_config()?;
         let transport = Transport::new(
             endpoint.clone(),
             self.connect_timeout,
             self.attempt_timeout,
             self.max_response_size,
+            route,
+            tls,
         );
         let attempts = self.retry.attempts();
         let stack = stack::compose(transport, credentials, self.version, self.clock, self.retry);
@@ -297,6 +352,8 @@ impl fmt::Debug for ClientBuilder {
             .field("max_response_size", &self.max_response_size)
             .field("user_agent", &self.user_agent)
             .field("retry", &self.retry)
+            .field("proxy", &self.proxy)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }

@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub(crate) use self::env::ProcessEnvironment;
 pub use self::env::{EnvCredentials, Environment};
 pub use self::future::ProvideFuture;
 pub use self::refreshing::RefreshingCredentials;

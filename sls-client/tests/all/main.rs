@@ -1,11 +1,13 @@
-//! Integration tests of sls-client against wiremock and raw TCP and TLS servers on
-//! 127.0.0.1 (one binary, see STYLE.md).
+//! Integration tests of sls-client against wiremock, raw TCP and TLS servers,
+//! a CONNECT proxy and the fake LogHub on 127.0.0.1 (one binary, see STYLE.md).
 
 mod calls;
+mod connect_proxy;
 mod errors;
 mod harness;
 mod hostile;
 mod pool;
+mod proxy;
 mod retries;
 mod sizes;
 mod tls;

@@ -4,7 +4,10 @@
 //! The server is a real TLS server on 127.0.0.1 with a self-signed
 //! certificate for `127.0.0.1` (tests/fixtures, valid from 2020 to 2120); a
 //! control client that trusts that certificate shows the server works, so
-//! the refusal is the trust check and nothing else.
+//! the refusal is the trust check and nothing else. Extra roots: a CA made
+//! at run time (rcgen) signs the server's certificate; the client refuses
+//! it until that CA is added, as PEM or DER, and then also through a
+//! CONNECT proxy (as behind a TLS-inspecting proxy).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,10 +35,17 @@ struct Seen {
     requests: AtomicUsize,
 }
 
-/// A TLS server answering every request with `200 []`.
+/// A TLS server answering every request with `200 []`, with the
+/// self-signed fixture.
 async fn tls_server() -> (std::net::SocketAddr, Arc<Seen>) {
-    let cert = CertificateDer::from_pem_slice(CERT).unwrap();
-    let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
+    tls_server_with(CERT, KEY).await
+}
+
+/// A TLS server answering every request with `200 []`, presenting the
+/// PEM certificate `cert` with the PEM key `key`.
+async fn tls_server_with(cert: &[u8], key: &[u8]) -> (std::net::SocketAddr, Arc<Seen>) {
+    let cert = CertificateDer::from_pem_slice(cert).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key).unwrap();
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -129,7 +139,7 @@ async fn an_untrusted_certificate_fails_the_call_before_any_request() {
     assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
 }
 
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -138,4 +148,110 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A CA made now, and a server certificate it signed for `127.0.0.1` and
+/// `*.sls.test`: (CA PEM, CA DER, server certificate PEM, server key PEM).
+fn issued_by_a_private_ca() -> (String, Vec<u8>, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "sls-rs test inspection CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "*.sls.test".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+    (
+        ca_cert.pem(),
+        ca_cert.der().to_vec(),
+        server.pem(),
+        server_key.serialize_pem(),
+    )
+}
+
+fn https_client(
+    endpoint: String,
+    builder: impl FnOnce(sls_client::ClientBuilder) -> sls_client::ClientBuilder,
+) -> sls_client::Client {
+    builder(
+        sls_client::Client::builder(endpoint)
+            .credentials(harness::credentials())
+            .retry_policy(sls_client::retry::RetryPolicy::never())
+            .proxy(sls_client::Proxy::none()),
+    )
+    .build()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_extra_root_certificate_is_trusted_beside_the_built_in_ones() {
+    let (ca_pem, ca_der, cert, key) = issued_by_a_private_ca();
+    let (address, seen) = tls_server_with(cert.as_bytes(), key.as_bytes()).await;
+    let endpoint = format!("https://{address}");
+
+    // Without the CA: refused before any request.
+    let err = https_client(endpoint.clone(), |b| b)
+        .list_shards("proj", "app")
+        .await
+        .unwrap_err();
+    assert!(error_chain(&err).contains("UnknownIssuer"), "{err}");
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+
+    // With it, as PEM (after an unrelated certificate in the same bundle)
+    // or as DER: answered.
+    let bundle = format!("{}\n{ca_pem}", String::from_utf8_lossy(CERT));
+    let shards = https_client(endpoint.clone(), |b| b.add_root_certificates_pem(&bundle))
+        .list_shards("proj", "app")
+        .await
+        .unwrap();
+    assert!(shards.is_empty());
+    https_client(endpoint.clone(), |b| b.add_root_certificate_der(&ca_der))
+        .list_shards("proj", "app")
+        .await
+        .unwrap();
+    // Only the added root: the built-in ones are not needed for it.
+    https_client(endpoint, |b| {
+        b.tls_built_in_roots(false)
+            .add_root_certificate_der(&ca_der)
+    })
+    .list_shards("proj", "app")
+    .await
+    .unwrap();
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_https_endpoint_through_a_connect_proxy_with_its_ca_added() {
+    let (ca_pem, _, cert, key) = issued_by_a_private_ca();
+    let (address, seen) = tls_server_with(cert.as_bytes(), key.as_bytes()).await;
+    let proxy = crate::connect_proxy::ConnectProxy::start(address, None).await;
+    // A name only the proxy resolves; the certificate names `*.sls.test`.
+    let endpoint = format!("https://sls.test:{}", address.port());
+    let client = https_client(endpoint, |b| {
+        b.proxy(sls_client::Proxy::all(proxy.url(None)))
+            .add_root_certificates_pem(&ca_pem)
+    });
+    assert!(client.list_shards("proj", "app").await.unwrap().is_empty());
+    assert_eq!(
+        proxy.targets(),
+        [format!("proj.sls.test:{}", address.port())]
+    );
+    assert_eq!(seen.handshakes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn root_certificates_that_do_not_parse_fail_the_build() {
+    let build = |builder: sls_client::ClientBuilder| builder.build().unwrap_err().to_string();
+    let base = || sls_client::Client::builder("https://cn-hangzhou.log.aliyuncs.com");
+    let err = build(base().add_root_certificates_pem("no PEM here"));
+    assert!(err.contains("extra root #1: no CERTIFICATE block"), "{err}");
+    let err = build(base().add_root_certificate_der([0x30, 0x03, 1, 2, 3]));
+    assert!(err.contains("extra root #1: not a usable CA"), "{err}");
+    let err = build(base().tls_built_in_roots(false));
+    assert!(err.contains("no root certificates"), "{err}");
 }

@@ -1,6 +1,7 @@
 //! The worker against sls-testkit, on tokio's paused clock (one binary,
 //! see STYLE.md).
 
+mod blocking;
 mod chaos;
 mod exactly_once;
 #[cfg(feature = "metrics")]
