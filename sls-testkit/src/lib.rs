@@ -67,6 +67,7 @@ mod faults;
 pub mod fuzzing;
 mod handle;
 mod server;
+mod spl;
 mod store;
 
 pub use call::CallKind;
