@@ -661,6 +661,15 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_query_or_processor_is_none() {
+        let config = base().query("  ").processor("errors").build().unwrap();
+        assert_eq!(config.query, None);
+        assert_eq!(config.processor.as_deref(), Some("errors"));
+        let config = base().processor("").build().unwrap();
+        assert_eq!(config.processor, None);
+    }
+
+    #[test]
     fn bad_values_name_their_field() {
         let cases: Vec<(ConsumerConfigBuilder, &str)> = vec![
             (
@@ -698,6 +707,10 @@ mod tests {
                 "consumer",
             ),
             (base().max_buffered_bytes(1 << 20), "max_buffered_bytes"),
+            (
+                base().query("* | where a = '1'").processor("errors"),
+                "processor",
+            ),
             (base().max_concurrent_fetches(0), "max_concurrent_fetches"),
             (base().max_pull_bytes(1024), "max_pull_bytes"),
             (
