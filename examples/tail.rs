@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Options: `--from begin|end|UNIX_SECONDS`, `--group NAME` (default
-//! `tail-<pid>`), `--query SPL`, `--end-time UNIX_SECONDS` (stop once
+//! `tail-<pid>`), `--query SPL` or `--processor NAME` (a consume
+//! processor), `--end-time UNIX_SECONDS` (stop once
 //! every shard reached it). Without `--endpoint` it uses `SLS_ENDPOINT`,
 //! `SLS_PROJECT`, `SLS_LOGSTORE` and the `ALIBABA_CLOUD_*` credential
 //! variables. `--demo` starts an in-process fake LogHub with sample data
@@ -46,6 +47,10 @@ fn command() -> Command {
         .arg(opt("from", "begin, end or a Unix time (default end)"))
         .arg(opt("group", "Consumer group (default tail-<pid>)"))
         .arg(opt("query", "SPL query run on the service"))
+        .arg(opt(
+            "processor",
+            "Consume processor (SPL stored on the service) to pull through",
+        ))
         .arg(opt(
             "end-time",
             "Stop once every shard reached this Unix time",
@@ -133,6 +138,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .heartbeat_interval(Duration::from_secs(if hub.is_some() { 1 } else { 10 }));
     if let Some(query) = arg("query") {
         config = config.query(query);
+    }
+    if let Some(name) = arg("processor") {
+        config = config.processor(name);
     }
     if let Some(t) = end_time {
         config = config.end_time(t);

@@ -136,6 +136,7 @@ pub struct ConsumerConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) compression: CompressType,
     pub(crate) query: Option<String>,
+    pub(crate) processor: Option<String>,
     pub(crate) on_group_deleted: OnGroupDeleted,
     pub(crate) max_buffered_bytes: u64,
     pub(crate) max_concurrent_fetches: u32,
@@ -186,6 +187,7 @@ impl ConsumerConfig {
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             compression: defaults::COMPRESSION,
             query: None,
+            processor: None,
             on_group_deleted: defaults::ON_GROUP_DELETED,
             max_buffered_bytes: defaults::MAX_BUFFERED_BYTES,
             max_concurrent_fetches: defaults::MAX_CONCURRENT_FETCHES,
@@ -230,6 +232,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("compression", &self.compression)
             .field("query", &self.query)
+            .field("processor", &self.processor)
             .field("on_group_deleted", &self.on_group_deleted)
             .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("max_concurrent_fetches", &self.max_concurrent_fetches)
@@ -261,6 +264,7 @@ pub struct ConsumerConfigBuilder {
     shutdown_timeout: Duration,
     compression: CompressType,
     query: Option<String>,
+    processor: Option<String>,
     on_group_deleted: OnGroupDeleted,
     max_buffered_bytes: u64,
     max_concurrent_fetches: u32,
@@ -369,9 +373,26 @@ impl ConsumerConfigBuilder {
 
     /// An SPL query run on the service for every pull (`query` with
     /// `pullMode=scan_on_stream`); batches hold what it returns, and
-    /// progress is made even when it filters everything out.
+    /// progress is made even when it filters everything out. The official
+    /// SDKs' docs prefer a named consume processor
+    /// ([`processor`](Self::processor)); set one or the other.
     pub fn query(mut self, spl: impl Into<String>) -> Self {
         self.query = Some(spl.into());
+        self
+    }
+
+    /// A consume processor run on the service for every pull: the SPL
+    /// stored under `name` in the project (PullLogs' `processor`, as the
+    /// Go `LogHubConfig.Processor`, Java and Python `processor` options
+    /// pass it). Batches hold what it returns, as with
+    /// [`query`](Self::query).
+    ///
+    /// Setting both a query and a processor is refused by
+    /// [`build`](Self::build) with a [`ConfigError`] on `processor`: the
+    /// official consumers send both, but how the service combines them is
+    /// not documented, so we do not guess.
+    pub fn processor(mut self, name: impl Into<String>) -> Self {
+        self.processor = Some(name.into());
         self
     }
 
@@ -532,6 +553,14 @@ impl ConsumerConfigBuilder {
                 }
             }
         }
+        let query = self.query.filter(|q| !q.trim().is_empty());
+        let processor = self.processor.filter(|p| !p.trim().is_empty());
+        if query.is_some() && processor.is_some() {
+            return Err(ConfigError::new(
+                "processor",
+                "set a query or a consume processor, not both (how the service combines them is not documented)",
+            ));
+        }
         let client = match (self.client, self.endpoint) {
             (Some(client), _) => client,
             (None, Some(endpoint)) => {
@@ -574,7 +603,8 @@ impl ConsumerConfigBuilder {
             auto_commit_interval: self.auto_commit_interval,
             shutdown_timeout: self.shutdown_timeout,
             compression: self.compression,
-            query: self.query.filter(|q| !q.trim().is_empty()),
+            query,
+            processor,
             on_group_deleted: self.on_group_deleted,
             max_buffered_bytes: self.max_buffered_bytes,
             max_concurrent_fetches: self.max_concurrent_fetches,
@@ -631,6 +661,15 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_query_or_processor_is_none() {
+        let config = base().query("  ").processor("errors").build().unwrap();
+        assert_eq!(config.query, None);
+        assert_eq!(config.processor.as_deref(), Some("errors"));
+        let config = base().processor("").build().unwrap();
+        assert_eq!(config.processor, None);
+    }
+
+    #[test]
     fn bad_values_name_their_field() {
         let cases: Vec<(ConsumerConfigBuilder, &str)> = vec![
             (
@@ -668,6 +707,10 @@ mod tests {
                 "consumer",
             ),
             (base().max_buffered_bytes(1 << 20), "max_buffered_bytes"),
+            (
+                base().query("* | where a = '1'").processor("errors"),
+                "processor",
+            ),
             (base().max_concurrent_fetches(0), "max_concurrent_fetches"),
             (base().max_pull_bytes(1024), "max_pull_bytes"),
             (

@@ -24,8 +24,8 @@ pub struct Batch {
     /// service's `x-log-read-last-cursor` and the group count, as the
     /// official Go SDK does. A group's cursor identifies it in its shard for
     /// as long as the shard lives, so `(shard, group cursor, index of the
-    /// log in the group)` is an idempotency key for a log. `None` with an
-    /// SPL query (`query`): filtered pulls skip groups, so only the batch's
+    /// log in the group)` is an idempotency key for a log. `None` with SPL
+    /// (`query` or `processor`): filtered pulls skip groups, so only the batch's
     /// [`Batch::cursor`] and [`Batch::next_cursor`] are positions; a sink
     /// then keys on `(shard, batch cursor, index in the batch)` and keeps
     /// its position per batch.

@@ -171,6 +171,7 @@ impl Worker {
             on_expired: c.on_expired_cursor,
             compression: c.compression,
             query: c.query.clone(),
+            processor: c.processor.clone(),
             end_time: c.end_time,
             ordered: c.ordered,
             budget: budget.clone(),

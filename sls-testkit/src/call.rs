@@ -58,6 +58,8 @@ pub(crate) struct Call {
     pub(crate) consumer: Option<String>,
     /// The SPL query of a pull.
     pub(crate) query: Option<String>,
+    /// The consume processor a pull names.
+    pub(crate) processor: Option<String>,
 }
 
 /// Classifies a request; `None` for paths and methods the service lacks.
@@ -72,6 +74,7 @@ pub(crate) fn classify(req: &Incoming) -> Option<Call> {
         group: None,
         consumer: param("consumer").map(str::to_owned),
         query: param("query").map(str::to_owned),
+        processor: param("processor").map(str::to_owned),
     };
     call.kind = match segments.as_slice() {
         ["logstores"] if m == Method::GET => CallKind::ListLogstores,

@@ -219,6 +219,7 @@ mod tests {
             group: None,
             consumer: None,
             query: None,
+            processor: None,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::faults::FaultPlan;
 use crate::server::RequestRecord;
 use crate::server::auth::AuthConfig;
 use crate::server::{self, Shared};
+use crate::spl::{Pipeline, SplError};
 use crate::store::groups::ConsumerGroupState;
 use crate::store::{Logstore, World};
 
@@ -52,6 +53,7 @@ pub struct FakeLogHubBuilder {
     logstores: Vec<(String, String, u32)>,
     groups: Vec<(String, String, String, u32, bool)>,
     projects: Vec<String>,
+    processors: Vec<(String, String, Result<Pipeline, SplError>)>,
     clock: Option<Clock>,
     check_date: bool,
     faults: FaultPlan,
@@ -106,6 +108,23 @@ impl FakeLogHubBuilder {
         self
     }
 
+    /// Registers a consume processor: pulls naming `name` in `project`
+    /// (PullLogs' `processor` parameter) run `spl`, in the subset of SPL
+    /// the fake evaluates (see the crate docs). A statement outside it
+    /// makes [`start`](Self::start) and [`serve`](Self::serve) fail with
+    /// [`std::io::ErrorKind::InvalidInput`], as the service refuses a bad
+    /// processor when it is created. Creates the project if needed.
+    pub fn consume_processor(
+        mut self,
+        project: impl Into<String>,
+        name: impl Into<String>,
+        spl: &str,
+    ) -> Self {
+        self.processors
+            .push((project.into(), name.into(), Pipeline::parse(spl)));
+        self
+    }
+
     /// The server's clock (default [`Clock::tokio`], started at `start`).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
@@ -133,6 +152,12 @@ impl FakeLogHubBuilder {
 
     /// Serves on a listener the caller bound.
     pub fn serve(self, listener: TcpListener) -> std::io::Result<FakeLogHub> {
+        if let Some((_, name, Err(err))) = self.processors.iter().find(|p| p.2.is_err()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("consume processor {name}: {err}"),
+            ));
+        }
         let address = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let (shared, credentials, clock) = self.into_shared(stopped.clone());
@@ -167,6 +192,16 @@ impl FakeLogHubBuilder {
                 .or_default()
                 .logstores
                 .insert(logstore, Logstore::new(DEFAULT_TTL_DAYS, shards, now));
+        }
+        for (project, name, spl) in self.processors {
+            if let Ok(spl) = spl {
+                world
+                    .projects
+                    .entry(project)
+                    .or_default()
+                    .consume_processors
+                    .insert(name, Arc::new(spl));
+            }
         }
         for (project, logstore, group, timeout, order) in self.groups {
             if let Ok(store) = world.logstore_mut(&project, &logstore) {
@@ -232,6 +267,7 @@ impl FakeLogHub {
             logstores: Vec::new(),
             groups: Vec::new(),
             projects: Vec::new(),
+            processors: Vec::new(),
             clock: None,
             check_date: true,
             faults: FaultPlan::new(),

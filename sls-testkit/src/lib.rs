@@ -35,8 +35,30 @@
 //!   MergeShard the new shard and the two parents.
 //! - GetCursorTime at a shard's end answers the last group's receive time
 //!   (the shard's creation time when it is empty).
-//! - An SPL `query` on PullLogs is accepted but not evaluated: every group
-//!   passes, and `x-log-rawdatasize`/`x-log-rawdatacount` equal the figures.
+//! - SPL on PullLogs is evaluated (`spl` module docs: the subset and its
+//!   semantics): a `query`, or the SPL of a consume processor named by
+//!   `processor` ([`FakeLogHubBuilder::consume_processor`], `sls-fake
+//!   --consume-processor`). Groups whose logs are all filtered out are
+//!   omitted (a pull may return none while its cursor advances,
+//!   PROTOCOL.md §7); `x-log-count` and `x-log-bodyrawsize` describe what
+//!   is returned, `x-log-rawdatasize`, `x-log-rawdatacount` and
+//!   `x-log-rawdatalines` what was scanned, `x-log-resultlines` the logs
+//!   returned (the headers aliyun-log-go-sdk `log_store.go` and
+//!   aliyun-log-rust-sdk `pull_logs.rs` read). A statement outside the
+//!   subset gets 400 `ParameterInvalid` with "invalid query: ..." naming
+//!   what the fake does not support (the code and prefix the service gives
+//!   a bad SPL statement, as quoted in
+//!   aliyun/alibabacloud-observability-mcp-server issue 41), never a
+//!   silent pass-through. An unknown processor gets 404
+//!   `ConsumeProcessorNotExist`: chosen after the service's other
+//!   `...NotExist` codes, as we found no evidence of the real one. A pull
+//!   with both `query` and `processor` gets 400 `ParameterInvalid`: how the
+//!   service combines them is not documented. Processors belong to a
+//!   project, as on the service (`PUT /consumeprocessors/{name}`).
+//! - PullLogs answers in the compression `Accept-Encoding` names first
+//!   among lz4, zstd and deflate, lz4 otherwise (`x-log-compresstype` says
+//!   which): the official Go SDK asks for zstd with `Accept-Encoding: zstd`
+//!   (aliyun-log-go-sdk `log_store.go`, `GetLogsBytesWithQuery`).
 //! - Retention: before each request, groups received more than the
 //!   logstore's TTL (days) ago are dropped and the begin cursor moves on.
 //!   [`FakeLogHub::drop_oldest`] drops a shard's oldest groups on demand,
@@ -45,15 +67,17 @@
 //!   `InvalidCursor` (the default, what the official consumers' code
 //!   expects) or read from the oldest data (what the PullData reference
 //!   documents); a consumer should survive both.
-//! - Each group is stored lz4-compressed once; a pull joins the stored
-//!   blocks ([`sls_proto::Lz4Block::splice`]) instead of recompressing.
+//! - Each group is stored lz4-compressed once; a pull without SPL that
+//!   accepts lz4 joins the stored blocks ([`sls_proto::Lz4Block::splice`])
+//!   instead of recompressing.
 //!
 //! # Layout
 //! - `handle`: [`FakeLogHub`] and its builder.
 //! - `clock`: [`Clock`], the server's one time source.
 //! - `call`: [`CallKind`], which API a request calls.
 //! - `store`: projects, logstores, shards, groups.
-//! - `server`: HTTP, authentication, routes.
+//! - `server`: HTTP, authentication, routes, PullLogs.
+//! - `spl`: the SPL subset pulls run: parser (winnow) and evaluator.
 //! - `error`: the service's error responses.
 //! - `faults`: [`FaultPlan`], [`FaultRule`], [`Fault`].
 //! - `fuzzing` (feature `fuzzing`, not a stable API): a socketless harness
@@ -67,6 +91,7 @@ mod faults;
 pub mod fuzzing;
 mod handle;
 mod server;
+mod spl;
 mod store;
 
 pub use call::CallKind;

@@ -26,6 +26,7 @@ pub struct PullLogsRequest {
     count: u32,
     end_cursor: Option<Cursor>,
     query: Option<String>,
+    processor: Option<String>,
     accept: CompressType,
     max_raw_size: Option<u64>,
 }
@@ -47,6 +48,7 @@ impl PullLogsRequest {
             count: MAX_PULL_COUNT,
             end_cursor: None,
             query: None,
+            processor: None,
             accept: CompressType::Lz4,
             max_raw_size: None,
         }
@@ -97,9 +99,25 @@ impl PullLogsRequest {
         self
     }
 
-    /// Filters and transforms on the server with an SPL query.
+    /// Filters and transforms on the server with an SPL query (sent as
+    /// `query`, with `pullMode=scan_on_stream` as the Go and Python SDKs
+    /// send it). The official SDKs' docs prefer a named consume processor
+    /// ([`PullLogsRequest::processor`]).
     pub fn query(mut self, spl: impl Into<String>) -> Self {
         self.query = Some(spl.into());
+        self
+    }
+
+    /// Filters and transforms on the server with a consume processor: the
+    /// SPL stored on the service under `name` (PullLogs' `processor`
+    /// parameter, sent alone, without `pullMode`, as aliyun-log-go-sdk
+    /// `model.go` `PullLogRequest.ToURLParams`, aliyun-log-python-sdk
+    /// `pull_logs` and aliyun-log-java-sdk `PullLogsRequest` send it).
+    /// Like a query, it may skip groups: the response is
+    /// [`filtered`](PullLogsResponse::filtered). Setting both sends both;
+    /// how the service combines them is not documented.
+    pub fn processor(mut self, name: impl Into<String>) -> Self {
+        self.processor = Some(name.into());
         self
     }
 }
@@ -123,18 +141,28 @@ pub struct PullLogsResponse {
     pub end_of_cursor: bool,
     /// The server receive time of the cursor, in Unix seconds, when sent.
     pub cursor_time: Option<i64>,
-    /// With an SPL query: the raw size scanned before filtering.
+    /// With an SPL query or processor: the raw size scanned before
+    /// filtering (`x-log-rawdatasize`).
     pub raw_size_before_query: Option<u64>,
-    /// With an SPL query: the groups scanned before filtering.
+    /// With an SPL query or processor: the groups scanned before filtering
+    /// (`x-log-rawdatacount`).
     pub count_before_query: Option<u64>,
+    /// With an SPL query or processor: the logs scanned before filtering
+    /// (`x-log-rawdatalines`, read by the Go SDK's `PullLogMeta` and the
+    /// Rust SDK's `PullLogsResponse`).
+    pub lines_before_query: Option<u64>,
+    /// With an SPL query or processor: the logs returned
+    /// (`x-log-resultlines`).
+    pub result_lines: Option<u64>,
     /// The compression of the body as received.
     pub compress_type: CompressType,
     /// The body as received, before decompression.
     pub compressed: Bytes,
     /// The groups, decoded in place.
     pub groups: LogGroupListView,
-    /// Whether an SPL query filtered the pull (groups may not be
-    /// consecutive).
+    /// Whether an SPL query or consume processor filtered the pull (groups
+    /// may not be consecutive, and a pull may return none while its cursor
+    /// advances).
     pub filtered: bool,
 }
 
@@ -298,6 +326,9 @@ impl Client {
                 .query("query", spl.clone())
                 .query("pullMode", "scan_on_stream");
         }
+        if let Some(name) = &pull.processor {
+            request = request.query("processor", name.clone());
+        }
         // Refused from the headers when larger than the caller allows or
         // than the decompressor would take: before the body is read.
         let cap = self.decompressor().max_raw_size() as u64;
@@ -329,6 +360,8 @@ impl Client {
         let cursor_time = parse_header(headers, "x-log-cursor-time")?;
         let raw_size_before_query = parse_header(headers, "x-log-rawdatasize")?;
         let count_before_query = parse_header(headers, "x-log-rawdatacount")?;
+        let lines_before_query = parse_header(headers, "x-log-rawdatalines")?;
+        let result_lines = parse_header(headers, "x-log-resultlines")?;
 
         let compressed = response.body().clone();
         let decompressor = *self.decompressor();
@@ -371,10 +404,12 @@ impl Client {
             cursor_time,
             raw_size_before_query,
             count_before_query,
+            lines_before_query,
+            result_lines,
             compress_type,
             compressed,
             groups,
-            filtered: pull.query.is_some(),
+            filtered: pull.query.is_some() || pull.processor.is_some(),
         })
     }
 

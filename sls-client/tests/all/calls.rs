@@ -256,6 +256,53 @@ async fn pull_logs_with_spl_sends_the_query_and_scan_mode() {
 }
 
 #[tokio::test]
+async fn pull_logs_with_a_processor_sends_its_name_alone_and_accepts_zstd() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(query_param("processor", "errors-only"))
+        .and(header("accept-encoding", "zstd"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header(
+                    "x-log-cursor",
+                    Cursor::from_sequence(9).to_string().as_str(),
+                )
+                .insert_header("x-log-count", "0")
+                .insert_header("x-log-bodyrawsize", "0")
+                .insert_header("x-log-rawdatacount", "7")
+                .insert_header("x-log-rawdatalines", "70")
+                .insert_header("x-log-resultlines", "0"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = harness::client(server.address());
+    let pulled = client
+        .pull_logs(
+            PullLogsRequest::new("proj", "app", 0, Cursor::from_sequence(2))
+                .processor("errors-only")
+                .accept_encoding(CompressType::Zstd),
+        )
+        .await
+        .unwrap();
+    assert!(pulled.filtered);
+    assert_eq!(pulled.count_before_query, Some(7));
+    assert_eq!(pulled.lines_before_query, Some(70));
+    assert_eq!(pulled.result_lines, Some(0));
+    let requests = server.received_requests().await.unwrap();
+    let params: Vec<String> = requests[0]
+        .url
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    // As the Go, Python and Java SDKs send it: no query, no pullMode.
+    assert!(
+        !params.iter().any(|k| k == "query" || k == "pullMode"),
+        "{params:?}"
+    );
+}
+
+#[tokio::test]
 async fn put_logs_compresses_and_routes() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

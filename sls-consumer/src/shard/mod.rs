@@ -104,6 +104,8 @@ pub(crate) struct ShardSettings {
     pub(crate) compression: sls_proto::CompressType,
     /// The SPL query every pull carries, if any.
     pub(crate) query: Option<String>,
+    /// The consume processor every pull names, if any.
+    pub(crate) processor: Option<String>,
     /// Bounded replay: stop at the data received at this Unix time.
     pub(crate) end_time: Option<i64>,
     /// Children only after their parents.
@@ -343,7 +345,7 @@ impl<P: Processor> ShardTask<P> {
         }
     }
 
-    /// A pull returned no groups: an SPL query filtered a range out (move
+    /// A pull returned no groups: SPL (a query or processor) filtered a range out (move
     /// on), the end of a read-only shard (commit it and end), or the shard
     /// is caught up (wait the fetch interval).
     async fn nothing_pulled(

@@ -56,6 +56,9 @@ impl<P: Processor> ShardTask<P> {
         if let Some(query) = &settings.query {
             pull = pull.query(query.clone());
         }
+        if let Some(name) = &settings.processor {
+            pull = pull.processor(name.clone());
+        }
         let task = tokio::spawn(async move {
             let _slot = budget.fetch_slot().await;
             calls.pull(pull).await
@@ -69,7 +72,7 @@ impl<P: Processor> ShardTask<P> {
     /// other). A small batch means the shard is nearly caught up: the next
     /// pull waits the fetch interval instead.
     pub(super) fn prefetch(&self, pulled: &PullLogsResponse) -> Option<Pull> {
-        // With an SPL query, pace by what the server scanned, not by what
+        // With SPL (a query or processor), pace by what the server scanned, not by what
         // survived the filter.
         let scanned = pulled.count_before_query.unwrap_or(pulled.count as u64);
         let backlog = scanned * 2 >= u64::from(self.sizer.count());

@@ -642,23 +642,55 @@ async fn a_deleted_group_is_recreated_and_consumption_goes_on() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_query_goes_with_every_pull() {
-    let hub = harness::hub(1).await;
+/// Runs a worker with `filter` on a one-shard hub holding ids 0..6 (three
+/// groups of two) until it has committed the shard's end; returns the ids
+/// it was given and the hub.
+async fn consume_filtered(
+    hub: sls_testkit::FakeLogHub,
+    filter: impl FnOnce(sls_consumer::ConsumerConfigBuilder) -> sls_consumer::ConsumerConfigBuilder,
+) -> (Vec<u64>, sls_testkit::FakeLogHub) {
     let total = harness::write(&hub, 0, 3, 2).await;
-    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "q")
-        .client(hub.client())
-        .heartbeat_interval(INTERVAL)
-        .query("* | where status = '500'")
-        .build()
-        .unwrap();
+    assert_eq!(total, 6);
+    let config = filter(
+        ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "q")
+            .client(hub.client())
+            .heartbeat_interval(INTERVAL)
+            .auto_commit_interval(Some(Duration::from_millis(500))),
+    )
+    .build()
+    .unwrap();
     let log = Log::default();
     let worker = Worker::start(config, harness::recorder(&log, "q"))
         .await
         .unwrap();
-    // The fake server does not evaluate SPL: everything passes.
-    assert!(harness::wait_until(Duration::from_secs(10), || log.len() as u64 >= total).await);
+    let end = hub.end_cursor(PROJECT, LOGSTORE, 0);
+    let client = hub.client();
+    // Done when the checkpoint reaches the end: filtered-out groups are
+    // passed over, not waited for.
+    let mut committed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let checkpoints = client
+            .get_checkpoints(PROJECT, LOGSTORE, GROUP, Some(0))
+            .await
+            .unwrap();
+        if checkpoints.first().and_then(|c| c.cursor) == end {
+            committed = true;
+            break;
+        }
+    }
+    assert!(committed, "the checkpoint reached the end");
     worker.shutdown().await.unwrap();
+    let ids = log.all().into_iter().map(|seen| seen.id).collect();
+    (ids, hub)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_query_consumer_gets_only_matching_logs() {
+    let hub = harness::hub(1).await;
+    let (ids, hub) =
+        consume_filtered(hub, |config| config.query("* | where id >= 3 and id != 4")).await;
+    assert_eq!(ids, [3, 5]);
     let pulls: Vec<_> = hub
         .requests()
         .into_iter()
@@ -666,10 +698,38 @@ async fn the_query_goes_with_every_pull() {
         .collect();
     assert!(!pulls.is_empty());
     assert!(
+        pulls.iter().all(
+            |r| r.query.as_deref() == Some("* | where id >= 3 and id != 4")
+                && r.processor.is_none()
+        ),
+        "every pull carried the query"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_processor_consumer_gets_only_what_the_processor_keeps() {
+    let hub = sls_testkit::FakeLogHub::builder()
+        .logstore(PROJECT, LOGSTORE, 1)
+        .consume_processor(
+            PROJECT,
+            "odd",
+            "* | where id like '%1' or id like '%3' or id like '%5'",
+        )
+        .start()
+        .await
+        .unwrap();
+    let (ids, hub) = consume_filtered(hub, |config| config.processor("odd")).await;
+    assert_eq!(ids, [1, 3, 5]);
+    let pulls: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.call == Some(CallKind::PullLogs))
+        .collect();
+    assert!(
         pulls
             .iter()
-            .all(|r| r.query.as_deref() == Some("* | where status = '500'")),
-        "every pull carried the query"
+            .all(|r| r.processor.as_deref() == Some("odd") && r.query.is_none()),
+        "every pull named the processor"
     );
 }
 

@@ -4,8 +4,14 @@
 //! ```text
 //! cargo run -p sls-testkit --bin sls-fake -- --listen 127.0.0.1:7878 \
 //!     --project demo --logstore app --shards 4 \
-//!     --access-key-id AK --access-key-secret SK
+//!     --access-key-id AK --access-key-secret SK \
+//!     --consume-processor "errors=* | where level = 'ERROR'"
 //! ```
+//!
+//! `--consume-processor NAME=SPL` (repeatable) registers a consume
+//! processor in the project, for pulls that name it (`processor=NAME`); its
+//! SPL must be in the subset the fake evaluates, or the server does not
+//! start.
 //!
 //! Once ready it prints exactly one line, `listening on http://ADDR`, to
 //! stdout; with `-v` it logs every request to stderr. It exits cleanly on
@@ -62,6 +68,13 @@ fn command() -> Command {
                 .help("Require this STS token"),
         )
         .arg(
+            Arg::new("consume-processor")
+                .long("consume-processor")
+                .action(ArgAction::Append)
+                .value_name("NAME=SPL")
+                .help("Register a consume processor in the project (repeatable)"),
+        )
+        .arg(
             Arg::new("verbose")
                 .short('v')
                 .long("verbose")
@@ -103,6 +116,17 @@ async fn main() -> ExitCode {
         .project(&project);
     for logstore in &logstores {
         builder = builder.logstore(&project, logstore, shards);
+    }
+    for processor in matches
+        .get_many::<String>("consume-processor")
+        .into_iter()
+        .flatten()
+    {
+        let Some((name, spl)) = processor.split_once('=') else {
+            eprintln!("sls-fake: --consume-processor takes NAME=SPL, got {processor:?}");
+            return ExitCode::FAILURE;
+        };
+        builder = builder.consume_processor(&project, name.trim(), spl);
     }
     let hub = match builder.serve(listener) {
         Ok(hub) => hub,

@@ -4,12 +4,14 @@
 //! # Layout
 //! - `http`: [`Incoming`](http::Incoming) requests and replies.
 //! - `auth`: signature, date and token checks.
-//! - `routes`: dispatch, and the shard, log and logstore handlers.
+//! - `routes`: dispatch, and the shard, PutLogs and logstore handlers.
+//! - `pull`: PullLogs, with SPL and the accepted compression.
 //! - `groups`: consumer groups.
 
 pub(crate) mod auth;
 pub(crate) mod groups;
 pub(crate) mod http;
+pub(crate) mod pull;
 pub(crate) mod routes;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +54,8 @@ pub struct RequestRecord {
     pub fault: Option<Fault>,
     /// The SPL query of a pull, when it carried one.
     pub query: Option<String>,
+    /// The consume processor a pull named, when it named one.
+    pub processor: Option<String>,
 }
 
 pub(crate) type ResponseBody = BoxBody<Bytes, BoxError>;
@@ -131,6 +135,7 @@ impl Shared {
             status: None,
             fault,
             query: call.and_then(|c| c.query.clone()),
+            processor: call.and_then(|c| c.processor.clone()),
         });
         log.len() - 1
     }

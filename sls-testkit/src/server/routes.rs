@@ -1,5 +1,5 @@
-//! Dispatch by method and path, and the handlers of shards, logs and
-//! logstores. Consumer groups are in `groups`.
+//! Dispatch by method and path, and the handlers of shards, PutLogs and
+//! logstores. PullLogs is in `pull`, consumer groups in `groups`.
 
 use serde::{Deserialize, Serialize};
 use sls_proto::{CompressType, Cursor, Decompressor, LogGroupBytes};
@@ -62,7 +62,7 @@ pub(crate) fn route(shared: &Shared, req: &Incoming, call: &Call) -> Result<Repl
         CallKind::MergeShard => merge_shard(shared, req, ls, shard),
         CallKind::GetCursor => get_cursor(shared, req, ls, shard),
         CallKind::GetCursorTime => get_cursor_time(shared, req, ls, shard),
-        CallKind::PullLogs => pull_logs(shared, req, ls, shard),
+        CallKind::PullLogs => super::pull::pull_logs(shared, req, ls, shard),
         CallKind::PutLogs => {
             let hash_key = if req.segments.last().map(String::as_str) == Some("route") {
                 Some(req.required("key")?)
@@ -209,7 +209,7 @@ fn shard_cursor(shard: &Shard, text: &str) -> Result<i64, ApiError> {
 /// A pull's cursor: one into data retention dropped is refused with
 /// `InvalidCursor`, or read from the oldest data, as the server is set
 /// ([`ExpiredCursors`](crate::ExpiredCursors)).
-fn pull_cursor(shared: &Shared, shard: &Shard, text: &str) -> Result<i64, ApiError> {
+pub(crate) fn pull_cursor(shared: &Shared, shard: &Shard, text: &str) -> Result<i64, ApiError> {
     let mode = *super::lock(&shared.expired_cursors);
     if mode == crate::ExpiredCursors::ReadFromOldest {
         if let Ok(cursor) = Cursor::parse(text) {
@@ -245,54 +245,6 @@ fn get_cursor_time(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result
     Ok(Reply::json(
         &serde_json::json!({"cursor_time": shard.cursor_time(cursor).to_string()}),
     ))
-}
-
-fn pull_logs(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
-    let count: usize = req
-        .required("count")?
-        .parse()
-        .ok()
-        .filter(|c| (1..=sls_client::MAX_PULL_COUNT as usize).contains(c))
-        .ok_or_else(|| ApiError::invalid("count must be 1..=1000"))?;
-    let world = shared.world();
-    let shard = world.logstore(req.project()?, ls)?.shard(id)?;
-    let cursor = pull_cursor(shared, shard, req.required("cursor")?)?;
-    let end = match req.param(&["end_cursor", "endCursor"]) {
-        Some(text) if !text.is_empty() => Some(
-            Cursor::parse(text)
-                .map_err(|err| {
-                    ApiError::bad_request("InvalidCursor", format!("end cursor: {err}"))
-                })?
-                .sequence(),
-        ),
-        _ => None,
-    };
-    let read = shard.read(cursor, count, end);
-    let mut reply = Reply {
-        status: 200,
-        headers: Vec::new(),
-        body: read.body.into(),
-    }
-    .header("content-type", "application/x-protobuf")
-    .header("x-log-cursor", Cursor::from_sequence(read.next))
-    .header("x-log-count", read.count)
-    .header("x-log-bodyrawsize", read.raw_len)
-    .header("x-log-compresstype", "lz4")
-    .header("x-log-cursor-time", read.cursor_time);
-    if read.count > 0 {
-        reply = reply.header("x-log-read-last-cursor", read.next - 1);
-    }
-    if read.next == shard.end_cursor() {
-        reply = reply.header("x-log-end-of-cursor", "1");
-    }
-    if req.param(&["query"]).is_some() {
-        // SPL is not evaluated: every group passes, and the pre-query
-        // figures are the figures.
-        reply = reply
-            .header("x-log-rawdatasize", read.raw_len)
-            .header("x-log-rawdatacount", read.count);
-    }
-    Ok(reply)
 }
 
 fn put_logs(

@@ -164,10 +164,12 @@ impl Logstore {
     }
 }
 
-/// A project: its logstores.
+/// A project: its logstores and consume processors.
 #[derive(Debug, Default)]
 pub(crate) struct Project {
     pub(crate) logstores: BTreeMap<String, Logstore>,
+    /// Consume processors by name: their SPL, parsed when registered.
+    pub(crate) consume_processors: BTreeMap<String, std::sync::Arc<crate::spl::Pipeline>>,
 }
 
 /// Everything the fake service holds.

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use sls_client::{Client, Credentials};
+use sls_client::{Client, Credentials, CursorPosition, PullLogsRequest, PutLogsRequest};
 
 #[tokio::test]
 async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
@@ -24,6 +24,8 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
             "AK",
             "--access-key-secret",
             "SK",
+            "--consume-processor",
+            "errors=* | where level = 'ERROR'",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -45,6 +47,31 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(client.list_shards("demo", "app").await.unwrap().len(), 3);
     assert_eq!(client.list_logstores("demo").await.unwrap(), ["app", "web"]);
+    let group = sls_proto::LogGroup::builder()
+        .log(1, [("level", "ERROR")])
+        .log(2, [("level", "INFO")])
+        .build();
+    client
+        .put_logs(
+            PutLogsRequest::from_group("demo", "app", &group)
+                .hash_key("00000000000000000000000000000000"),
+        )
+        .await
+        .unwrap();
+    let begin = client
+        .get_cursor("demo", "app", 0, CursorPosition::Begin)
+        .await
+        .unwrap();
+    let pulled = client
+        .pull_logs(PullLogsRequest::new("demo", "app", 0, begin).processor("errors"))
+        .await
+        .unwrap();
+    assert_eq!(pulled.groups.log_count(), 1, "the processor filtered");
+    let unknown = client
+        .pull_logs(PullLogsRequest::new("demo", "app", 0, begin).processor("nope"))
+        .await
+        .unwrap_err();
+    assert!(unknown.is_code("ConsumeProcessorNotExist"), "{unknown}");
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -53,4 +80,22 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sls_fake_refuses_a_processor_outside_the_spl_subset() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sls-fake"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--consume-processor",
+            "bad=* | parse-json content",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "never ready");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("parse-json"), "{stderr}");
 }

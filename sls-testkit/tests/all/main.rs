@@ -12,3 +12,4 @@ mod logs;
 mod raw;
 mod retention;
 mod shards;
+mod spl;
