@@ -33,6 +33,13 @@ pub mod defaults {
     /// Wait between pulls of a caught-up shard, and after a pull that
     /// returned less than half of `MAX_FETCH_GROUPS` (`DataFetchIntervalInMs`).
     pub const FETCH_INTERVAL: Duration = Duration::from_millis(200);
+    /// The longest wait between pulls of an idle shard: the wait after an
+    /// empty pull starts at `FETCH_INTERVAL` and doubles with each empty
+    /// pull in a row up to this. 1 s keeps an idle shard at about one
+    /// request a second, all calls counted (the Go library: about 2, a
+    /// pull every 500 ms), and a write to an idle shard is delivered
+    /// within about a second.
+    pub const MAX_IDLE_INTERVAL: Duration = Duration::from_secs(1);
     /// Log groups per pull (`MaxFetchLogGroupCount`).
     pub const MAX_FETCH_GROUPS: u32 = 1000;
     /// Auto-commit interval (`AutoCommitIntervalInMS`).
@@ -130,6 +137,7 @@ pub struct ConsumerConfig {
     pub(crate) heartbeat_interval: Duration,
     pub(crate) timeout: Duration,
     pub(crate) fetch_interval: Duration,
+    pub(crate) max_idle_interval: Duration,
     pub(crate) max_fetch_groups: u32,
     pub(crate) ordered: bool,
     pub(crate) auto_commit_interval: Option<Duration>,
@@ -181,6 +189,7 @@ impl ConsumerConfig {
             heartbeat_interval: defaults::HEARTBEAT_INTERVAL,
             timeout: None,
             fetch_interval: defaults::FETCH_INTERVAL,
+            max_idle_interval: defaults::MAX_IDLE_INTERVAL,
             max_fetch_groups: defaults::MAX_FETCH_GROUPS,
             ordered: false,
             auto_commit_interval: Some(defaults::AUTO_COMMIT_INTERVAL),
@@ -226,6 +235,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("timeout", &self.timeout)
             .field("fetch_interval", &self.fetch_interval)
+            .field("max_idle_interval", &self.max_idle_interval)
             .field("max_fetch_groups", &self.max_fetch_groups)
             .field("ordered", &self.ordered)
             .field("auto_commit_interval", &self.auto_commit_interval)
@@ -258,6 +268,7 @@ pub struct ConsumerConfigBuilder {
     heartbeat_interval: Duration,
     timeout: Option<Duration>,
     fetch_interval: Duration,
+    max_idle_interval: Duration,
     max_fetch_groups: u32,
     ordered: bool,
     auto_commit_interval: Option<Duration>,
@@ -339,9 +350,20 @@ impl ConsumerConfigBuilder {
         self
     }
 
-    /// The wait between pulls of a caught-up shard (default 200 ms).
+    /// The wait between pulls of a caught-up shard (default 200 ms), and
+    /// the first wait after an empty pull.
     pub fn fetch_interval(mut self, interval: Duration) -> Self {
         self.fetch_interval = interval;
+        self
+    }
+
+    /// The longest wait between pulls of an idle shard (default 1 s): after
+    /// an empty pull the wait starts at the fetch interval and doubles
+    /// with each empty pull in a row up to this; data ends it at once.
+    /// Set it to the fetch interval to pull at a fixed pace. A value below
+    /// the fetch interval counts as the fetch interval.
+    pub fn max_idle_interval(mut self, interval: Duration) -> Self {
+        self.max_idle_interval = interval;
         self
     }
 
@@ -598,6 +620,7 @@ impl ConsumerConfigBuilder {
             heartbeat_interval: self.heartbeat_interval,
             timeout,
             fetch_interval: self.fetch_interval,
+            max_idle_interval: self.max_idle_interval.max(self.fetch_interval),
             max_fetch_groups: self.max_fetch_groups,
             ordered: self.ordered,
             auto_commit_interval: self.auto_commit_interval,

@@ -384,8 +384,18 @@ where
                 refresh_until = refresh_until.min(last_ok + self.lease());
             }
             let refresh = async {
-                // Each held shard's end, for its lag.
+                // Each held shard's end, for its lag, unless a pull found it
+                // since the last round (a caught-up shard's pulls say where
+                // the end is: asking again would double an idle shard's
+                // cost).
                 for shard in self.settings.metrics.held() {
+                    if self
+                        .settings
+                        .metrics
+                        .end_seen_within(shard, c.heartbeat_interval)
+                    {
+                        continue;
+                    }
                     if let Ok(end) = c
                         .client
                         .get_cursor(

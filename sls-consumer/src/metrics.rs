@@ -98,6 +98,9 @@ struct Entry {
     since: Instant,
     /// When the running `process` call started.
     processing_since: Option<Instant>,
+    /// When a pull last found the shard's end (so the heartbeat need not
+    /// ask the service for it).
+    end_seen: Option<Instant>,
     metrics: ShardMetrics,
 }
 
@@ -115,6 +118,7 @@ impl Registry {
             Entry {
                 since: Instant::now(),
                 processing_since: None,
+                end_seen: None,
                 metrics: ShardMetrics {
                     shard,
                     held_for: Duration::ZERO,
@@ -174,6 +178,23 @@ impl Registry {
                 _ => None,
             };
         }
+    }
+
+    /// A pull found the shard's end: `end` is known without asking.
+    pub(crate) fn saw_end(&self, shard: u32) {
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = shards.get_mut(&shard) {
+            entry.end_seen = Some(Instant::now());
+        }
+    }
+
+    /// Whether a pull found the shard's end within `within`.
+    pub(crate) fn end_seen_within(&self, shard: u32, within: std::time::Duration) -> bool {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards
+            .get(&shard)
+            .and_then(|entry| entry.end_seen)
+            .is_some_and(|seen| seen.elapsed() <= within)
     }
 
     /// A `process` call starts (`true`) or returns (`false`).

@@ -166,6 +166,7 @@ impl Worker {
             }),
             start: c.start,
             fetch_interval: c.fetch_interval,
+            max_idle_interval: c.max_idle_interval,
             max_fetch_groups: c.max_fetch_groups,
             max_pull_bytes: c.max_pull_bytes,
             on_expired: c.on_expired_cursor,

@@ -98,6 +98,8 @@ pub(crate) struct ShardSettings {
     pub(crate) target: Arc<Target>,
     pub(crate) start: StartPosition,
     pub(crate) fetch_interval: Duration,
+    /// The cap of the growing wait of an idle shard.
+    pub(crate) max_idle_interval: Duration,
     pub(crate) max_fetch_groups: u32,
     /// The byte target of one pull.
     pub(crate) max_pull_bytes: u64,
@@ -133,6 +135,17 @@ struct ShardTask<P> {
     sizer: PullSizer,
     /// Bounded replay: the cursor this shard stops at.
     end: Option<Cursor>,
+    /// Empty pulls in a row at the shard's end: the wait before the next
+    /// pull grows with them ([`idle_wait`]).
+    idle_pulls: u32,
+}
+
+/// The wait after `idle_pulls` empty pulls in a row: the fetch interval,
+/// doubled with each further empty pull, up to `max` (and never below
+/// `fetch`).
+fn idle_wait(fetch: Duration, max: Duration, idle_pulls: u32) -> Duration {
+    let doubled = fetch.saturating_mul(1u32 << idle_pulls.min(16));
+    doubled.min(max).max(fetch)
 }
 
 /// Waits until a stop arrives (or the worker is gone, which is a loss).
@@ -172,6 +185,7 @@ pub(crate) async fn run<P: Processor>(
         logs: 0,
         sizer,
         end: None,
+        idle_pulls: 0,
     };
     task.settings.metrics.start(shard);
     let exit = task.consume().await;
@@ -276,6 +290,9 @@ impl<P: Processor> ShardTask<P> {
                 Fetched::Leave(leave) => return self.leave(leave, None).await,
             };
             let (pulled, reservation) = pulled;
+            if pulled.count > 0 {
+                self.idle_pulls = 0;
+            }
             if pulled.count == 0 {
                 match self.nothing_pulled(cursor, &pulled).await {
                     Ok(next) => {
@@ -354,6 +371,8 @@ impl<P: Processor> ShardTask<P> {
         pulled: &sls_client::PullLogsResponse,
     ) -> Result<Cursor, Leave> {
         if pulled.next_cursor != cursor {
+            // Not idle: an SPL query filtered this range out.
+            self.idle_pulls = 0;
             // Keep processed/saved positions that were current, so nothing
             // unsaved is skipped.
             let next = pulled.next_cursor;
@@ -381,7 +400,16 @@ impl<P: Processor> ShardTask<P> {
             self.hook_shard_end().await?;
             return Err(Leave::Exit(ShardExit::Ended));
         }
-        match self.pause(self.settings.fetch_interval).await {
+        // Caught up: wait longer with each empty pull in a row, so an idle
+        // shard costs about one request a second (requests are billed and
+        // count against the shard's read quota); data ends it at once.
+        let wait = idle_wait(
+            self.settings.fetch_interval,
+            self.settings.max_idle_interval,
+            self.idle_pulls,
+        );
+        self.idle_pulls = self.idle_pulls.saturating_add(1);
+        match self.pause(wait).await {
             Some(stop) => Err(stop.into()),
             None => Ok(cursor),
         }
@@ -445,5 +473,26 @@ impl<P: Processor> ShardTask<P> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::idle_wait;
+
+    #[test]
+    fn an_idle_shard_waits_longer_up_to_the_cap() {
+        let ms = Duration::from_millis;
+        let waits: Vec<_> = (0..6).map(|n| idle_wait(ms(200), ms(1000), n)).collect();
+        assert_eq!(
+            waits,
+            [ms(200), ms(400), ms(800), ms(1000), ms(1000), ms(1000)]
+        );
+        // Far past the cap, and a cap below the fetch interval.
+        assert_eq!(idle_wait(ms(200), ms(1000), u32::MAX), ms(1000));
+        assert_eq!(idle_wait(ms(200), ms(100), 3), ms(200));
+        assert_eq!(idle_wait(Duration::MAX, Duration::MAX, 40), Duration::MAX);
     }
 }

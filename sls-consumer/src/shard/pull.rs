@@ -153,16 +153,30 @@ impl<P: Processor> ShardTask<P> {
                     pulled.cursor = first;
                 }
                 self.sizer.observed(pulled.groups.len(), pulled.raw_size);
+                // The shard's end, from the pull itself (`x-log-end-of-cursor`,
+                // or an unfiltered pull that found nothing and stayed put):
+                // the heartbeat then skips its GetCursor and GetCursorTime
+                // calls for this shard, so an idle shard costs only its pulls.
+                let empty_at_end =
+                    pulled.count == 0 && !pulled.filtered && pulled.next_cursor == cursor;
+                let at_end = pulled.end_of_cursor || empty_at_end;
                 self.settings.metrics.update(self.shard, |m| {
                     m.fetched_logs += pulled.groups.log_count() as u64;
                     m.fetched_bytes += pulled.raw_size;
-                    if pulled.end_of_cursor {
+                    if at_end {
                         m.end = Some(pulled.next_cursor);
+                        if pulled.count == 0 && pulled.cursor_time.is_some() {
+                            // The receive time at the end: the newest data's.
+                            m.newest_time = pulled.cursor_time;
+                        }
                     }
                     if pulled.cursor_time.is_some() {
                         m.position_time = pulled.cursor_time;
                     }
                 });
+                if at_end {
+                    self.settings.metrics.saw_end(self.shard);
+                }
                 Fetched::Data(pulled, reservation)
             }
             Err(CallError::Failed {
