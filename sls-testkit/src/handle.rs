@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use sls_client::names::NameKind;
 use sls_client::{Client, Credentials};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -131,8 +132,12 @@ impl FakeLogHubBuilder {
         self.serve(listener)
     }
 
-    /// Serves on a listener the caller bound.
+    /// Serves on a listener the caller bound. A project, logstore or
+    /// consumer group name the service would refuse
+    /// ([`sls_client::names`]) is refused here too, with
+    /// [`std::io::ErrorKind::InvalidInput`].
     pub fn serve(self, listener: TcpListener) -> std::io::Result<FakeLogHub> {
+        self.check_names()?;
         let address = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let (shared, credentials, clock) = self.into_shared(stopped.clone());
@@ -145,6 +150,24 @@ impl FakeLogHubBuilder {
             stop,
             task: Some(task),
         })
+    }
+
+    /// Refuses the names the service would refuse.
+    fn check_names(&self) -> std::io::Result<()> {
+        let projects = self.projects.iter().map(|p| (NameKind::Project, p));
+        let logstores = self
+            .logstores
+            .iter()
+            .flat_map(|(p, l, _)| [(NameKind::Project, p), (NameKind::Logstore, l)]);
+        let groups = self
+            .groups
+            .iter()
+            .map(|(_, _, g, _, _)| (NameKind::ConsumerGroup, g));
+        for (kind, name) in projects.chain(logstores).chain(groups) {
+            sls_client::names::check(kind, name)
+                .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+        }
+        Ok(())
     }
 
     /// The server's state as configured, before any listener (shared with

@@ -66,6 +66,7 @@ mod faults;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handle;
+mod limits;
 mod server;
 mod store;
 

@@ -14,6 +14,7 @@ pub(crate) mod shard;
 use std::collections::BTreeMap;
 
 use crate::error::ApiError;
+use crate::limits;
 pub use groups::{ShardAssignment, ShardState};
 pub(crate) use shard::Shard;
 pub use shard::ShardStatus;
@@ -168,6 +169,58 @@ impl Logstore {
 #[derive(Debug, Default)]
 pub(crate) struct Project {
     pub(crate) logstores: BTreeMap<String, Logstore>,
+}
+
+impl Project {
+    /// Read-write shards across the project's logstores.
+    fn writable_shards(&self) -> usize {
+        self.logstores
+            .values()
+            .flat_map(|store| store.shards.values())
+            .filter(|shard| shard.status == ShardStatus::ReadWrite)
+            .count()
+    }
+
+    /// Refuses `more` read-write shards past the project's quota.
+    pub(crate) fn check_shard_quota(&self, more: usize) -> Result<(), ApiError> {
+        if self.writable_shards() + more > limits::MAX_PROJECT_SHARDS {
+            return Err(limits::quota(
+                "ProjectQuotaExceed",
+                "read-write shards in a project",
+                limits::MAX_PROJECT_SHARDS,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a logstore, as CreateLogstore does: the name, the TTL and
+    /// the project's logstore and shard quotas are checked first.
+    pub(crate) fn create_logstore(
+        &mut self,
+        name: String,
+        ttl: u32,
+        shards: u32,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        limits::check_name(sls_client::names::NameKind::Logstore, &name)?;
+        limits::check_ttl(ttl)?;
+        if self.logstores.contains_key(&name) {
+            return Err(ApiError::bad_request(
+                "LogStoreAlreadyExist",
+                format!("logstore {name} already exists"),
+            ));
+        }
+        if self.logstores.len() >= limits::MAX_LOGSTORES {
+            return Err(limits::quota(
+                "ProjectQuotaExceed",
+                "logstores in a project",
+                limits::MAX_LOGSTORES,
+            ));
+        }
+        self.check_shard_quota(shards as usize)?;
+        self.logstores.insert(name, Logstore::new(ttl, shards, now));
+        Ok(())
+    }
 }
 
 /// Everything the fake service holds.

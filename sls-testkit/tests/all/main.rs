@@ -8,6 +8,7 @@ mod faults;
 #[cfg(feature = "fuzzing")]
 mod fuzzing;
 mod groups;
+mod limits;
 mod logs;
 mod raw;
 mod retention;
