@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::faults::FaultPlan;
 use crate::server::RequestRecord;
 use crate::server::auth::AuthConfig;
+use crate::server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
 use crate::server::{self, Shared};
 use crate::store::groups::ConsumerGroupState;
 use crate::store::{Logstore, World};
@@ -56,6 +57,7 @@ pub struct FakeLogHubBuilder {
     clock: Option<Clock>,
     check_date: bool,
     faults: FaultPlan,
+    log_capacity: usize,
 }
 
 impl FakeLogHubBuilder {
@@ -123,6 +125,16 @@ impl FakeLogHubBuilder {
     /// The faults to inject from the start (default none).
     pub fn faults(mut self, plan: FaultPlan) -> Self {
         self.faults = plan;
+        self
+    }
+
+    /// How many requests [`FakeLogHub::requests`] keeps (default
+    /// [`DEFAULT_REQUEST_LOG_CAPACITY`]): the most recent ones, older ones
+    /// dropped, so a long-running server stays bounded. The counts of
+    /// [`FakeLogHub::request_counts`] stay exact whatever the capacity;
+    /// 0 keeps only them.
+    pub fn request_log_capacity(mut self, capacity: usize) -> Self {
+        self.log_capacity = capacity;
         self
     }
 
@@ -202,7 +214,14 @@ impl FakeLogHubBuilder {
             credentials: self.credentials.clone(),
             check_date: self.check_date,
         };
-        let shared = Arc::new(Shared::new(world, clock.clone(), auth, self.faults, stop));
+        let shared = Arc::new(Shared::new(
+            world,
+            clock.clone(),
+            auth,
+            self.faults,
+            self.log_capacity,
+            stop,
+        ));
         (shared, self.credentials, clock)
     }
 }
@@ -258,6 +277,7 @@ impl FakeLogHub {
             clock: None,
             check_date: true,
             faults: FaultPlan::new(),
+            log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
         }
     }
 
@@ -385,17 +405,25 @@ impl FakeLogHub {
         *crate::server::lock(&self.shared.faults) = plan;
     }
 
-    /// Every request served so far, in order.
+    /// The most recent requests, oldest first: all of them until the log
+    /// holds [`FakeLogHubBuilder::request_log_capacity`] records (default
+    /// [`DEFAULT_REQUEST_LOG_CAPACITY`]), then the last that many. Count
+    /// with [`FakeLogHub::request_counts`], which stays exact.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        crate::server::lock(&self.shared.log).clone()
+        crate::server::lock(&self.shared.log).records()
     }
 
-    /// How many requests of `call` were served so far.
+    /// Exact counts of every request since the start: in total, by call,
+    /// by status, faults injected, records evicted from the log.
+    pub fn request_counts(&self) -> RequestCounts {
+        crate::server::lock(&self.shared.log).counts()
+    }
+
+    /// How many requests of `call` were served so far (exact, however many
+    /// the log evicted).
     pub fn count(&self, call: CallKind) -> usize {
-        crate::server::lock(&self.shared.log)
-            .iter()
-            .filter(|r| r.call == Some(call))
-            .count()
+        let count = crate::server::lock(&self.shared.log).count(call);
+        usize::try_from(count).unwrap_or(usize::MAX)
     }
 
     /// Stops accepting, lets open requests finish, and waits.

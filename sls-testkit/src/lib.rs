@@ -78,4 +78,5 @@ pub use handle::{
     FakeLogHubBuilder,
 };
 pub use server::RequestRecord;
+pub use server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
 pub use store::{ShardAssignment, ShardState, ShardStatus};

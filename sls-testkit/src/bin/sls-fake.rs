@@ -16,7 +16,9 @@ use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, Command, value_parser};
 use sls_client::Credentials;
-use sls_testkit::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FakeLogHub};
+use sls_testkit::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REQUEST_LOG_CAPACITY, FakeLogHub,
+};
 
 fn command() -> Command {
     Command::new("sls-fake")
@@ -62,6 +64,14 @@ fn command() -> Command {
                 .help("Require this STS token"),
         )
         .arg(
+            Arg::new("request-log")
+                .long("request-log")
+                .value_parser(value_parser!(usize))
+                .help(
+                    "Requests the in-memory request log keeps (the most recent; counts stay exact)",
+                ),
+        )
+        .arg(
             Arg::new("verbose")
                 .short('v')
                 .long("verbose")
@@ -98,8 +108,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let request_log = matches
+        .get_one::<usize>("request-log")
+        .copied()
+        .unwrap_or(DEFAULT_REQUEST_LOG_CAPACITY);
     let mut builder = FakeLogHub::builder()
         .credentials(credentials)
+        .request_log_capacity(request_log)
         .project(&project);
     for logstore in &logstores {
         builder = builder.logstore(&project, logstore, shards);

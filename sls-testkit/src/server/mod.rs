@@ -6,10 +6,12 @@
 //! - `auth`: signature, date and token checks.
 //! - `routes`: dispatch, and the shard, log and logstore handlers.
 //! - `groups`: consumer groups.
+//! - `log`: the bounded request log and its exact counters.
 
 pub(crate) mod auth;
 pub(crate) mod groups;
 pub(crate) mod http;
+pub(crate) mod log;
 pub(crate) mod routes;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,7 +67,7 @@ pub(crate) struct Shared {
     pub(crate) auth: AuthConfig,
     request_ids: AtomicU64,
     pub(crate) faults: Mutex<FaultPlan>,
-    pub(crate) log: Mutex<Vec<RequestRecord>>,
+    pub(crate) log: Mutex<log::RequestLog>,
     /// How a pull from a cursor into dropped data is answered.
     pub(crate) expired_cursors: Mutex<crate::ExpiredCursors>,
     stop: watch::Receiver<bool>,
@@ -83,6 +85,7 @@ impl Shared {
         clock: Clock,
         auth: AuthConfig,
         faults: FaultPlan,
+        log_capacity: usize,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -91,7 +94,7 @@ impl Shared {
             auth,
             request_ids: AtomicU64::new(0),
             faults: Mutex::new(faults),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(log::RequestLog::new(log_capacity)),
             expired_cursors: Mutex::new(crate::ExpiredCursors::default()),
             stop,
         }
@@ -121,24 +124,21 @@ impl Shared {
         }
     }
 
-    /// Logs a request as it arrives; returns its index for the status.
-    fn record(&self, call: Option<&Call>, fault: Option<Fault>) -> usize {
-        let mut log = lock(&self.log);
-        log.push(RequestRecord {
+    /// Logs a request as it arrives; returns its sequence number for the
+    /// status.
+    fn record(&self, call: Option<&Call>, fault: Option<Fault>) -> u64 {
+        lock(&self.log).push(RequestRecord {
             call: call.map(|c| c.kind),
             shard: call.and_then(|c| c.shard),
             consumer: call.and_then(|c| c.consumer.clone()),
             status: None,
             fault,
             query: call.and_then(|c| c.query.clone()),
-        });
-        log.len() - 1
+        })
     }
 
-    fn set_status(&self, index: usize, status: u16) {
-        if let Some(record) = lock(&self.log).get_mut(index) {
-            record.status = Some(status);
-        }
+    fn set_status(&self, seq: u64, status: u16) {
+        lock(&self.log).set_status(seq, status);
     }
 }
 

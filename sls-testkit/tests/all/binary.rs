@@ -24,6 +24,8 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
             "AK",
             "--access-key-secret",
             "SK",
+            "--request-log",
+            "10",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -53,4 +55,16 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sls_fake_refuses_a_name_the_service_would() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sls-fake"))
+        .args(["--listen", "127.0.0.1:0", "--project", "Bad_Project"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "never ready");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("project name"), "{stderr}");
 }

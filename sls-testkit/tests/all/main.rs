@@ -11,5 +11,6 @@ mod groups;
 mod limits;
 mod logs;
 mod raw;
+mod request_log;
 mod retention;
 mod shards;
