@@ -390,6 +390,7 @@ mod tests {
             batch_next: batch.next_cursor,
             tracker: &mut tracker,
             target: &target,
+            absorbed: 0,
         };
         let result = processor.process(batch, &mut checkpoint).await;
         (result, tracker.saved)
