@@ -165,26 +165,18 @@ async fn idle(pace: Pace) -> Result<(f64, BTreeMap<String, f64>), Box<dyn std::e
     tokio::time::sleep(Duration::from_secs(if short() { 3 } else { 5 })).await;
     // Two heartbeat intervals (20 s each), so per-round calls count fully.
     let window = Duration::from_secs(if short() { 6 } else { 40 });
-    let before = hub.requests().len();
+    let before = hub.request_counts();
     tokio::time::sleep(window).await;
-    let requests = hub.requests();
+    let after = hub.request_counts();
     worker.shutdown().await?;
-    let seen = &requests[before.min(requests.len())..];
-    let per = |n: usize| n as f64 / window.as_secs_f64() / f64::from(IDLE_SHARDS);
-    let mut by_call: BTreeMap<String, usize> = BTreeMap::new();
-    for request in seen {
-        let call = request
-            .call
-            .map_or_else(|| "other".to_owned(), |call| format!("{call:?}"));
-        *by_call.entry(call).or_default() += 1;
-    }
-    Ok((
-        per(seen.len()),
-        by_call
-            .into_iter()
-            .map(|(call, n)| (call, per(n)))
-            .collect(),
-    ))
+    let per = |n: u64| n as f64 / window.as_secs_f64() / f64::from(IDLE_SHARDS);
+    let by_call = after
+        .by_call
+        .iter()
+        .map(|(call, n)| (format!("{call:?}"), per(n - before.call(*call))))
+        .filter(|(_, rate)| *rate > 0.0)
+        .collect();
+    Ok((per(after.total - before.total), by_call))
 }
 
 /// Put-to-process latencies of a trickle.

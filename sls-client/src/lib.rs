@@ -45,6 +45,8 @@
 //!   [`StaticCredentials`], [`EnvCredentials`] and [`RefreshingCredentials`].
 //! - `error`: [`Error`], [`ServerError`], [`RetryKind`] and the code lists
 //!   that classify errors.
+//! - [`names`]: the service's naming rules for projects, logstores,
+//!   consumer groups and consumers, shared with the consumer and the fake.
 //! - [`retry`]: [`retry::RetryPolicy`] (a `tower::retry::Policy`) and
 //!   [`retry::Backoff`].
 //! - [`signing`]: v1 (HMAC-SHA1) and v4 (SLS4-HMAC-SHA256) request
@@ -55,6 +57,7 @@ mod client;
 mod credentials;
 mod endpoint;
 mod error;
+pub mod names;
 mod proxy;
 mod request;
 pub mod retry;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sls_client::names::{self, NameKind};
 use sls_client::retry::RetryPolicy;
 use sls_client::signing::SignatureVersion;
 use sls_client::{Client, ProvideCredentials};
@@ -343,15 +344,19 @@ impl ConsumerConfigBuilder {
         self
     }
 
-    /// The group's timeout (default 3 heartbeat intervals); must exceed the
-    /// interval.
+    /// The group's timeout (default 3 heartbeat intervals, rounded down to
+    /// whole seconds); must exceed the interval and be whole seconds, as the
+    /// service takes it (CreateConsumerGroup's `timeout` is an integer of
+    /// seconds): the local lease (timeout minus interval) must never
+    /// outlast what the service enforces.
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// The wait between pulls of a caught-up shard (default 200 ms), and
-    /// the first wait after an empty pull.
+    /// the first wait after an empty pull; must be positive (zero would
+    /// poll a caught-up shard in a busy loop).
     pub fn fetch_interval(mut self, interval: Duration) -> Self {
         self.fetch_interval = interval;
         self
@@ -481,17 +486,22 @@ impl ConsumerConfigBuilder {
         self
     }
 
-    /// Validates and builds.
+    /// Validates and builds. Names are checked against the service's rules
+    /// ([`sls_client::names`]): a name the service would refuse fails here,
+    /// naming the field and the rule, instead of failing (or only being
+    /// logged, as in the Go library: aliyun-log-go-sdk issue 77) once the
+    /// worker runs.
     pub fn build(self) -> Result<ConsumerConfig, ConfigError> {
-        for (field, value) in [
-            ("project", &self.project),
-            ("logstore", &self.logstore),
-            ("group", &self.group),
-            ("consumer", &self.consumer),
+        for (field, kind, value) in [
+            ("project", NameKind::Project, &self.project),
+            ("logstore", NameKind::Logstore, &self.logstore),
+            ("group", NameKind::ConsumerGroup, &self.group),
+            ("consumer", NameKind::Consumer, &self.consumer),
         ] {
             if value.is_empty() {
                 return Err(ConfigError::new(field, "must not be empty"));
             }
+            names::check(kind, value).map_err(|err| ConfigError::new(field, err.to_string()))?;
         }
         if self.heartbeat_interval < Duration::from_millis(100) {
             return Err(ConfigError::new(
@@ -499,14 +509,29 @@ impl ConsumerConfigBuilder {
                 "must be at least 100 ms",
             ));
         }
-        let timeout = self
-            .timeout
-            .unwrap_or(self.heartbeat_interval * defaults::TIMEOUT_INTERVALS);
-        if timeout <= self.heartbeat_interval || timeout.as_secs() < 1 {
+        let timeout = match self.timeout {
+            Some(timeout) if timeout.subsec_nanos() != 0 => {
+                return Err(ConfigError::new(
+                    "heartbeat_timeout",
+                    "must be whole seconds, as the service takes it",
+                ));
+            }
+            Some(timeout) => timeout,
+            None => Duration::from_secs(
+                (self.heartbeat_interval * defaults::TIMEOUT_INTERVALS).as_secs(),
+            ),
+        };
+        if timeout <= self.heartbeat_interval
+            || timeout.as_secs() < 1
+            || timeout.as_secs() > u64::from(u32::MAX)
+        {
             return Err(ConfigError::new(
                 "heartbeat_timeout",
-                "must exceed the heartbeat interval and be at least 1 s",
+                "must exceed the heartbeat interval and be 1 s to 2^32-1 s",
             ));
+        }
+        if self.fetch_interval.is_zero() {
+            return Err(ConfigError::new("fetch_interval", "must be positive"));
         }
         if !(1..=1000).contains(&self.max_fetch_groups) {
             return Err(ConfigError::new("max_fetch_groups", "must be 1..=1000"));
@@ -656,14 +681,14 @@ mod tests {
     use super::*;
 
     fn base() -> ConsumerConfigBuilder {
-        ConsumerConfig::builder("p", "l", "g", "c").endpoint("127.0.0.1:1")
+        ConsumerConfig::builder("proj", "store", "etl", "c").endpoint("127.0.0.1:1")
     }
 
     #[test]
     fn debug_output_holds_no_secret() {
         let credentials =
             sls_client::Credentials::new("id", "SECRET-xyz").with_security_token("TOKEN-xyz");
-        let builder = ConsumerConfig::builder("p", "l", "g", "c")
+        let builder = ConsumerConfig::builder("proj", "store", "etl", "c")
             .endpoint("127.0.0.1:1")
             .credentials(credentials);
         let shown = format!("{builder:?}");
@@ -696,7 +721,7 @@ mod tests {
     fn bad_values_name_their_field() {
         let cases: Vec<(ConsumerConfigBuilder, &str)> = vec![
             (
-                ConsumerConfig::builder("", "l", "g", "c").endpoint("x"),
+                ConsumerConfig::builder("", "store", "etl", "c").endpoint("x"),
                 "project",
             ),
             (base().max_fetch_groups(0), "max_fetch_groups"),
@@ -718,15 +743,15 @@ mod tests {
                 "auto_commit_interval",
             ),
             (
-                ConsumerConfig::builder("p", "", "g", "c").endpoint("x"),
+                ConsumerConfig::builder("proj", "", "etl", "c").endpoint("x"),
                 "logstore",
             ),
             (
-                ConsumerConfig::builder("p", "l", "", "c").endpoint("x"),
+                ConsumerConfig::builder("proj", "store", "", "c").endpoint("x"),
                 "group",
             ),
             (
-                ConsumerConfig::builder("p", "l", "g", "").endpoint("x"),
+                ConsumerConfig::builder("proj", "store", "etl", "").endpoint("x"),
                 "consumer",
             ),
             (base().max_buffered_bytes(1 << 20), "max_buffered_bytes"),
@@ -755,14 +780,17 @@ mod tests {
                 "endpoint",
             ),
             (
-                ConsumerConfig::builder("p", "l", "g", "c")
+                ConsumerConfig::builder("proj", "store", "etl", "c")
                     .client(Client::builder("127.0.0.1:1").build().unwrap())
                     .request_timeout(Duration::from_secs(5)),
                 "request_timeout",
             ),
-            (ConsumerConfig::builder("p", "l", "g", "c"), "endpoint"),
             (
-                ConsumerConfig::builder("p", "l", "g", "c").endpoint("ftp://x"),
+                ConsumerConfig::builder("proj", "store", "etl", "c"),
+                "endpoint",
+            ),
+            (
+                ConsumerConfig::builder("proj", "store", "etl", "c").endpoint("ftp://x"),
                 "endpoint",
             ),
         ];
@@ -771,5 +799,81 @@ mod tests {
             assert_eq!(err.field(), field, "{err}");
             assert!(err.to_string().contains(field));
         }
+    }
+
+    #[test]
+    fn names_the_service_would_refuse_are_refused_at_build() {
+        let named = |project: &str, logstore: &str, group: &str, consumer: &str| {
+            ConsumerConfig::builder(project, logstore, group, consumer)
+                .endpoint("127.0.0.1:1")
+                .build()
+        };
+        for (config, field, rule) in [
+            (named("p", "store", "etl", "c"), "project", "3 to 63"),
+            (named("My_Project", "store", "etl", "c"), "project", "'M'"),
+            (named("proj", "Store", "etl", "c"), "logstore", "'S'"),
+            (
+                named("proj", "store-", "etl", "c"),
+                "logstore",
+                "starts and ends",
+            ),
+            (named("proj", "store", "bad name/?", "c"), "group", "' '"),
+            (named("proj", "store", "g", "c"), "group", "2 to 128"),
+            (
+                named("proj", "store", "etl", "a\u{7}b"),
+                "consumer",
+                "'\\u{7}'",
+            ),
+            (
+                named("proj", "store", "etl", &"c".repeat(129)),
+                "consumer",
+                "1 to 128",
+            ),
+        ] {
+            let err = config.unwrap_err();
+            assert_eq!(err.field(), field, "{err}");
+            assert!(err.to_string().contains(rule), "{err}");
+        }
+        // What the official SDKs' docs use is accepted.
+        named(
+            "aliyun-test-project",
+            "access_log",
+            "consumerGroupX",
+            "host-1.example",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_timeout_is_whole_seconds_as_the_service_takes_it() {
+        let err = base()
+            .heartbeat_interval(Duration::from_secs(1))
+            .heartbeat_timeout(Duration::from_millis(2_900))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "heartbeat_timeout", "{err}");
+        // The default (3 intervals) is rounded down: the lease (timeout
+        // minus interval) never outlasts the service's timeout.
+        let config = base()
+            .heartbeat_interval(Duration::from_millis(700))
+            .build()
+            .unwrap();
+        assert_eq!(config.timeout, Duration::from_secs(2));
+        let err = base()
+            .heartbeat_interval(Duration::from_millis(300))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.field(),
+            "heartbeat_timeout",
+            "0.9 s rounds to 0 s: {err}"
+        );
+        let err = base()
+            .heartbeat_timeout(Duration::from_secs(1 << 33))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "heartbeat_timeout", "{err}");
+        let err = base().fetch_interval(Duration::ZERO).build().unwrap_err();
+        assert_eq!(err.field(), "fetch_interval", "{err}");
     }
 }

@@ -127,7 +127,9 @@
 //!   skip it (aliyun-log-python-sdk issue 125 asks for a strict mode).
 //!
 //! # Layout
-//! - `config`: [`ConsumerConfig`], [`StartPosition`], [`defaults`].
+//! - `config`: [`ConsumerConfig`], [`StartPosition`], [`defaults`]; `build()`
+//!   refuses what the service would refuse, names included
+//!   ([`sls_client::names`]), with a [`ConfigError`] naming the field.
 //! - `processor`: [`Processor`], [`Batch`], [`Decision`], [`processor_fn`],
 //!   [`ErrorPolicy`].
 //! - `blocking`: [`BlockingProcessor`], a processor written with

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use sls_client::names::NameKind;
 use sls_client::{Client, Credentials};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -14,6 +15,7 @@ use crate::clock::Clock;
 use crate::faults::FaultPlan;
 use crate::server::RequestRecord;
 use crate::server::auth::AuthConfig;
+use crate::server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
 use crate::server::{self, Shared};
 use crate::spl::{Pipeline, SplError};
 use crate::store::groups::ConsumerGroupState;
@@ -57,6 +59,7 @@ pub struct FakeLogHubBuilder {
     clock: Option<Clock>,
     check_date: bool,
     faults: FaultPlan,
+    log_capacity: usize,
 }
 
 impl FakeLogHubBuilder {
@@ -144,13 +147,26 @@ impl FakeLogHubBuilder {
         self
     }
 
+    /// How many requests [`FakeLogHub::requests`] keeps (default
+    /// [`DEFAULT_REQUEST_LOG_CAPACITY`]): the most recent ones, older ones
+    /// dropped, so a long-running server stays bounded. The counts of
+    /// [`FakeLogHub::request_counts`] stay exact whatever the capacity;
+    /// 0 keeps only them.
+    pub fn request_log_capacity(mut self, capacity: usize) -> Self {
+        self.log_capacity = capacity;
+        self
+    }
+
     /// Binds 127.0.0.1 on a free port and starts serving.
     pub async fn start(self) -> std::io::Result<FakeLogHub> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         self.serve(listener)
     }
 
-    /// Serves on a listener the caller bound.
+    /// Serves on a listener the caller bound. A project, logstore or
+    /// consumer group name the service would refuse
+    /// ([`sls_client::names`]) is refused here too, with
+    /// [`std::io::ErrorKind::InvalidInput`].
     pub fn serve(self, listener: TcpListener) -> std::io::Result<FakeLogHub> {
         if let Some((_, name, Err(err))) = self.processors.iter().find(|p| p.2.is_err()) {
             return Err(std::io::Error::new(
@@ -158,6 +174,7 @@ impl FakeLogHubBuilder {
                 format!("consume processor {name}: {err}"),
             ));
         }
+        self.check_names()?;
         let address = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let (shared, credentials, clock) = self.into_shared(stopped.clone());
@@ -170,6 +187,24 @@ impl FakeLogHubBuilder {
             stop,
             task: Some(task),
         })
+    }
+
+    /// Refuses the names the service would refuse.
+    fn check_names(&self) -> std::io::Result<()> {
+        let projects = self.projects.iter().map(|p| (NameKind::Project, p));
+        let logstores = self
+            .logstores
+            .iter()
+            .flat_map(|(p, l, _)| [(NameKind::Project, p), (NameKind::Logstore, l)]);
+        let groups = self
+            .groups
+            .iter()
+            .map(|(_, _, g, _, _)| (NameKind::ConsumerGroup, g));
+        for (kind, name) in projects.chain(logstores).chain(groups) {
+            sls_client::names::check(kind, name)
+                .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+        }
+        Ok(())
     }
 
     /// The server's state as configured, before any listener (shared with
@@ -214,7 +249,14 @@ impl FakeLogHubBuilder {
             credentials: self.credentials.clone(),
             check_date: self.check_date,
         };
-        let shared = Arc::new(Shared::new(world, clock.clone(), auth, self.faults, stop));
+        let shared = Arc::new(Shared::new(
+            world,
+            clock.clone(),
+            auth,
+            self.faults,
+            self.log_capacity,
+            stop,
+        ));
         (shared, self.credentials, clock)
     }
 }
@@ -271,6 +313,7 @@ impl FakeLogHub {
             clock: None,
             check_date: true,
             faults: FaultPlan::new(),
+            log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
         }
     }
 
@@ -398,17 +441,25 @@ impl FakeLogHub {
         *crate::server::lock(&self.shared.faults) = plan;
     }
 
-    /// Every request served so far, in order.
+    /// The most recent requests, oldest first: all of them until the log
+    /// holds [`FakeLogHubBuilder::request_log_capacity`] records (default
+    /// [`DEFAULT_REQUEST_LOG_CAPACITY`]), then the last that many. Count
+    /// with [`FakeLogHub::request_counts`], which stays exact.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        crate::server::lock(&self.shared.log).clone()
+        crate::server::lock(&self.shared.log).records()
     }
 
-    /// How many requests of `call` were served so far.
+    /// Exact counts of every request since the start: in total, by call,
+    /// by status, faults injected, records evicted from the log.
+    pub fn request_counts(&self) -> RequestCounts {
+        crate::server::lock(&self.shared.log).counts()
+    }
+
+    /// How many requests of `call` were served so far (exact, however many
+    /// the log evicted).
     pub fn count(&self, call: CallKind) -> usize {
-        crate::server::lock(&self.shared.log)
-            .iter()
-            .filter(|r| r.call == Some(call))
-            .count()
+        let count = crate::server::lock(&self.shared.log).count(call);
+        usize::try_from(count).unwrap_or(usize::MAX)
     }
 
     /// Stops accepting, lets open requests finish, and waits.

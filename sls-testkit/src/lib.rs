@@ -9,8 +9,39 @@
 //! The same server runs standalone as `sls-fake` (see `src/bin/sls-fake.rs`)
 //! for SDKs in other languages.
 //!
-//! Faults are injected by a [`FaultPlan`]; every request is recorded
-//! ([`FakeLogHub::requests`]).
+//! Faults are injected by a [`FaultPlan`]. The most recent requests are
+//! recorded ([`FakeLogHub::requests`]: a ring of
+//! [`DEFAULT_REQUEST_LOG_CAPACITY`] records unless
+//! [`FakeLogHubBuilder::request_log_capacity`] or `sls-fake --request-log`
+//! says otherwise) and every request is counted exactly, by call, status
+//! and fault ([`FakeLogHub::request_counts`]), so a long-running `sls-fake`
+//! stays bounded.
+//!
+//! Names and counts, as the service limits them (the rules are in
+//! [`sls_client::names`], shared with the consumer's configuration):
+//! - Logstore names: 3 to 63 lowercase letters, digits, `-` and `_`,
+//!   starting and ending with a letter or digit (Alibaba Cloud docs,
+//!   developer reference, "Logstores"); project names the same without `_`
+//!   (CLI reference, `create_project`). TTL 1 to 3650 days (CreateLogstore
+//!   API reference). Refused with 400 `ParameterInvalid` (our choice of
+//!   code: none is documented).
+//! - Consumer group names: no rule is documented (aliyun-log-go-sdk issue
+//!   77: the service refuses some, the Go library only logs it). We refuse
+//!   all but 2 to 128 ASCII letters, digits, `-` and `_` (the API
+//!   reference's own example, `consumerGroupX`, passes; `bad name/?` does
+//!   not), with 400 `ParameterInvalid`. Consumer names with control
+//!   characters (or empty, or over 128 bytes) are refused on heartbeats.
+//! - At most 30 consumer groups a logstore (CreateConsumerGroup API
+//!   reference): the 31st is refused with 403 `ConsumerGroupQuotaExceed`
+//!   (the code aliyun-log-python-sdk's consumer, `consumer_client.py`,
+//!   lists as a configuration error; the status is our choice).
+//! - At most 200 logstores and 400 read-write shards a project (the
+//!   "Basic resource limits" page's default quotas; hard limits answer
+//!   403): CreateLogstore and SplitShard past them are refused with 403
+//!   `ProjectQuotaExceed` (the code of the "Handle resource throttling
+//!   errors" page).
+//! - [`FakeLogHubBuilder`] refuses bad names too
+//!   ([`std::io::ErrorKind::InvalidInput`] from `start`/`serve`).
 //!
 //! What PutLogs takes, as the service does:
 //! - Text is bytes. Keys, values, tags, topic, source, category and machine
@@ -59,8 +90,11 @@
 //!   among lz4, zstd and deflate, lz4 otherwise (`x-log-compresstype` says
 //!   which): the official Go SDK asks for zstd with `Accept-Encoding: zstd`
 //!   (aliyun-log-go-sdk `log_store.go`, `GetLogsBytesWithQuery`).
-//! - Retention: before each request, groups received more than the
-//!   logstore's TTL (days) ago are dropped and the begin cursor moves on.
+//! - Retention: before a request, at most once per clock second, groups
+//!   received more than the logstore's TTL (days) ago are dropped and the
+//!   begin cursor moves on. Groups are kept in receive-time order, so the
+//!   sweep looks only at each shard's front: its cost is the shard count
+//!   plus the groups dropped, whatever the uptime or the data held.
 //!   [`FakeLogHub::drop_oldest`] drops a shard's oldest groups on demand,
 //!   for an outage longer than retention without waiting days. A pull from
 //!   a cursor into dropped data is answered as [`ExpiredCursors`] says:
@@ -76,6 +110,7 @@
 //! - `clock`: [`Clock`], the server's one time source.
 //! - `call`: [`CallKind`], which API a request calls.
 //! - `store`: projects, logstores, shards, groups.
+//! - `limits`: the service's limits on names and counts.
 //! - `server`: HTTP, authentication, routes, PullLogs.
 //! - `spl`: the SPL subset pulls run: parser (winnow) and evaluator.
 //! - `error`: the service's error responses.
@@ -90,6 +125,7 @@ mod faults;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handle;
+mod limits;
 mod server;
 mod spl;
 mod store;
@@ -102,4 +138,5 @@ pub use handle::{
     FakeLogHubBuilder,
 };
 pub use server::RequestRecord;
+pub use server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
 pub use store::{ShardAssignment, ShardState, ShardStatus};

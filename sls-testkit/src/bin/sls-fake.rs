@@ -22,7 +22,9 @@ use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, Command, value_parser};
 use sls_client::Credentials;
-use sls_testkit::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FakeLogHub};
+use sls_testkit::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REQUEST_LOG_CAPACITY, FakeLogHub,
+};
 
 fn command() -> Command {
     Command::new("sls-fake")
@@ -75,6 +77,14 @@ fn command() -> Command {
                 .help("Register a consume processor in the project (repeatable)"),
         )
         .arg(
+            Arg::new("request-log")
+                .long("request-log")
+                .value_parser(value_parser!(usize))
+                .help(
+                    "Requests the in-memory request log keeps (the most recent; counts stay exact)",
+                ),
+        )
+        .arg(
             Arg::new("verbose")
                 .short('v')
                 .long("verbose")
@@ -111,8 +121,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let request_log = matches
+        .get_one::<usize>("request-log")
+        .copied()
+        .unwrap_or(DEFAULT_REQUEST_LOG_CAPACITY);
     let mut builder = FakeLogHub::builder()
         .credentials(credentials)
+        .request_log_capacity(request_log)
         .project(&project);
     for logstore in &logstores {
         builder = builder.logstore(&project, logstore, shards);

@@ -8,7 +8,9 @@ use super::Shared;
 use super::http::{Incoming, Reply};
 use crate::clock::unix_seconds;
 use crate::error::ApiError;
+use crate::limits;
 use crate::store::groups::ConsumerGroupState;
+use sls_client::names::NameKind;
 
 #[derive(Deserialize)]
 struct CreateGroup {
@@ -64,12 +66,20 @@ pub(crate) fn create(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply,
             "consumerGroup must be set and timeout positive",
         ));
     }
+    limits::check_name(NameKind::ConsumerGroup, &body.name)?;
     let mut world = shared.world();
     let store = world.logstore_mut(req.project()?, ls)?;
     if store.groups.contains_key(&body.name) {
         return Err(ApiError::bad_request(
             "ConsumerGroupAlreadyExist",
             format!("consumer group {} already exists", body.name),
+        ));
+    }
+    if store.groups.len() >= limits::MAX_CONSUMER_GROUPS {
+        return Err(limits::quota(
+            "ConsumerGroupQuotaExceed",
+            "consumer groups in a logstore",
+            limits::MAX_CONSUMER_GROUPS,
         ));
     }
     store
@@ -139,6 +149,7 @@ pub(crate) fn heartbeat(
     group: &str,
 ) -> Result<Reply, ApiError> {
     let consumer = req.required("consumer")?.to_owned();
+    limits::check_name(NameKind::Consumer, &consumer)?;
     let held: Vec<u32> = if req.body.is_empty() {
         Vec::new()
     } else {

@@ -7,10 +7,12 @@
 //! - `routes`: dispatch, and the shard, PutLogs and logstore handlers.
 //! - `pull`: PullLogs, with SPL and the accepted compression.
 //! - `groups`: consumer groups.
+//! - `log`: the bounded request log and its exact counters.
 
 pub(crate) mod auth;
 pub(crate) mod groups;
 pub(crate) mod http;
+pub(crate) mod log;
 pub(crate) mod pull;
 pub(crate) mod routes;
 
@@ -69,7 +71,7 @@ pub(crate) struct Shared {
     pub(crate) auth: AuthConfig,
     request_ids: AtomicU64,
     pub(crate) faults: Mutex<FaultPlan>,
-    pub(crate) log: Mutex<Vec<RequestRecord>>,
+    pub(crate) log: Mutex<log::RequestLog>,
     /// How a pull from a cursor into dropped data is answered.
     pub(crate) expired_cursors: Mutex<crate::ExpiredCursors>,
     stop: watch::Receiver<bool>,
@@ -87,6 +89,7 @@ impl Shared {
         clock: Clock,
         auth: AuthConfig,
         faults: FaultPlan,
+        log_capacity: usize,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -95,7 +98,7 @@ impl Shared {
             auth,
             request_ids: AtomicU64::new(0),
             faults: Mutex::new(faults),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(log::RequestLog::new(log_capacity)),
             expired_cursors: Mutex::new(crate::ExpiredCursors::default()),
             stop,
         }
@@ -125,10 +128,10 @@ impl Shared {
         }
     }
 
-    /// Logs a request as it arrives; returns its index for the status.
-    fn record(&self, call: Option<&Call>, fault: Option<Fault>) -> usize {
-        let mut log = lock(&self.log);
-        log.push(RequestRecord {
+    /// Logs a request as it arrives; returns its sequence number for the
+    /// status.
+    fn record(&self, call: Option<&Call>, fault: Option<Fault>) -> u64 {
+        lock(&self.log).push(RequestRecord {
             call: call.map(|c| c.kind),
             shard: call.and_then(|c| c.shard),
             consumer: call.and_then(|c| c.consumer.clone()),
@@ -136,14 +139,11 @@ impl Shared {
             fault,
             query: call.and_then(|c| c.query.clone()),
             processor: call.and_then(|c| c.processor.clone()),
-        });
-        log.len() - 1
+        })
     }
 
-    fn set_status(&self, index: usize, status: u16) {
-        if let Some(record) = lock(&self.log).get_mut(index) {
-            record.status = Some(status);
-        }
+    fn set_status(&self, seq: u64, status: u16) {
+        lock(&self.log).set_status(seq, status);
     }
 }
 

@@ -125,16 +125,12 @@ fn create_logstore(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
     }
     let now = shared.clock.unix_seconds();
     let mut world = shared.world();
-    let project = world.project_mut(req.project()?)?;
-    if project.logstores.contains_key(&body.name) {
-        return Err(ApiError::bad_request(
-            "LogStoreAlreadyExist",
-            format!("logstore {} already exists", body.name),
-        ));
-    }
-    project
-        .logstores
-        .insert(body.name, Logstore::new(body.ttl, body.shard_count, now));
+    world.project_mut(req.project()?)?.create_logstore(
+        body.name,
+        body.ttl,
+        body.shard_count,
+        now,
+    )?;
     Ok(Reply::empty())
 }
 
@@ -169,6 +165,7 @@ fn split_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Rep
     let key = req.required("key")?;
     let now = shared.clock.unix_seconds();
     let mut world = shared.world();
+    world.project(req.project()?)?.check_shard_quota(1)?;
     let store = world.logstore_mut(req.project()?, ls)?;
     let ids = store.split(id, key, now)?;
     Ok(shards_reply(store, &ids))

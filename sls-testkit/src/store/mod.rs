@@ -14,6 +14,7 @@ pub(crate) mod shard;
 use std::collections::BTreeMap;
 
 use crate::error::ApiError;
+use crate::limits;
 pub use groups::{ShardAssignment, ShardState};
 pub(crate) use shard::Shard;
 pub use shard::ShardStatus;
@@ -57,12 +58,14 @@ impl Logstore {
             .ok_or_else(|| ApiError::not_found("ShardNotExist", &format!("shard {id}")))
     }
 
-    /// Applies retention: drops groups older than the TTL.
-    pub(crate) fn expire(&mut self, now: i64) {
+    /// Applies retention: drops groups older than the TTL; returns how
+    /// many went.
+    pub(crate) fn expire(&mut self, now: i64) -> usize {
         let before = now - i64::from(self.ttl) * 86_400;
-        for shard in self.shards.values_mut() {
-            shard.expire(before);
-        }
+        self.shards
+            .values_mut()
+            .map(|shard| shard.expire(before))
+            .sum()
     }
 
     /// Runs `f` on a consumer group with read access to the logstore.
@@ -172,10 +175,73 @@ pub(crate) struct Project {
     pub(crate) consume_processors: BTreeMap<String, std::sync::Arc<crate::spl::Pipeline>>,
 }
 
+impl Project {
+    /// Read-write shards across the project's logstores.
+    fn writable_shards(&self) -> usize {
+        self.logstores
+            .values()
+            .flat_map(|store| store.shards.values())
+            .filter(|shard| shard.status == ShardStatus::ReadWrite)
+            .count()
+    }
+
+    /// Refuses `more` read-write shards past the project's quota.
+    pub(crate) fn check_shard_quota(&self, more: usize) -> Result<(), ApiError> {
+        if self.writable_shards() + more > limits::MAX_PROJECT_SHARDS {
+            return Err(limits::quota(
+                "ProjectQuotaExceed",
+                "read-write shards in a project",
+                limits::MAX_PROJECT_SHARDS,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a logstore, as CreateLogstore does: the name, the TTL and
+    /// the project's logstore and shard quotas are checked first.
+    pub(crate) fn create_logstore(
+        &mut self,
+        name: String,
+        ttl: u32,
+        shards: u32,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        limits::check_name(sls_client::names::NameKind::Logstore, &name)?;
+        limits::check_ttl(ttl)?;
+        if self.logstores.contains_key(&name) {
+            return Err(ApiError::bad_request(
+                "LogStoreAlreadyExist",
+                format!("logstore {name} already exists"),
+            ));
+        }
+        if self.logstores.len() >= limits::MAX_LOGSTORES {
+            return Err(limits::quota(
+                "ProjectQuotaExceed",
+                "logstores in a project",
+                limits::MAX_LOGSTORES,
+            ));
+        }
+        self.check_shard_quota(shards as usize)?;
+        self.logstores.insert(name, Logstore::new(ttl, shards, now));
+        Ok(())
+    }
+}
+
 /// Everything the fake service holds.
 #[derive(Debug, Default)]
 pub(crate) struct World {
     pub(crate) projects: BTreeMap<String, Project>,
+    /// The clock second of the last retention sweep.
+    swept: Option<i64>,
+}
+
+/// What one retention sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sweep {
+    /// Shards looked at (each at its front only).
+    pub(crate) shards: usize,
+    /// Groups dropped.
+    pub(crate) dropped: usize,
 }
 
 impl World {
@@ -191,13 +257,27 @@ impl World {
             .ok_or_else(|| ApiError::not_found("ProjectNotExist", &format!("project {name}")))
     }
 
-    /// Applies every logstore's retention at `now`.
-    pub(crate) fn expire(&mut self, now: i64) {
+    /// Applies every logstore's retention at `now`, at most once per clock
+    /// second (TTLs are whole days: nothing more can expire within the
+    /// second); `None` when this second was already swept. A sweep looks at
+    /// each shard's front only, so its cost is the shard count plus the
+    /// groups dropped: it does not grow with uptime or with the data held.
+    pub(crate) fn expire(&mut self, now: i64) -> Option<Sweep> {
+        if self.swept.is_some_and(|swept| now <= swept) {
+            return None;
+        }
+        self.swept = Some(now);
+        let mut sweep = Sweep {
+            shards: 0,
+            dropped: 0,
+        };
         for project in self.projects.values_mut() {
             for store in project.logstores.values_mut() {
-                store.expire(now);
+                sweep.shards += store.shards.len();
+                sweep.dropped += store.expire(now);
             }
         }
+        Some(sweep)
     }
 
     pub(crate) fn logstore(&self, project: &str, name: &str) -> Result<&Logstore, ApiError> {
@@ -222,6 +302,77 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_sweeps_once_a_second_and_only_the_fronts() {
+        const DAY: i64 = 86_400;
+        let block = || Shard::store_form(b"");
+        let mut world = World::default();
+        let store = Logstore::new(1, 64, 0);
+        world
+            .projects
+            .entry("demo".into())
+            .or_default()
+            .logstores
+            .insert("app".into(), store);
+        let store = world.logstore_mut("demo", "app").unwrap();
+        // 64 shards of 2,000 groups, one received per second each.
+        for t in 0..2_000 {
+            for shard in store.shards.values_mut() {
+                shard.append(block(), t);
+            }
+        }
+        // Nothing is a day old yet.
+        let sweep = world.expire(DAY - 1).unwrap();
+        assert_eq!(
+            sweep,
+            Sweep {
+                shards: 64,
+                dropped: 0
+            }
+        );
+        // A second sweep in the same second does no work at all.
+        assert_eq!(world.expire(DAY - 1), None);
+        // One second on: each shard drops its one group past the TTL.
+        let sweep = world.expire(DAY + 1).unwrap();
+        assert_eq!(
+            sweep,
+            Sweep {
+                shards: 64,
+                dropped: 64
+            }
+        );
+        let store = world.logstore("demo", "app").unwrap();
+        let shard = store.shard(5).unwrap();
+        assert_eq!(shard.group_count(), 1_999);
+        assert_eq!(shard.cursor_time(shard.begin_cursor()), 1);
+        // Many requests in one second: one sweep (dropping t = 1).
+        let sweeps = (0..10_000).filter_map(|_| world.expire(DAY + 2)).count();
+        assert_eq!(sweeps, 1);
+        // Time never runs back, but a sweep at an earlier second is a no-op.
+        assert_eq!(world.expire(DAY), None);
+        let sweep = world.expire(DAY + 1_999).unwrap();
+        assert_eq!(sweep.dropped, 64 * 1_997, "t = 2..1998");
+        assert_eq!(
+            world
+                .logstore("demo", "app")
+                .unwrap()
+                .shard(0)
+                .unwrap()
+                .group_count(),
+            1
+        );
+    }
+
+    #[test]
+    fn receive_times_never_go_back() {
+        let mut shard = Shard::new(0, 0, u128::MAX, 0);
+        shard.append(Shard::store_form(b""), 10);
+        shard.append(Shard::store_form(b""), 5);
+        assert_eq!(shard.cursor_time(shard.begin_cursor() + 1), 10);
+        assert_eq!(shard.expire(10), 0);
+        assert_eq!(shard.expire(11), 2);
+    }
 
     #[test]
     fn split_and_merge_keep_the_key_space_tiled() {

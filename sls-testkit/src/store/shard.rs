@@ -1,5 +1,8 @@
 //! One shard: an append-only sequence of log groups, each stored
-//! compressed once.
+//! compressed once, in receive-time order so that retention only ever
+//! looks at the front.
+
+use std::collections::VecDeque;
 
 use sls_proto::Lz4Block;
 
@@ -49,7 +52,8 @@ pub(crate) struct Shard {
     pub(crate) parents: Vec<u32>,
     /// The sequence number of `groups[0]`.
     base: i64,
-    groups: Vec<Stored>,
+    /// Oldest first, receive times never decreasing.
+    groups: VecDeque<Stored>,
 }
 
 /// The first cursor of shard `id`: distinct ranges per shard, so a cursor
@@ -68,7 +72,7 @@ impl Shard {
             create_time,
             parents: Vec::new(),
             base: first_cursor(id),
-            groups: Vec::new(),
+            groups: VecDeque::new(),
         }
     }
 
@@ -105,19 +109,29 @@ impl Shard {
         Lz4Block::compress(&framed)
     }
 
-    /// Appends one group in its [`Shard::store_form`].
+    /// Appends one group in its [`Shard::store_form`]. Receive times never
+    /// go back (a time before the last group's counts as the last group's),
+    /// so the oldest group is always at the front.
     pub(crate) fn append(&mut self, block: Lz4Block, received: i64) {
-        self.groups.push(Stored { block, received });
+        let received = self
+            .groups
+            .back()
+            .map_or(received, |last| received.max(last.received));
+        self.groups.push_back(Stored { block, received });
     }
 
     /// Drops the groups received before `before` (retention); the begin
-    /// cursor moves past them.
-    pub(crate) fn expire(&mut self, before: i64) {
-        let n = self.groups.partition_point(|g| g.received < before);
-        if n > 0 {
-            self.groups.drain(..n);
-            self.base += n as i64;
+    /// cursor moves past them. Looks only at the front: the work is the
+    /// number dropped (plus one), whatever the shard holds. Returns how
+    /// many went.
+    pub(crate) fn expire(&mut self, before: i64) -> usize {
+        let mut dropped = 0;
+        while self.groups.front().is_some_and(|g| g.received < before) {
+            self.groups.pop_front();
+            dropped += 1;
         }
+        self.base += dropped as i64;
+        dropped
     }
 
     /// Drops the oldest `count` groups (at most all), as retention does
@@ -152,7 +166,7 @@ impl Shard {
         let index = (cursor - self.base).clamp(0, self.groups.len() as i64) as usize;
         self.groups
             .get(index)
-            .or(self.groups.last())
+            .or(self.groups.back())
             .map_or(self.create_time, |g| g.received)
     }
 
@@ -164,12 +178,11 @@ impl Shard {
         if let Some(end) = end {
             to = to.min((end - self.base).max(from as i64) as usize);
         }
-        let slice = &self.groups[from..to];
-        let (body, raw_len) = Lz4Block::splice(slice.iter().map(|g| &g.block));
+        let (body, raw_len) = Lz4Block::splice(self.groups.range(from..to).map(|g| &g.block));
         Read {
             body,
             raw_len,
-            count: slice.len(),
+            count: to - from,
             next: self.base + to as i64,
             cursor_time: self.cursor_time(cursor),
         }

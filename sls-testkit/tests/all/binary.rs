@@ -26,6 +26,8 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
             "SK",
             "--consume-processor",
             "errors=* | where level = 'ERROR'",
+            "--request-log",
+            "10",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -98,4 +100,17 @@ fn sls_fake_refuses_a_processor_outside_the_spl_subset() {
     assert!(output.stdout.is_empty(), "never ready");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("parse-json"), "{stderr}");
+}
+
+#[test]
+fn sls_fake_refuses_a_name_the_service_would() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sls-fake"))
+        .args(["--listen", "127.0.0.1:0", "--project", "Bad_Project"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "never ready");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("project name"), "{stderr}");
 }

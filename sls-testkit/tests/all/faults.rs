@@ -265,7 +265,7 @@ async fn rules_can_target_one_consumer() {
             "demo",
             "app",
             &sls_client::ConsumerGroup {
-                name: "g".into(),
+                name: "cg".into(),
                 timeout: 30,
                 order: false,
             },
@@ -281,13 +281,13 @@ async fn rules_can_target_one_consumer() {
     );
     assert!(
         client
-            .heartbeat("demo", "app", "g", "a", &[])
+            .heartbeat("demo", "app", "cg", "a", &[])
             .await
             .is_err()
     );
     assert_eq!(
         client
-            .heartbeat("demo", "app", "g", "b", &[])
+            .heartbeat("demo", "app", "cg", "b", &[])
             .await
             .unwrap(),
         [0, 1]

@@ -8,8 +8,10 @@ mod faults;
 #[cfg(feature = "fuzzing")]
 mod fuzzing;
 mod groups;
+mod limits;
 mod logs;
 mod raw;
+mod request_log;
 mod retention;
 mod shards;
 mod spl;

@@ -8,7 +8,7 @@ use sls_testkit::{ExpiredCursors, FakeLogHub};
 #[tokio::test]
 async fn a_cursor_into_dropped_data_is_refused_or_read_from_the_oldest() {
     let hub = FakeLogHub::builder()
-        .logstore("p", "s", 1)
+        .logstore("demo", "app", 1)
         .start()
         .await
         .unwrap();
@@ -18,32 +18,32 @@ async fn a_cursor_into_dropped_data_is_refused_or_read_from_the_oldest() {
             .log(1_700_000_000 + i, [("i", i.to_string())])
             .build();
         client
-            .put_logs(PutLogsRequest::from_group("p", "s", &group))
+            .put_logs(PutLogsRequest::from_group("demo", "app", &group))
             .await
             .unwrap();
     }
     let first = client
-        .get_cursor("p", "s", 0, CursorPosition::Begin)
+        .get_cursor("demo", "app", 0, CursorPosition::Begin)
         .await
         .unwrap();
-    assert_eq!(hub.drop_oldest("p", "s", 0, 3), Some(3));
-    assert_eq!(hub.drop_oldest("p", "s", 9, 3), None);
+    assert_eq!(hub.drop_oldest("demo", "app", 0, 3), Some(3));
+    assert_eq!(hub.drop_oldest("demo", "app", 9, 3), None);
     let begin = client
-        .get_cursor("p", "s", 0, CursorPosition::Begin)
+        .get_cursor("demo", "app", 0, CursorPosition::Begin)
         .await
         .unwrap();
     assert_eq!(first.distance_to(begin), Some(3));
-    assert_eq!(hub.group_count("p", "s", 0), Some(2));
+    assert_eq!(hub.group_count("demo", "app", 0), Some(2));
 
     let err = client
-        .pull_logs(PullLogsRequest::new("p", "s", 0, first))
+        .pull_logs(PullLogsRequest::new("demo", "app", 0, first))
         .await
         .unwrap_err();
     assert!(err.is_code("InvalidCursor"), "{err}");
 
     hub.set_expired_cursors(ExpiredCursors::ReadFromOldest);
     let pulled = client
-        .pull_logs(PullLogsRequest::new("p", "s", 0, first))
+        .pull_logs(PullLogsRequest::new("demo", "app", 0, first))
         .await
         .unwrap();
     assert_eq!(pulled.count, 2);
@@ -54,7 +54,7 @@ async fn a_cursor_into_dropped_data_is_refused_or_read_from_the_oldest() {
     // A cursor that never was in the shard is still refused.
     let foreign = begin.checked_add(1_000_000_000_000).unwrap();
     let err = client
-        .pull_logs(PullLogsRequest::new("p", "s", 0, foreign))
+        .pull_logs(PullLogsRequest::new("demo", "app", 0, foreign))
         .await
         .unwrap_err();
     assert!(err.is_code("InvalidCursor"), "{err}");
