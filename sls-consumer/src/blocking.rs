@@ -372,26 +372,12 @@ mod tests {
         processor: &mut Blocking<Recorder>,
         batch: &Batch,
     ) -> (Result<Decision, ProcessError>, Option<Cursor>) {
-        let target = Target {
-            client: sls_client::Client::builder("http://127.0.0.1:9")
-                .build()
-                .unwrap(),
-            project: "p".into(),
-            logstore: "l".into(),
-            group: "g".into(),
-            consumer: "c".into(),
-        };
+        let target = Target::unreachable();
         let mut tracker = Tracker {
             committed: Some(Cursor::from_sequence(5)),
             ..Tracker::default()
         };
-        let mut checkpoint = Checkpoint {
-            shard: batch.shard,
-            batch_next: batch.next_cursor,
-            tracker: &mut tracker,
-            target: &target,
-            absorbed: 0,
-        };
+        let mut checkpoint = Checkpoint::new(batch.shard, batch.next_cursor, &mut tracker, &target);
         let result = processor.process(batch, &mut checkpoint).await;
         (result, tracker.saved)
     }

@@ -108,3 +108,39 @@ impl Checkpoint<'_> {
         }
     }
 }
+
+#[cfg(test)]
+impl Target {
+    /// A target whose commits go nowhere (port 9): for processors tested
+    /// without a worker.
+    pub(crate) fn unreachable() -> Self {
+        Self {
+            client: Client::builder("http://127.0.0.1:9")
+                .build()
+                .expect("a valid endpoint"),
+            project: "p".into(),
+            logstore: "l".into(),
+            group: "g".into(),
+            consumer: "c".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl<'a> Checkpoint<'a> {
+    /// The handle a worker would give with a batch ending at `batch_next`.
+    pub(crate) fn new(
+        shard: u32,
+        batch_next: Cursor,
+        tracker: &'a mut Tracker,
+        target: &'a Target,
+    ) -> Self {
+        Self {
+            shard,
+            batch_next,
+            tracker,
+            target,
+            absorbed: 0,
+        }
+    }
+}

@@ -346,23 +346,9 @@ mod tests {
     }
 
     async fn process(processor: &mut ExactlyOnce<Memory>, batch: &Batch) -> Decision {
-        let target = Target {
-            client: sls_client::Client::builder("http://127.0.0.1:9")
-                .build()
-                .unwrap(),
-            project: "p".into(),
-            logstore: "l".into(),
-            group: "g".into(),
-            consumer: "c".into(),
-        };
+        let target = Target::unreachable();
         let mut tracker = Tracker::default();
-        let mut checkpoint = Checkpoint {
-            shard: 0,
-            batch_next: batch.next_cursor,
-            tracker: &mut tracker,
-            target: &target,
-            absorbed: 0,
-        };
+        let mut checkpoint = Checkpoint::new(0, batch.next_cursor, &mut tracker, &target);
         processor.process(batch, &mut checkpoint).await.unwrap()
     }
 
