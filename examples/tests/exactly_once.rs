@@ -47,14 +47,8 @@ fn batch(shard: u32, from: i64, ids: std::ops::Range<u64>) -> Batch {
     let bytes = LogGroupBytes::encode(&group);
     let cursor = Cursor::from_sequence(from);
     let groups = LogGroupListView::from_groups([&bytes]);
-    Batch {
-        shard,
-        cursor,
-        next_cursor: Cursor::from_sequence(from + 1),
-        raw_size: bytes.as_bytes().len() as u64,
-        group_cursors: Some(vec![cursor]),
-        groups,
-    }
+    Batch::new(shard, cursor, Cursor::from_sequence(from + 1), groups)
+        .with_group_cursors(vec![cursor])
 }
 
 /// Every row's (shard, cursor, id, fields).

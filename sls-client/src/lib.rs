@@ -1,4 +1,53 @@
-//! A signed client for Alibaba Cloud Log Service (SLS, "LogHub").
+//! A signed HTTP client for Alibaba Cloud Log Service (SLS, "LogHub"):
+//! shards and cursors, PullLogs and PutLogs, logstores, consumer groups,
+//! heartbeats and checkpoints, with v1 and v4 signatures, retries, proxies
+//! and rustls.
+//!
+//! Part of sls-rs: [sls-proto](https://docs.rs/sls-proto) (wire types) ·
+//! **sls-client** (this crate) ·
+//! [sls-consumer](https://docs.rs/sls-consumer) (consumer groups on top of
+//! this client) · [sls-testkit](https://docs.rs/sls-testkit) (a fake
+//! LogHub for tests, used below).
+//!
+//! ```
+//! use sls_client::{Client, CursorPosition, PullLogsRequest, PutLogsRequest};
+//! use sls_proto::LogGroup;
+//! use sls_testkit::FakeLogHub;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A fake LogHub on 127.0.0.1 stands in for the service.
+//! let hub = FakeLogHub::builder().logstore("demo", "app", 2).start().await?;
+//! let client = Client::builder(hub.endpoint()) // "https://cn-hangzhou.log.aliyuncs.com" for real
+//!     .credentials(hub.credentials().clone()) // EnvCredentials::new() for real
+//!     .build()?;
+//!
+//! let group = LogGroup::builder().topic("web").log(1_700_000_000, [("status", "200")]).build();
+//! client.put_logs(PutLogsRequest::from_group("demo", "app", &group)).await?;
+//!
+//! let mut pulled = 0;
+//! for shard in client.list_shards("demo", "app").await? {
+//!     let cursor = client.get_cursor("demo", "app", shard.shard_id, CursorPosition::Begin).await?;
+//!     let answer = client.pull_logs(PullLogsRequest::new("demo", "app", shard.shard_id, cursor)).await?;
+//!     for group in &answer.groups {
+//!         for log in group.logs() {
+//!             assert_eq!(log.get("status"), Some("200".into()));
+//!             pulled += 1;
+//!         }
+//!     }
+//! }
+//! assert_eq!(pulled, 1);
+//! # hub.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! This crate has no optional features: TLS is rustls with the `ring`
+//! provider, with webpki's roots and optionally the system's.
+//!
+//! # Use
 //!
 //! [`Client::builder`] configures a client of one endpoint; its methods are
 //! the calls a consumer and a producer need (shards and cursors, PullLogs and
@@ -84,3 +133,8 @@ pub use error::{
 };
 pub use proxy::Proxy;
 pub use request::{SlsRequest, SlsResponse};
+
+/// The crate README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

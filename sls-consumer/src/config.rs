@@ -12,6 +12,7 @@ use sls_proto::CompressType;
 
 /// Where a shard starts when the group has no checkpoint for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StartPosition {
     /// The oldest retained data.
     Begin,
@@ -157,6 +158,7 @@ pub struct ConsumerConfig {
 
 /// What the worker does when its consumer group disappears while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OnGroupDeleted {
     /// Create it again (with this worker's timeout and order) and go on;
     /// shards restart from the start position, as the checkpoints went with

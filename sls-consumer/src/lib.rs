@@ -1,6 +1,73 @@
-//! Consumer groups for Alibaba Cloud Log Service (LogHub): many processes
-//! share one logstore's shards, each log is delivered at least once, and a
-//! clean shutdown or rebalance hands shards over at once.
+//! Consumer groups for Alibaba Cloud Log Service (SLS, "LogHub"): many
+//! processes share one logstore's shards, each log is delivered at least
+//! once (exactly once into a transactional sink), and a clean shutdown or
+//! rebalance hands shards over at once.
+//!
+//! Part of sls-rs: [sls-proto](https://docs.rs/sls-proto) (wire types; the
+//! logs a [`Batch`] holds) · [sls-client](https://docs.rs/sls-client)
+//! (signed HTTP client; give [`ConsumerConfigBuilder::client`] one to set
+//! anything the builder does not cover) · **sls-consumer** (this crate) ·
+//! [sls-testkit](https://docs.rs/sls-testkit) (a fake LogHub to test
+//! consumers on, used below).
+//!
+//! ```
+//! use sls_client::PutLogsRequest;
+//! use sls_consumer::{Batch, ConsumerConfig, StartPosition, Worker, processor_fn};
+//! use sls_proto::LogGroup;
+//! use sls_testkit::FakeLogHub;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A fake LogHub on 127.0.0.1 with 2 shards and 3 logs.
+//! let hub = FakeLogHub::builder().logstore("demo", "app", 2).start().await?;
+//! let group = LogGroup::builder()
+//!     .log(1_700_000_000, [("status", "200")])
+//!     .log(1_700_000_001, [("status", "404")])
+//!     .log(1_700_000_002, [("status", "200")])
+//!     .build();
+//! hub.client().put_logs(PutLogsRequest::from_group("demo", "app", &group)).await?;
+//!
+//! let config = ConsumerConfig::builder("demo", "app", "etl", "worker-1")
+//!     .client(hub.client()) // for real: .endpoint("https://cn-hangzhou.log.aliyuncs.com")
+//!     .start_position(StartPosition::Begin)
+//!     .build()?;
+//! let (seen, mut statuses) = tokio::sync::mpsc::unbounded_channel();
+//! let worker = Worker::start(config, move |_shard| {
+//!     let seen = seen.clone();
+//!     processor_fn(move |batch: Batch| {
+//!         let seen = seen.clone();
+//!         async move {
+//!             for group in &batch.groups {
+//!                 for log in group.logs() {
+//!                     let _ = seen.send(log.get("status").map(|s| s.to_string()));
+//!                 }
+//!             }
+//!             Ok(()) // the batch is done: its checkpoint may be committed
+//!         }
+//!     })
+//! })
+//! .await?;
+//!
+//! let mut received = Vec::new();
+//! while received.len() < 3 {
+//!     received.push(statuses.recv().await.flatten().unwrap());
+//! }
+//! let report = worker.shutdown().await?; // commits, then hands the shards back
+//! assert_eq!(report.logs(), 3);
+//! assert_eq!(received, ["200", "404", "200"]);
+//! # hub.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | no | publishes worker and shard figures through the [`metrics`](https://docs.rs/metrics) facade (the same figures as [`Worker::metrics`]) |
+//! | `logging` | no | [`logging`]: console or rotating-file logging for the worker (tracing-subscriber, file-rotate) |
+//!
+//! # Against the service
 //!
 //! ```no_run
 //! use sls_consumer::{Batch, ConsumerConfig, StartPosition, Worker, processor_fn};
@@ -150,6 +217,8 @@
 //! - `error`: [`ConsumerError`].
 //! - [`exactly_once`]: a transactional sink's pattern ([`exactly_once::ExactlyOnce`]).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod blocking;
 mod budget;
 mod calls;
@@ -162,6 +231,7 @@ mod export;
 mod health;
 mod heartbeat;
 #[cfg(feature = "logging")]
+#[cfg_attr(docsrs, doc(cfg(feature = "logging")))]
 pub mod logging;
 mod metrics;
 mod processor;
@@ -183,3 +253,8 @@ pub use processor::{
 };
 pub use shard::{ShardExit, ShardReport};
 pub use worker::{MemoryStats, ShardSummary, Worker, WorkerReport};
+
+/// The crate README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

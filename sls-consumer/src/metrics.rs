@@ -86,6 +86,7 @@ pub struct ShardMetrics {
 
 /// A snapshot of a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerMetrics {
     /// Per held shard.
     pub shards: Vec<ShardMetrics>,

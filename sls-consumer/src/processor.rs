@@ -11,6 +11,7 @@ use crate::error::ProcessError;
 
 /// One pull's worth of log groups from a shard.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Batch {
     /// The shard.
     pub shard: u32,
@@ -35,6 +36,41 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch of `groups` read from `shard` between `cursor` and
+    /// `next_cursor`, without group cursors ([`Batch::with_group_cursors`]
+    /// adds them) and with [`Batch::raw_size`] the size of `groups`' bytes.
+    /// The worker makes batches itself; this is for testing a processor
+    /// without one.
+    ///
+    /// ```
+    /// use sls_consumer::Batch;
+    /// use sls_proto::{Cursor, LogGroup, LogGroupBytes, LogGroupListView};
+    ///
+    /// let group = LogGroup::builder().log(1_700_000_000, [("level", "info")]).build();
+    /// let groups = LogGroupListView::from_groups([&LogGroupBytes::encode(&group)]);
+    /// let batch = Batch::new(0, Cursor::from_sequence(7), Cursor::from_sequence(8), groups)
+    ///     .with_group_cursors(vec![Cursor::from_sequence(7)]);
+    /// assert_eq!(batch.log_count(), 1);
+    /// ```
+    pub fn new(shard: u32, cursor: Cursor, next_cursor: Cursor, groups: LogGroupListView) -> Self {
+        let raw_size = groups.as_bytes().len() as u64;
+        Self {
+            shard,
+            cursor,
+            next_cursor,
+            groups,
+            group_cursors: None,
+            raw_size,
+        }
+    }
+
+    /// The same batch with each group's cursor, oldest first (see
+    /// [`Batch::group_cursors`]).
+    pub fn with_group_cursors(mut self, cursors: Vec<Cursor>) -> Self {
+        self.group_cursors = Some(cursors);
+        self
+    }
+
     /// The number of logs.
     pub fn log_count(&self) -> usize {
         self.groups.log_count()
@@ -43,6 +79,7 @@ impl Batch {
 
 /// What to do after a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Done: the batch's `next_cursor` becomes the processed position.
     Continue,
@@ -187,6 +224,7 @@ where
 
 /// What to do when [`Processor::process`] keeps failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AfterRetries {
     /// Keep retrying (with the capped back-off), never skipping data.
     KeepRetrying,

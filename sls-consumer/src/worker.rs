@@ -24,11 +24,7 @@ pub(crate) async fn ensure_group(c: &ConsumerConfig) -> Result<(), sls_client::E
     let timeout_s = u32::try_from(c.timeout.as_secs())
         .unwrap_or(u32::MAX)
         .max(1);
-    let group = ConsumerGroup {
-        name: c.group.clone(),
-        timeout: timeout_s,
-        order: c.ordered,
-    };
+    let group = ConsumerGroup::new(c.group.clone(), timeout_s, c.ordered);
     match c
         .client
         .create_consumer_group(&c.project, &c.logstore, &group)
@@ -52,6 +48,7 @@ pub(crate) async fn ensure_group(c: &ConsumerConfig) -> Result<(), sls_client::E
 
 /// Per shard, what a worker did over its life.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ShardSummary {
     /// Batches processed.
     pub batches: u64,
@@ -65,6 +62,7 @@ pub struct ShardSummary {
 
 /// What a worker did, per shard, and why it stopped if not asked to.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct WorkerReport {
     /// Per shard.
     pub shards: BTreeMap<u32, ShardSummary>,
@@ -122,6 +120,7 @@ pub struct Worker {
 
 /// The memory budget's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MemoryStats {
     /// The budget, in bytes.
     pub budget: u64,

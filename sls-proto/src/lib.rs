@@ -1,4 +1,45 @@
-//! The LogHub (Alibaba Cloud Log Service) data model and wire encoding.
+//! The data model and wire encoding of Alibaba Cloud Log Service (SLS,
+//! "LogHub"): the log types of its protobuf API, a zero-copy decoder for
+//! pulled bodies, and the body codecs, with text kept as bytes.
+//!
+//! Part of sls-rs: **sls-proto** (this crate: wire types) ·
+//! [sls-client](https://docs.rs/sls-client) (signed HTTP client) ·
+//! [sls-consumer](https://docs.rs/sls-consumer) (consumer groups) ·
+//! [sls-testkit](https://docs.rs/sls-testkit) (a fake LogHub for tests).
+//! Most users need only sls-consumer or sls-client, which re-export what
+//! they hand out from here.
+//!
+//! ```
+//! use sls_proto::prost::Message;
+//! use sls_proto::{CompressType, Decompressor, LogGroup, LogGroupList, LogGroupListView};
+//!
+//! // Build a group and encode a body as PutLogs sends and PullLogs returns it.
+//! let group = LogGroup::builder()
+//!     .topic("nginx")
+//!     .log(1_700_000_000, [("status", "200"), ("path", "/index.html")])
+//!     .build();
+//! let body = LogGroupList { log_groups: vec![group] }.encode_to_vec();
+//! let sent = CompressType::Lz4.compress(&body)?;
+//!
+//! // Decompress, checking the size the `x-log-bodyrawsize` header claims,
+//! // then read in place: no allocation per log or field.
+//! let raw = Decompressor::default().decompress(CompressType::Lz4, sent.into(), body.len() as u64)?;
+//! let view = LogGroupListView::decode(raw)?;
+//! for group in view.groups() {
+//!     assert_eq!(group.topic(), Some("nginx".into()));
+//!     for log in group.logs() {
+//!         assert_eq!(log.get("status"), Some("200".into()));
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! This crate has no optional features. It needs no `protoc`: the prost
+//! code is generated and committed.
+//!
+//! # What is here
 //!
 //! - Owned prost types for the messages of `proto/log.proto`: [`Log`],
 //!   [`LogContent`], [`LogTag`], [`LogGroup`] and [`LogGroupList`], with
@@ -80,3 +121,8 @@ pub use bytes;
 /// The prost runtime this crate's types implement [`prost::Message`] with,
 /// so users encode and decode without adding a matching dependency.
 pub use prost;
+
+/// The crate README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -33,11 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A consumer: join the group, read its shards, save checkpoints.
-    let group = ConsumerGroup {
-        name: "etl".into(),
-        timeout: 60,
-        order: false,
-    };
+    let group = ConsumerGroup::new("etl", 60, false);
     client
         .create_consumer_group("demo", "access", &group)
         .await?;

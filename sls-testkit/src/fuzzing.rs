@@ -70,6 +70,7 @@ pub struct Harness {
 /// A response, as hyper would send it: status, headers (with
 /// `x-log-requestid`) and the whole body.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Response {
     /// The HTTP status.
     pub status: u16,

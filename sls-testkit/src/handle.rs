@@ -38,6 +38,7 @@ pub const DEFAULT_TTL_DAYS: u32 = 30;
 /// from the oldest data. A consumer must handle both; tests can serve
 /// either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ExpiredCursors {
     /// 400 `InvalidCursor` (the default).
     #[default]

@@ -1,7 +1,50 @@
-//! An in-process fake LogHub (Alibaba Cloud Log Service) server for
-//! offline, deterministic tests: real HTTP on 127.0.0.1, real signature
-//! checks (v1 and v4), projects, logstores, shards with MD5 key ranges,
-//! cursors, PullLogs and PutLogs, split and merge.
+//! A fake Alibaba Cloud Log Service (SLS, "LogHub") server for offline,
+//! deterministic tests: real HTTP on 127.0.0.1, real signature checks (v1
+//! and v4), projects, logstores, shards, cursors, PullLogs and PutLogs,
+//! split and merge, consumer groups, SPL; faults on demand and a clock
+//! tests control. Also the `sls-fake` binary, for SDKs in other languages.
+//!
+//! Part of sls-rs: [sls-proto](https://docs.rs/sls-proto) (wire types) ·
+//! [sls-client](https://docs.rs/sls-client) (signed HTTP client; what
+//! [`FakeLogHub::client`] returns) · [sls-consumer](https://docs.rs/sls-consumer)
+//! (consumer groups) · **sls-testkit** (this crate). Use it as a
+//! dev-dependency.
+//!
+//! ```
+//! use sls_client::{Error, PutLogsRequest};
+//! use sls_proto::LogGroup;
+//! use sls_testkit::{CallKind, FakeLogHub, Fault, FaultPlan, FaultRule};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! // Two shards; the next ListShards answers 503 ServerBusy.
+//! let plan = FaultPlan::new()
+//!     .rule(FaultRule::new(Fault::error(503, "ServerBusy")).call(CallKind::ListShards).next(1));
+//! let hub = FakeLogHub::builder().logstore("demo", "app", 2).faults(plan).start().await.unwrap();
+//! let client = hub.client(); // signs with the hub's keys and clock
+//!
+//! let shards = client.list_shards("demo", "app").await?; // retried once
+//! assert_eq!(shards.len(), 2);
+//! assert_eq!(hub.count(CallKind::ListShards), 2);
+//!
+//! let group = LogGroup::builder().log(1_700_000_000, [("k", "v")]).build();
+//! client.put_logs(PutLogsRequest::from_group("demo", "app", &group)).await?;
+//! assert_eq!(hub.count(CallKind::PutLogs), 1);
+//! hub.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `fuzzing` | no | [`fuzzing`]: serves requests without a socket, for the `fake_server` fuzz target; not a stable API |
+//!
+//! `cargo install sls-testkit` installs the `sls-fake` binary
+//! (`sls-fake --help`).
+//!
+//! # Fidelity
 //!
 //! Consumer groups follow PROTOCOL.md §6; see the `store::groups` notes in
 //! the source for the choices made where the service is not documented.
@@ -118,11 +161,14 @@
 //! - `fuzzing` (feature `fuzzing`, not a stable API): a socketless harness
 //!   for the `fake_server` fuzz target.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod call;
 mod clock;
 mod error;
 mod faults;
 #[cfg(feature = "fuzzing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
 pub mod fuzzing;
 mod handle;
 mod limits;
@@ -140,3 +186,8 @@ pub use handle::{
 pub use server::RequestRecord;
 pub use server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
 pub use store::{ShardAssignment, ShardState, ShardStatus};
+
+/// The crate README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -55,6 +55,28 @@ pub(crate) fn ci() -> Result<()> {
         ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // As in `.ci/run`, which runs on a clean clone; here uncommitted
+    // changes are packaged too.
+    cargo(
+        &[
+            "package",
+            "--allow-dirty",
+            "-p",
+            "sls-proto",
+            "-p",
+            "sls-client",
+            "-p",
+            "sls-testkit",
+            "-p",
+            "sls-consumer",
+        ],
+        &[],
+    )?;
+    // `cargo install --locked cargo-deny` once (`.ci/run` pins the version).
+    cargo(
+        &["deny", "--all-features", "check", "licenses", "bans"],
+        &[],
+    )?;
     cargo(&["test", "--workspace", "--all-features"], &[])?;
     for example in EXAMPLES {
         cargo(example, &[("SLS_EXAMPLE_SHORT", "1")])?;

@@ -11,6 +11,7 @@ use crate::{Client, Error};
 
 /// A consumer group's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConsumerGroup {
     /// The group's name.
     #[serde(rename = "consumerGroup", alias = "name")]
@@ -21,8 +22,22 @@ pub struct ConsumerGroup {
     pub order: bool,
 }
 
+impl ConsumerGroup {
+    /// A group named `name` that drops a consumer after `timeout` seconds
+    /// without a heartbeat; with `order`, children shards wait until their
+    /// parents are consumed.
+    pub fn new(name: impl Into<String>, timeout: u32, order: bool) -> Self {
+        Self {
+            name: name.into(),
+            timeout,
+            order,
+        }
+    }
+}
+
 /// A shard's saved position in a consumer group.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// The shard.
     pub shard: u32,
@@ -36,6 +51,7 @@ pub struct Checkpoint {
 
 /// A checkpoint to save: [`Client::update_checkpoint`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckpointUpdate {
     /// The shard.
     pub shard: u32,

@@ -124,6 +124,7 @@ impl PullLogsRequest {
 
 /// What a pull returned.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PullLogsResponse {
     /// The cursor the pull started from.
     pub cursor: Cursor,

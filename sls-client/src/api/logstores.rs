@@ -10,6 +10,7 @@ use crate::{Client, Error};
 
 /// A logstore's settings, as created and as returned by GetLogstore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Logstore {
     /// The name.
     #[serde(rename = "logstoreName")]

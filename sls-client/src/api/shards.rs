@@ -12,6 +12,7 @@ use crate::{Client, Error};
 /// Whether a shard takes writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ShardStatus {
     /// Open for reads and writes.
     Readwrite,
@@ -21,6 +22,7 @@ pub enum ShardStatus {
 
 /// One shard of a logstore.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct Shard {
     /// The shard id.
     #[serde(rename = "shardID")]
@@ -40,6 +42,7 @@ pub struct Shard {
 
 /// Where to get a cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CursorPosition {
     /// The oldest retained log group.
     Begin,

@@ -32,6 +32,7 @@ const CONTENT_SHA256: &str = "x-log-content-sha256";
 
 /// Which signature to compute.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SignatureVersion {
     /// v1: HMAC-SHA1 over a string of the verb, `Content-MD5`,
     /// `Content-Type`, `Date`, the `x-log-*`/`x-acs-*` headers and the

@@ -476,11 +476,7 @@ async fn consumer_group_calls() {
         .mount(&server)
         .await;
     let client = harness::client(server.address());
-    let group = ConsumerGroup {
-        name: "etl".into(),
-        timeout: 60,
-        order: true,
-    };
+    let group = ConsumerGroup::new("etl", 60, true);
     client
         .create_consumer_group("proj", "app", &group)
         .await

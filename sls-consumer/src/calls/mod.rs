@@ -63,6 +63,7 @@ impl AbortOn {
 /// A call that keeps failing, as [`ShardMetrics::retrying`](crate::ShardMetrics::retrying)
 /// shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Retrying {
     /// The call, as the API reference names it (`PullLogs`, ...).
     pub call: &'static str,

@@ -79,6 +79,7 @@ pub enum ShardExit {
 
 /// What one shard task did.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ShardReport {
     /// The shard.
     pub shard: u32,

@@ -162,11 +162,7 @@ pub(crate) async fn begin(hub: &FakeLogHub, shard: u32) -> sls_proto::Cursor {
 /// would have left it.
 pub(crate) async fn set_checkpoint(hub: &FakeLogHub, shard: u32, cursor: sls_proto::Cursor) {
     let client = hub.client();
-    let group = sls_client::ConsumerGroup {
-        name: GROUP.into(),
-        timeout: 3,
-        order: false,
-    };
+    let group = sls_client::ConsumerGroup::new(GROUP, 3, false);
     match client
         .create_consumer_group(PROJECT, LOGSTORE, &group)
         .await

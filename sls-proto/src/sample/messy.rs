@@ -70,6 +70,7 @@ const MAX_LOGS_PER_GROUP: usize = 4096;
 
 /// The encodings [`MessyLogs`] mixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TextKind {
     /// ASCII words: valid UTF-8.
     Ascii,

@@ -43,6 +43,7 @@ const MAX_REQUEST_BODY: usize = 11 << 20;
 
 /// A request as the log records it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RequestRecord {
     /// The API called (`None` for paths the service lacks).
     pub call: Option<CallKind>,

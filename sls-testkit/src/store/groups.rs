@@ -33,6 +33,7 @@ use crate::error::ApiError;
 
 /// Where a shard stands in a consumer group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ShardState {
     /// No owner.
     NotAlloc,
@@ -83,6 +84,7 @@ pub(crate) struct CheckpointRow {
 
 /// One shard of a group, for inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShardAssignment {
     /// The shard.
     pub shard: u32,

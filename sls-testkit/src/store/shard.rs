@@ -8,6 +8,7 @@ use sls_proto::Lz4Block;
 
 /// Read-write or read-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ShardStatus {
     /// Takes writes.
     ReadWrite,

@@ -167,11 +167,7 @@ async fn a_truncated_empty_answer_is_a_done_call_with_its_answer_lost() {
                 .next(1),
         ),
     );
-    let group = sls_client::ConsumerGroup {
-        name: "etl".into(),
-        timeout: 60,
-        order: false,
-    };
+    let group = sls_client::ConsumerGroup::new("etl", 60, false);
     let err = never
         .create_consumer_group("demo", "app", &group)
         .await
@@ -264,11 +260,7 @@ async fn rules_can_target_one_consumer() {
         .create_consumer_group(
             "demo",
             "app",
-            &sls_client::ConsumerGroup {
-                name: "cg".into(),
-                timeout: 30,
-                order: false,
-            },
+            &sls_client::ConsumerGroup::new("cg", 30, false),
         )
         .await
         .unwrap();

@@ -14,11 +14,7 @@ async fn hub(shards: u32) -> (FakeLogHub, sls_client::Client) {
         .await
         .unwrap();
     let client = hub.client();
-    let group = ConsumerGroup {
-        name: "etl".into(),
-        timeout: 30,
-        order: false,
-    };
+    let group = ConsumerGroup::new("etl", 30, false);
     client
         .create_consumer_group("demo", "app", &group)
         .await
@@ -29,11 +25,7 @@ async fn hub(shards: u32) -> (FakeLogHub, sls_client::Client) {
 #[tokio::test]
 async fn group_calls_and_their_errors() {
     let (_hub, client) = hub(2).await;
-    let group = ConsumerGroup {
-        name: "etl".into(),
-        timeout: 30,
-        order: false,
-    };
+    let group = ConsumerGroup::new("etl", 30, false);
     let err = client
         .create_consumer_group("demo", "app", &group)
         .await
@@ -44,14 +36,7 @@ async fn group_calls_and_their_errors() {
         .await
         .unwrap();
     let groups = client.list_consumer_groups("demo", "app").await.unwrap();
-    assert_eq!(
-        groups,
-        [ConsumerGroup {
-            name: "etl".into(),
-            timeout: 45,
-            order: true
-        }]
-    );
+    assert_eq!(groups, [ConsumerGroup::new("etl", 45, true)]);
     let err = client
         .heartbeat("demo", "app", "nope", "c", &[])
         .await
@@ -182,11 +167,7 @@ async fn ordered_groups_hold_children_until_parents_are_over() {
         .await
         .unwrap();
     let client = hub.client();
-    let group = ConsumerGroup {
-        name: "ordered".into(),
-        timeout: 30,
-        order: true,
-    };
+    let group = ConsumerGroup::new("ordered", 30, true);
     client
         .create_consumer_group("demo", "app", &group)
         .await
@@ -256,12 +237,5 @@ async fn groups_can_exist_from_the_start() {
         .list_consumer_groups("demo", "app")
         .await
         .unwrap();
-    assert_eq!(
-        groups,
-        [ConsumerGroup {
-            name: "pre".into(),
-            timeout: 20,
-            order: true
-        }]
-    );
+    assert_eq!(groups, [ConsumerGroup::new("pre", 20, true)]);
 }

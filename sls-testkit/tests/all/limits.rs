@@ -19,11 +19,7 @@ async fn hub() -> (FakeLogHub, sls_client::Client) {
 }
 
 fn group(name: &str) -> ConsumerGroup {
-    ConsumerGroup {
-        name: name.into(),
-        timeout: 30,
-        order: false,
-    }
+    ConsumerGroup::new(name, 30, false)
 }
 
 fn assert_refused(err: &sls_client::Error, status: u16, code: &str) {

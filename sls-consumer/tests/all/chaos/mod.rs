@@ -165,6 +165,7 @@ impl Processor for Recorder {
                     });
                     return Ok(Decision::RollBack(to));
                 }
+                other => panic!("the sink decided {other:?}, which the checker does not know"),
             }
         }
         self.sim.push(Event::Batch {

@@ -20,17 +20,16 @@ fn batch(first: u64, at: i64) -> Batch {
         LogGroupBytes::encode(&group(first + 3, 3)),
     ];
     let groups = LogGroupListView::from_groups(&groups);
-    Batch {
-        shard: 0,
-        cursor: Cursor::from_sequence(at),
-        next_cursor: Cursor::from_sequence(at + 2),
-        group_cursors: Some(vec![
-            Cursor::from_sequence(at),
-            Cursor::from_sequence(at + 1),
-        ]),
-        raw_size: groups.as_bytes().len() as u64,
+    Batch::new(
+        0,
+        Cursor::from_sequence(at),
+        Cursor::from_sequence(at + 2),
         groups,
-    }
+    )
+    .with_group_cursors(vec![
+        Cursor::from_sequence(at),
+        Cursor::from_sequence(at + 1),
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
