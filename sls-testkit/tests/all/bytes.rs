@@ -5,7 +5,7 @@
 
 use http::{HeaderName, HeaderValue, Method};
 use sls_client::retry::RetryPolicy;
-use sls_client::{Client, CursorPosition, PullLogsRequest, PullLogsResponse, PutLogsRequest};
+use sls_client::{Client, PullLogsRequest, PullLogsResponse, PutLogsRequest};
 use sls_client::{MAX_GROUP_BYTES, SlsRequest};
 use sls_proto::prost::Message;
 use sls_proto::sample::MessyLogs;
@@ -51,10 +51,7 @@ async fn one_shard_hub() -> FakeLogHub {
 
 /// Everything in shard 0, pulled from the beginning with `codec`.
 async fn pull_all(client: &Client, codec: CompressType) -> PullLogsResponse {
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(client).await;
     client
         .pull_logs(PullLogsRequest::new("demo", "app", 0, begin).accept_encoding(codec))
         .await

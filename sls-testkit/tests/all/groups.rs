@@ -113,10 +113,7 @@ async fn checkpoints_belong_to_the_owner_unless_forced() {
         .heartbeat("demo", "app", "etl", "b", &[])
         .await
         .unwrap();
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(&client).await;
     client
         .update_checkpoint("demo", "app", "etl", "a", CheckpointUpdate::new(0, begin))
         .await

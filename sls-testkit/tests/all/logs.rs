@@ -40,10 +40,7 @@ async fn written_groups_are_pulled_back_in_order() {
     assert_eq!(hub.group_count("demo", "app", 0), Some(5));
     assert_eq!(hub.group_count("demo", "app", 1), Some(0));
 
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(&client).await;
     let first = client
         .pull_logs(PullLogsRequest::new("demo", "app", 0, begin).count(3))
         .await
@@ -152,10 +149,7 @@ async fn cursors_by_time_follow_the_server_clock() {
             .unwrap();
         tokio::time::advance(Duration::from_secs(60)).await;
     }
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(&client).await;
     let at = |t| client.get_cursor("demo", "app", 0, CursorPosition::At(t));
     assert_eq!(at(t0).await.unwrap(), begin);
     assert_eq!(at(t0 + 1).await.unwrap(), begin.checked_add(1).unwrap());
@@ -199,10 +193,7 @@ async fn a_pull_serves_many_stored_groups_as_one_valid_lz4_body() {
             .await
             .unwrap();
     }
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(&client).await;
     let pulled = client
         .pull_logs(PullLogsRequest::new("demo", "app", 0, begin))
         .await

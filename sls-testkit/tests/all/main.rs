@@ -15,3 +15,12 @@ mod request_log;
 mod retention;
 mod shards;
 mod spl;
+
+/// The begin cursor of shard 0 of `demo`/`app`, the logstore most tests
+/// use.
+async fn begin(client: &sls_client::Client) -> sls_proto::Cursor {
+    client
+        .get_cursor("demo", "app", 0, sls_client::CursorPosition::Begin)
+        .await
+        .expect("the begin cursor")
+}

@@ -28,10 +28,7 @@ async fn a_cursor_into_dropped_data_is_refused_or_read_from_the_oldest() {
         .unwrap();
     assert_eq!(hub.drop_oldest("demo", "app", 0, 3), Some(3));
     assert_eq!(hub.drop_oldest("demo", "app", 9, 3), None);
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(&client).await;
     assert_eq!(first.distance_to(begin), Some(3));
     assert_eq!(hub.group_count("demo", "app", 0), Some(2));
 

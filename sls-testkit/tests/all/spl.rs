@@ -1,7 +1,7 @@
 //! SPL on PullLogs: queries and named consume processors are evaluated,
 //! out-of-subset statements refused, and zstd is served when accepted.
 
-use sls_client::{Client, CursorPosition, PullLogsRequest, PullLogsResponse, PutLogsRequest};
+use sls_client::{Client, PullLogsRequest, PullLogsResponse, PutLogsRequest};
 use sls_proto::{ByteSlice, CompressType, Cursor, LogGroup};
 use sls_testkit::{CallKind, FakeLogHub};
 
@@ -34,10 +34,7 @@ async fn hub_with_logs(builder: sls_testkit::FakeLogHubBuilder) -> (FakeLogHub, 
             .await
             .unwrap();
     }
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(&client).await;
     (hub, client, begin)
 }
 
@@ -300,10 +297,7 @@ async fn non_utf8_values_are_compared_as_bytes_and_kept_as_sent() {
         .put_logs(PutLogsRequest::from_group("demo", "app", &group).hash_key(KEY))
         .await
         .unwrap();
-    let begin = client
-        .get_cursor("demo", "app", 0, CursorPosition::Begin)
-        .await
-        .unwrap();
+    let begin = crate::begin(&client).await;
     let values = |pulled: &PullLogsResponse| -> Vec<Vec<u8>> {
         pulled
             .groups
