@@ -243,9 +243,16 @@ fn checked(url: &str) -> Result<&str, &'static str> {
 
 /// `url` with any `user:password@` replaced by `***@`, for messages.
 pub(crate) fn redacted(url: &str) -> String {
+    // A scheme only if what precedes `://` is a scheme token: in
+    // `user:pa://ss@host` the `://` is inside the password.
+    let is_scheme = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
     let (scheme, rest) = match url.find("://") {
-        Some(at) => url.split_at(at + 3),
-        None => ("", url),
+        Some(at) if is_scheme(&url[..at]) => url.split_at(at + 3),
+        _ => ("", url),
     };
     // Up to the last `@` anywhere: a password may hold `/` or `?` when
     // the URL is malformed, and over-hiding a path is harmless.
@@ -535,6 +542,8 @@ mod tests {
         assert_eq!(redacted("u:p@proxy:1"), "***@proxy:1");
         assert_eq!(redacted("http://u:p@w@proxy:1/x"), "http://***@proxy:1/x");
         assert_eq!(redacted("http://u:p/w?d@proxy:1"), "http://***@proxy:1");
+        // `://` inside a password is not a scheme.
+        assert_eq!(redacted("alice:pa://ss@proxy:3128"), "***@proxy:3128");
     }
 
     #[test]

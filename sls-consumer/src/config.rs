@@ -519,9 +519,18 @@ impl ConsumerConfigBuilder {
                 ));
             }
             Some(timeout) => timeout,
-            None => Duration::from_secs(
-                (self.heartbeat_interval * defaults::TIMEOUT_INTERVALS).as_secs(),
-            ),
+            None => {
+                let Some(timeout) = self
+                    .heartbeat_interval
+                    .checked_mul(defaults::TIMEOUT_INTERVALS)
+                else {
+                    return Err(ConfigError::new(
+                        "heartbeat_interval",
+                        "too long: the group's timeout (3 intervals) overflows",
+                    ));
+                };
+                Duration::from_secs(timeout.as_secs())
+            }
         };
         if timeout <= self.heartbeat_interval
             || timeout.as_secs() < 1
@@ -684,6 +693,15 @@ mod tests {
 
     fn base() -> ConsumerConfigBuilder {
         ConsumerConfig::builder("proj", "store", "etl", "c").endpoint("127.0.0.1:1")
+    }
+
+    #[test]
+    fn a_heartbeat_interval_too_long_for_a_timeout_is_an_error() {
+        let err = base()
+            .heartbeat_interval(Duration::MAX)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("heartbeat_interval"), "{err}");
     }
 
     #[test]

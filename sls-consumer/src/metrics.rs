@@ -175,7 +175,7 @@ impl Registry {
             };
             m.lag_seconds = match (m.lag_groups, m.newest_time, m.position_time) {
                 (Some(0), _, _) => Some(0),
-                (Some(_), Some(newest), Some(at)) => Some((newest - at).max(0)),
+                (Some(_), Some(newest), Some(at)) => Some(newest.saturating_sub(at).max(0)),
                 _ => None,
             };
         }

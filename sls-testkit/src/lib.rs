@@ -58,7 +58,9 @@
 //! [`FakeLogHubBuilder::request_log_capacity`] or `sls-fake --request-log`
 //! says otherwise) and every request is counted exactly, by call, status
 //! and fault ([`FakeLogHub::request_counts`]), so a long-running `sls-fake`
-//! stays bounded.
+//! stays bounded. A record keeps at most [`MAX_RECORDED_TEXT`] bytes of a
+//! request's text (query, processor, consumer), so the log is bounded in
+//! bytes too.
 //!
 //! Names and counts, as the service limits them (the rules are in
 //! [`sls_client::names`], shared with the consumer's configuration):
@@ -128,7 +130,10 @@
 //!   `...NotExist` codes, as we found no evidence of the real one. A pull
 //!   with both `query` and `processor` gets 400 `ParameterInvalid`: how the
 //!   service combines them is not documented. Processors belong to a
-//!   project, as on the service (`PUT /consumeprocessors/{name}`).
+//!   project, as on the service (`PUT /consumeprocessors/{name}`). The
+//!   fake's own bounds (undocumented for the service): a statement of at
+//!   most 4096 bytes, 32 levels of parentheses and 32 `not`s, string
+//!   literals of at most 256 bytes.
 //! - PullLogs answers in the compression `Accept-Encoding` names first
 //!   among lz4, zstd and deflate, lz4 otherwise (`x-log-compresstype` says
 //!   which): the official Go SDK asks for zstd with `Accept-Encoding: zstd`
@@ -183,8 +188,8 @@ pub use handle::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, ExpiredCursors, FakeLogHub,
     FakeLogHubBuilder,
 };
-pub use server::RequestRecord;
 pub use server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
+pub use server::{MAX_RECORDED_TEXT, RequestRecord};
 pub use store::{ShardAssignment, ShardState, ShardStatus};
 
 /// The crate README's code, compiled and run as doctests.

@@ -75,7 +75,7 @@ impl<P: Processor> ShardTask<P> {
         // With SPL (a query or processor), pace by what the server scanned, not by what
         // survived the filter.
         let scanned = pulled.count_before_query.unwrap_or(pulled.count as u64);
-        let backlog = scanned * 2 >= u64::from(self.sizer.count());
+        let backlog = scanned.saturating_mul(2) >= u64::from(self.sizer.count());
         if !backlog {
             return None;
         }

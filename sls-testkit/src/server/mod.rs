@@ -41,6 +41,23 @@ use crate::store::World;
 /// the limit itself answers with its own error).
 const MAX_REQUEST_BODY: usize = 11 << 20;
 
+/// The most bytes of a request's text (query, processor, consumer) a
+/// [`RequestRecord`] keeps; longer text is cut on a character boundary and
+/// ends with `…`.
+pub const MAX_RECORDED_TEXT: usize = 1024;
+
+/// `text`, cut to [`MAX_RECORDED_TEXT`] bytes.
+fn clipped(text: &str) -> String {
+    if text.len() <= MAX_RECORDED_TEXT {
+        return text.to_owned();
+    }
+    let mut end = MAX_RECORDED_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// A request as the log records it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -130,16 +147,18 @@ impl Shared {
     }
 
     /// Logs a request as it arrives; returns its sequence number for the
-    /// status.
+    /// status. Text from the request is kept up to [`MAX_RECORDED_TEXT`]
+    /// bytes, so the log's memory is bounded in bytes, not only in records.
     fn record(&self, call: Option<&Call>, fault: Option<Fault>) -> u64 {
+        let text = |text: &Option<String>| text.as_deref().map(clipped);
         lock(&self.log).push(RequestRecord {
             call: call.map(|c| c.kind),
             shard: call.and_then(|c| c.shard),
-            consumer: call.and_then(|c| c.consumer.clone()),
+            consumer: call.and_then(|c| text(&c.consumer)),
             status: None,
             fault,
-            query: call.and_then(|c| c.query.clone()),
-            processor: call.and_then(|c| c.processor.clone()),
+            query: call.and_then(|c| text(&c.query)),
+            processor: call.and_then(|c| text(&c.processor)),
         })
     }
 
@@ -326,4 +345,19 @@ pub(crate) async fn run(
     }
     // Every open connection was told to finish its request and close.
     while connections.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_RECORDED_TEXT, clipped};
+
+    #[test]
+    fn recorded_text_is_clipped_on_a_character_boundary() {
+        assert_eq!(clipped("short"), "short");
+        let long = "é".repeat(MAX_RECORDED_TEXT);
+        let kept = clipped(&long);
+        assert!(kept.len() <= MAX_RECORDED_TEXT + '…'.len_utf8());
+        assert!(kept.ends_with('…'));
+        assert!(kept.trim_end_matches('…').chars().all(|c| c == 'é'));
+    }
 }

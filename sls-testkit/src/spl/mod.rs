@@ -106,6 +106,90 @@ impl fmt::Display for SplError {
 
 impl std::error::Error for SplError {}
 
+/// The longest statement the fake takes (bytes). The service's own limit
+/// is not documented; real consumer queries are a few hundred bytes.
+pub(crate) const MAX_STATEMENT_BYTES: usize = 4096;
+/// The deepest nesting of parentheses, and the most `not`s, a statement
+/// may hold (each is a level of recursion in the parser and evaluator).
+pub(crate) const MAX_NESTING: usize = 32;
+/// The longest `like` pattern (bytes): matching costs up to the value's
+/// length times the pattern's.
+pub(crate) const MAX_LIKE_PATTERN_BYTES: usize = 256;
+
+/// Refuses a statement past the fake's bounds, before parsing it.
+/// Quoted text ('...' and "...") is skipped: parentheses and words in it
+/// are literal.
+fn check_bounds(text: &str) -> Result<(), SplError> {
+    if text.len() > MAX_STATEMENT_BYTES {
+        return Err(SplError::new(format!(
+            "the fake takes SPL statements of at most {MAX_STATEMENT_BYTES} bytes; this one has {}",
+            text.len()
+        )));
+    }
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut nots) = (0usize, 0usize, 0usize);
+    let mut quote: Option<u8> = None;
+    let mut quoted_len = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == q {
+                if bytes.get(i + 1) == Some(&q) {
+                    // A doubled quote is one quote character.
+                    i += 2;
+                    quoted_len += 1;
+                    continue;
+                }
+                quote = None;
+                if q == b'\'' && quoted_len > MAX_LIKE_PATTERN_BYTES {
+                    return Err(SplError::new(format!(
+                        "the fake takes string literals (and so `like` patterns) of at most \
+                         {MAX_LIKE_PATTERN_BYTES} bytes"
+                    )));
+                }
+            } else {
+                quoted_len += 1;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => {
+                quote = Some(b);
+                quoted_len = 0;
+            }
+            b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ if (b == b'n' || b == b'N')
+                && bytes
+                    .get(i..i + 3)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"not"))
+                && (i == 0 || !is_word_byte(bytes[i - 1]))
+                && bytes.get(i + 3).is_none_or(|next| !is_word_byte(*next)) =>
+            {
+                nots += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if deepest > MAX_NESTING || nots > MAX_NESTING {
+        return Err(SplError::new(format!(
+            "the fake takes at most {MAX_NESTING} levels of parentheses and {MAX_NESTING} `not`s \
+             in a statement"
+        )));
+    }
+    Ok(())
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
 /// The group-level fields a log's `where` can read.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GroupFields<'a> {
@@ -115,8 +199,13 @@ pub(crate) struct GroupFields<'a> {
 }
 
 impl Pipeline {
-    /// Parses a statement; refuses anything outside the subset.
+    /// Parses a statement; refuses anything outside the subset, and
+    /// statements past the fake's bounds ([`MAX_STATEMENT_BYTES`],
+    /// [`MAX_NESTING`], [`MAX_LIKE_PATTERN_BYTES`]): the parser and the
+    /// evaluator recurse, and a request must not overflow the server's
+    /// stack or hold a thread for minutes.
     pub(crate) fn parse(text: &str) -> Result<Self, SplError> {
+        check_bounds(text)?;
         parse::statement(text).map(|steps| Self { steps })
     }
 

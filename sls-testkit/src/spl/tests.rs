@@ -632,3 +632,42 @@ proptest! {
         let _ = Pipeline::parse(&format!("* | where {t}"));
     }
 }
+
+/// A request must not overflow the server's stack or hold a thread for
+/// minutes: deep nesting, long statements and long `like` patterns are
+/// refused before parsing; the longest chain the size bound allows
+/// evaluates.
+#[test]
+fn statements_past_the_bounds_are_refused_and_the_longest_chain_runs() {
+    use super::{MAX_LIKE_PATTERN_BYTES, MAX_NESTING, MAX_STATEMENT_BYTES};
+    let deep = format!(
+        "* | where {}a = '1'{}",
+        "(".repeat(MAX_NESTING + 1),
+        ")".repeat(MAX_NESTING + 1)
+    );
+    let err = Pipeline::parse(&deep).unwrap_err().to_string();
+    assert!(err.contains("levels of parentheses"), "{err}");
+    let nots = format!("* | where {}a = '1'", "not ".repeat(MAX_NESTING + 1));
+    assert!(Pipeline::parse(&nots).is_err());
+    let pattern = format!("* | where a like '{}'", "%a".repeat(MAX_LIKE_PATTERN_BYTES));
+    let err = Pipeline::parse(&pattern).unwrap_err().to_string();
+    assert!(err.contains("string literals"), "{err}");
+    let long = format!("* | where a = '{}'", "x".repeat(MAX_STATEMENT_BYTES));
+    assert!(Pipeline::parse(&long).is_err());
+    // Quoted parentheses and words are literal, not nesting.
+    let quoted = format!("* | where a = '{}not'", "(".repeat(MAX_NESTING + 1));
+    assert!(Pipeline::parse(&quoted).is_ok());
+    // Within the bounds: as deep as allowed, and the longest `or` chain.
+    let allowed = format!(
+        "* | where {}a = '1'{}",
+        "(".repeat(MAX_NESTING),
+        ")".repeat(MAX_NESTING)
+    );
+    assert_eq!(run(&allowed, vec![log(&[("a", "1")])]).len(), 1);
+    let mut chain = String::from("* | where a = '0'");
+    while chain.len() + " or a = '0'".len() <= MAX_STATEMENT_BYTES {
+        chain.push_str(" or a = '0'");
+    }
+    chain.replace_range(chain.len() - 3.., "'1'");
+    assert_eq!(run(&chain, vec![log(&[("a", "1")])]).len(), 1);
+}
