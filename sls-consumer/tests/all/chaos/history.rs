@@ -120,6 +120,12 @@ pub(super) struct Hold {
     pub(super) ended: Ended,
 }
 
+/// How long a closing commit may take after its release hook, retries
+/// after a fault included (the run's heartbeat interval): a crash within
+/// it cut the commit short (seed 263: a 500 on the closing commit, then
+/// the crash before its retry).
+const CLOSING: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Every hold in the history, in order of start.
 pub(super) fn holds(events: &[Event], incs: &[Incarnation], last: Instant) -> Vec<Hold> {
     let mut open: BTreeMap<(usize, u32), Instant> = BTreeMap::new();
@@ -136,12 +142,24 @@ pub(super) fn holds(events: &[Event], incs: &[Incarnation], last: Instant) -> Ve
                 how,
             } => {
                 if let Some(from) = open.remove(&(*inc, *shard)) {
+                    // The release hook runs before the closing commit: a
+                    // consumer that crashes while that commit is still
+                    // going (retried after a fault, say) let go by a crash.
+                    let crashed_closing = matches!(
+                        incs[*inc].ended,
+                        Some((crash, false)) if crash >= *at && crash - *at <= CLOSING
+                    );
+                    let ended = if crashed_closing && *how != Release::Lost {
+                        Ended::Crashed
+                    } else {
+                        Ended::Released(*how)
+                    };
                     holds.push(Hold {
                         inc: *inc,
                         shard: *shard,
                         from,
                         to: *at,
-                        ended: Ended::Released(*how),
+                        ended,
                     });
                 }
             }

@@ -325,6 +325,14 @@ async fn run(seed: u64, sink: bool) -> Result<Figures, String> {
     let result = play(seed, rng, slots, &sim).await;
     if result.is_err() && std::env::var_os("SLS_CHAOS_DUMP").is_some() {
         history::dump(&sim.events.lock().unwrap(), t0);
+        for r in sim.hub.requests() {
+            if r.call == Some(sls_testkit::CallKind::UpdateCheckpoint) {
+                println!(
+                    "commit shard {:?} by {:?}: {:?} {:?}",
+                    r.shard, r.consumer, r.status, r.fault
+                );
+            }
+        }
     }
     result
 }
@@ -398,6 +406,9 @@ async fn play(
                 if let Some((worker, inc)) = workers[slot].take() {
                     sim.sample_metrics(inc, &worker);
                     incs[inc].ended = Some((now, true));
+                    if std::env::var_os("SLS_CHAOS_DUMP").is_some() {
+                        println!("{:?} c{inc}: clean stop", now - incs[0].started);
+                    }
                     figures.clean_stops += 1;
                     let report = worker
                         .shutdown()
@@ -416,6 +427,9 @@ async fn play(
                     }
                     // Dropped without shutdown: a crash.
                     drop(worker);
+                    if std::env::var_os("SLS_CHAOS_DUMP").is_some() {
+                        println!("{:?} c{inc}: crashed", now - incs[0].started);
+                    }
                     incs[inc].ended = Some((now, false));
                     figures.crashes += 1;
                 }
