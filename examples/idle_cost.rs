@@ -66,14 +66,7 @@ impl Pace {
 #[tokio::main]
 async fn main() -> ExitCode {
     sls_examples::print_warnings();
-    match run().await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("idle_cost failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    sls_examples::exit_code("idle_cost", run().await)
 }
 
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {

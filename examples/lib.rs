@@ -14,3 +14,19 @@ pub fn print_warnings() {
         .with_target(false)
         .try_init();
 }
+
+/// The exit code of an example whose run says whether its check held:
+/// success only for `Ok(true)`; an error is printed as `{name} failed: …`.
+pub fn exit_code(
+    name: &str,
+    outcome: Result<bool, Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("{name} failed: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

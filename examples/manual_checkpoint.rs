@@ -80,14 +80,7 @@ impl Processor for Durable {
 #[tokio::main]
 async fn main() -> ExitCode {
     sls_examples::print_warnings();
-    match run().await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("manual_checkpoint failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    sls_examples::exit_code("manual_checkpoint", run().await)
 }
 
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {

@@ -42,14 +42,7 @@ fn short() -> bool {
 #[tokio::main]
 async fn main() -> ExitCode {
     sls_examples::print_warnings();
-    match run().await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("quickstart failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    sls_examples::exit_code("quickstart", run().await)
 }
 
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {

@@ -84,33 +84,32 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
-#[test]
-fn sls_fake_refuses_a_processor_outside_the_spl_subset() {
+/// Runs `sls-fake` with `args`, which it must refuse before it is ready;
+/// returns what it printed to stderr.
+fn refused_to_start(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_sls-fake"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--consume-processor",
-            "bad=* | parse-json content",
-        ])
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "never ready");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn sls_fake_refuses_a_processor_outside_the_spl_subset() {
+    let stderr = refused_to_start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--consume-processor",
+        "bad=* | parse-json content",
+    ]);
     assert!(stderr.contains("parse-json"), "{stderr}");
 }
 
 #[test]
 fn sls_fake_refuses_a_name_the_service_would() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sls-fake"))
-        .args(["--listen", "127.0.0.1:0", "--project", "Bad_Project"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(output.stdout.is_empty(), "never ready");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_to_start(&["--listen", "127.0.0.1:0", "--project", "Bad_Project"]);
     assert!(stderr.contains("project name"), "{stderr}");
 }
