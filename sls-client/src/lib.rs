@@ -92,8 +92,9 @@
 //!   ([`ClientBuilder::add_root_certificates_pem`]).
 //! - `credentials`: [`Credentials`], the [`ProvideCredentials`] trait,
 //!   [`StaticCredentials`], [`EnvCredentials`] and [`RefreshingCredentials`].
-//! - `error`: [`Error`], [`ServerError`], [`RetryKind`] and the code lists
-//!   that classify errors.
+//! - `error`: [`Error`], [`ServerError`], [`ErrorCode`] (the service's
+//!   error codes, typed, and which of them are retryable) and
+//!   [`RetryKind`].
 //! - [`names`]: the service's naming rules for projects, logstores,
 //!   consumer groups and consumers, shared with the consumer and the fake.
 //! - [`retry`]: [`retry::RetryPolicy`] (a `tower::retry::Policy`) and
@@ -129,7 +130,8 @@ pub use credentials::{
 };
 pub use endpoint::{Endpoint, Scheme};
 pub use error::{
-    BoxError, Error, RetryKind, Sent, ServerError, THROTTLING_CODES, TRANSIENT_CODES, code_matches,
+    BoxError, Error, ErrorCode, RetryKind, Sent, ServerError, THROTTLING_CODES, TRANSIENT_CODES,
+    code_matches,
 };
 pub use proxy::Proxy;
 pub use request::{SlsRequest, SlsResponse};

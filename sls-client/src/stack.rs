@@ -31,7 +31,7 @@ use crate::request::{SlsRequest, SlsResponse};
 use crate::retry::RetryPolicy;
 use crate::signing::{SignableParts, SignatureVersion, sign};
 use crate::transport::Transport;
-use crate::{Error, ProvideCredentials};
+use crate::{Error, ErrorCode, ProvideCredentials};
 
 /// The stack, boxed.
 pub(crate) type Stack = BoxCloneSyncService<SlsRequest, SlsResponse, Error>;
@@ -106,13 +106,16 @@ where
 
 /// Whether the service refused the request's credentials.
 fn is_auth_failure(err: &Error) -> bool {
-    const AUTH: &[&str] = &[
-        "SignatureNotMatch",
-        "InvalidAccessKeyId",
-        "Unauthorized",
-        "SecurityTokenExpired",
-    ];
-    err.http_status() == Some(401) && AUTH.iter().any(|code| err.is_code(code))
+    err.http_status() == Some(401)
+        && matches!(
+            err.error_code(),
+            Some(
+                ErrorCode::SignatureNotMatch
+                    | ErrorCode::InvalidAccessKeyId
+                    | ErrorCode::Unauthorized
+                    | ErrorCode::SecurityTokenExpired
+            )
+        )
 }
 
 /// Signs `request` with fresh credentials at `now`.

@@ -1,7 +1,7 @@
 //! Every status family and every malformed response gives a typed error.
 
 use serde_json::json;
-use sls_client::{Error, PullLogsRequest, RetryKind};
+use sls_client::{Error, ErrorCode, PullLogsRequest, RetryKind};
 use sls_proto::Cursor;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -61,7 +61,8 @@ async fn old_misspelled_codes_match() {
         .list_shards("proj", "app")
         .await
         .unwrap_err();
-    assert!(err.is_code("ConsumerNotExist"));
+    assert_eq!(err.error_code(), Some(ErrorCode::ConsumerNotExist));
+    assert_eq!(err.code(), Some("ConsumerNotExsit"), "the text as sent");
 }
 
 #[tokio::test]

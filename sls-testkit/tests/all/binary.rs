@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use sls_client::{Client, Credentials, CursorPosition, PullLogsRequest, PutLogsRequest};
+use sls_client::{Client, Credentials, CursorPosition, ErrorCode, PullLogsRequest, PutLogsRequest};
 
 #[tokio::test]
 async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
@@ -73,7 +73,11 @@ async fn sls_fake_serves_and_exits_cleanly_on_sigterm() {
         .pull_logs(PullLogsRequest::new("demo", "app", 0, begin).processor("nope"))
         .await
         .unwrap_err();
-    assert!(unknown.is_code("ConsumeProcessorNotExist"), "{unknown}");
+    assert_eq!(
+        unknown.error_code(),
+        Some(ErrorCode::ConsumeProcessorNotExist),
+        "{unknown}"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

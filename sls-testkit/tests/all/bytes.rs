@@ -5,7 +5,7 @@
 
 use http::{HeaderName, HeaderValue, Method};
 use sls_client::retry::RetryPolicy;
-use sls_client::{Client, PullLogsRequest, PullLogsResponse, PutLogsRequest};
+use sls_client::{Client, ErrorCode, PullLogsRequest, PullLogsResponse, PutLogsRequest};
 use sls_client::{MAX_GROUP_BYTES, SlsRequest};
 use sls_proto::prost::Message;
 use sls_proto::sample::MessyLogs;
@@ -212,7 +212,7 @@ async fn groups_over_the_limits_are_refused_whole() {
     let body = CompressType::Lz4.compress(&raw).unwrap();
     let err = client.send(raw_put(body, raw.len())).await.unwrap_err();
     assert_eq!(err.http_status(), Some(400), "{err}");
-    assert!(err.is_code("PostBodyTooLarge"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::PostBodyTooLarge), "{err}");
 
     // 4097 small logs: the count limit, same answer.
     let many = MessyLogs::new(2).value_len(4).group(4097);
@@ -221,14 +221,14 @@ async fn groups_over_the_limits_are_refused_whole() {
     let body = CompressType::Lz4.compress(&raw).unwrap();
     let err = client.send(raw_put(body, raw.len())).await.unwrap_err();
     assert_eq!(err.http_status(), Some(400), "{err}");
-    assert!(err.is_code("PostBodyTooLarge"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::PostBodyTooLarge), "{err}");
 
     // A body over 10 MB as sent: 413.
     let mut noise = vec![0u8; (10 << 20) + 1];
     fastrand::Rng::with_seed(3).fill(&mut noise);
     let err = client.send(raw_put(noise, 1)).await.unwrap_err();
     assert_eq!(err.http_status(), Some(413), "{err}");
-    assert!(err.is_code("PostBodyTooLarge"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::PostBodyTooLarge), "{err}");
 
     assert_eq!(hub.group_count("demo", "app", 0), Some(0));
     hub.shutdown().await;

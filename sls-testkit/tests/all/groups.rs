@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sls_client::{CheckpointUpdate, ConsumerGroup, CursorPosition, PutLogsRequest};
+use sls_client::{CheckpointUpdate, ConsumerGroup, CursorPosition, ErrorCode, PutLogsRequest};
 use sls_proto::LogGroup;
 use sls_testkit::{FakeLogHub, ShardState};
 
@@ -30,7 +30,11 @@ async fn group_calls_and_their_errors() {
         .create_consumer_group("demo", "app", &group)
         .await
         .unwrap_err();
-    assert!(err.is_code("ConsumerGroupAlreadyExist"), "{err}");
+    assert_eq!(
+        err.error_code(),
+        Some(ErrorCode::ConsumerGroupAlreadyExist),
+        "{err}"
+    );
     client
         .update_consumer_group("demo", "app", "etl", Some(45), Some(true))
         .await
@@ -41,12 +45,20 @@ async fn group_calls_and_their_errors() {
         .heartbeat("demo", "app", "nope", "c", &[])
         .await
         .unwrap_err();
-    assert!(err.is_code("ConsumerGroupNotExist"), "{err}");
+    assert_eq!(
+        err.error_code(),
+        Some(ErrorCode::ConsumerGroupNotExist),
+        "{err}"
+    );
     let err = client
         .heartbeat("demo", "app", "etl", "c", &[0])
         .await
         .unwrap_err();
-    assert!(err.is_code("NotExistConsumerWithBody"), "{err}");
+    assert_eq!(
+        err.error_code(),
+        Some(ErrorCode::NotExistConsumerWithBody),
+        "{err}"
+    );
     client
         .delete_consumer_group("demo", "app", "etl")
         .await
@@ -122,7 +134,7 @@ async fn checkpoints_belong_to_the_owner_unless_forced() {
         .update_checkpoint("demo", "app", "etl", "b", CheckpointUpdate::new(0, begin))
         .await
         .unwrap_err();
-    assert!(err.is_code("ConsumerNotMatch"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::ConsumerNotMatch), "{err}");
     client
         .update_checkpoint(
             "demo",
@@ -149,7 +161,11 @@ async fn checkpoints_belong_to_the_owner_unless_forced() {
         .update_checkpoint("demo", "app", "etl", "a", CheckpointUpdate::new(0, other))
         .await
         .unwrap_err();
-    assert!(err.is_code("InvalidShardCheckPoint"), "{err}");
+    assert_eq!(
+        err.error_code(),
+        Some(ErrorCode::InvalidShardCheckPoint),
+        "{err}"
+    );
     assert_eq!(
         hub.group_assignments("demo", "app", "etl").unwrap()[0].checkpoint,
         Some(begin)

@@ -1,7 +1,7 @@
 //! The service's limits on names and counts, with its codes and statuses.
 
 use sls_client::retry::RetryPolicy;
-use sls_client::{ConsumerGroup, Logstore};
+use sls_client::{ConsumerGroup, ErrorCode, Logstore};
 use sls_testkit::FakeLogHub;
 
 async fn hub() -> (FakeLogHub, sls_client::Client) {
@@ -22,8 +22,8 @@ fn group(name: &str) -> ConsumerGroup {
     ConsumerGroup::new(name, 30, false)
 }
 
-fn assert_refused(err: &sls_client::Error, status: u16, code: &str) {
-    assert!(err.is_code(code), "{err}");
+fn assert_refused(err: &sls_client::Error, status: u16, code: ErrorCode) {
+    assert_eq!(err.error_code(), Some(code), "{err}");
     assert_eq!(err.http_status(), Some(status), "{err}");
 }
 
@@ -35,7 +35,7 @@ async fn consumer_group_names_the_service_refuses_are_refused() {
             .create_consumer_group("demo", "app", &group(name))
             .await
             .unwrap_err();
-        assert_refused(&err, 400, "ParameterInvalid");
+        assert_refused(&err, 400, ErrorCode::ParameterInvalid);
     }
     assert_eq!(hub.group_consumers("demo", "app", "bad name/?"), None);
     // What the official SDKs' docs and examples use is taken.
@@ -60,14 +60,18 @@ async fn the_31st_consumer_group_is_refused() {
         .create_consumer_group("demo", "app", &group("group-30"))
         .await
         .unwrap_err();
-    assert_refused(&err, 403, "ConsumerGroupQuotaExceed");
+    assert_refused(&err, 403, ErrorCode::ConsumerGroupQuotaExceed);
     // An existing name is still answered as existing, and room made by a
     // delete is usable again.
     let err = client
         .create_consumer_group("demo", "app", &group("group-0"))
         .await
         .unwrap_err();
-    assert!(err.is_code("ConsumerGroupAlreadyExist"), "{err}");
+    assert_eq!(
+        err.error_code(),
+        Some(ErrorCode::ConsumerGroupAlreadyExist),
+        "{err}"
+    );
     client
         .delete_consumer_group("demo", "app", "group-0")
         .await
@@ -94,14 +98,14 @@ async fn logstore_names_and_ttls_the_service_refuses_are_refused() {
             .create_logstore("demo", &Logstore::new(name, 1, 1))
             .await
             .unwrap_err();
-        assert_refused(&err, 400, "ParameterInvalid");
+        assert_refused(&err, 400, ErrorCode::ParameterInvalid);
     }
     for ttl in [0, 3651] {
         let err = client
             .create_logstore("demo", &Logstore::new("web", ttl, 1))
             .await
             .unwrap_err();
-        assert_refused(&err, 400, "ParameterInvalid");
+        assert_refused(&err, 400, ErrorCode::ParameterInvalid);
     }
     client
         .create_logstore("demo", &Logstore::new("access_log-2", 3650, 1))
@@ -123,7 +127,7 @@ async fn a_project_holds_at_most_200_logstores_and_400_shards() {
         .create_logstore("demo", &Logstore::new("one-more", 1, 1))
         .await
         .unwrap_err();
-    assert_refused(&err, 403, "ProjectQuotaExceed");
+    assert_refused(&err, 403, ErrorCode::ProjectQuotaExceed);
     client.delete_logstore("demo", "store-0").await.unwrap();
     // 398 read-write shards left: 3 more do not fit, 1 does, and then
     // one split (a net one more) fits and a second does not.
@@ -131,7 +135,7 @@ async fn a_project_holds_at_most_200_logstores_and_400_shards() {
         .create_logstore("demo", &Logstore::new("wide", 1, 3))
         .await
         .unwrap_err();
-    assert_refused(&err, 403, "ProjectQuotaExceed");
+    assert_refused(&err, 403, ErrorCode::ProjectQuotaExceed);
     client
         .create_logstore("demo", &Logstore::new("wide", 1, 1))
         .await
@@ -149,7 +153,7 @@ async fn a_project_holds_at_most_200_logstores_and_400_shards() {
         )
         .await
         .unwrap_err();
-    assert_refused(&err, 403, "ProjectQuotaExceed");
+    assert_refused(&err, 403, ErrorCode::ProjectQuotaExceed);
 }
 
 #[tokio::test]
@@ -163,7 +167,7 @@ async fn consumer_names_with_control_characters_are_refused() {
         .heartbeat("demo", "app", "etl", "bad\nconsumer", &[])
         .await
         .unwrap_err();
-    assert_refused(&err, 400, "ParameterInvalid");
+    assert_refused(&err, 400, ErrorCode::ParameterInvalid);
     client
         .heartbeat("demo", "app", "etl", "host.example.com-4242", &[])
         .await

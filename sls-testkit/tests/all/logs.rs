@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sls_client::{CursorPosition, PullLogsRequest, PutLogsRequest};
+use sls_client::{CursorPosition, ErrorCode, PullLogsRequest, PutLogsRequest};
 use sls_proto::sample::AccessLogs;
 use sls_proto::{CompressType, Cursor, LogGroup};
 use sls_testkit::FakeLogHub;
@@ -214,13 +214,17 @@ async fn logstores_are_created_listed_read_and_deleted() {
     let store = sls_client::Logstore::new("web", 7, 3);
     client.create_logstore("demo", &store).await.unwrap();
     let err = client.create_logstore("demo", &store).await.unwrap_err();
-    assert!(err.is_code("LogStoreAlreadyExist"), "{err}");
+    assert_eq!(
+        err.error_code(),
+        Some(ErrorCode::LogStoreAlreadyExist),
+        "{err}"
+    );
     assert_eq!(client.get_logstore("demo", "web").await.unwrap(), store);
     assert_eq!(client.list_logstores("demo").await.unwrap(), ["web"]);
     assert_eq!(client.list_shards("demo", "web").await.unwrap().len(), 3);
     client.delete_logstore("demo", "web").await.unwrap();
     let err = client.get_logstore("demo", "web").await.unwrap_err();
-    assert!(err.is_code("LogStoreNotExist"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::LogStoreNotExist), "{err}");
 }
 
 #[tokio::test]
@@ -262,7 +266,7 @@ async fn retention_drops_old_groups_by_the_server_clock() {
         .pull_logs(PullLogsRequest::new("demo", "short", 0, old))
         .await
         .unwrap_err();
-    assert!(err.is_code("InvalidCursor"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::InvalidCursor), "{err}");
     assert_eq!(
         client
             .pull_logs(PullLogsRequest::new("demo", "short", 0, begin))

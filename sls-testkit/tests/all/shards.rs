@@ -1,7 +1,7 @@
 //! Split and merge: parents become read-only with a fixed end; children
 //! cover the parent's range.
 
-use sls_client::{CursorPosition, PullLogsRequest, PutLogsRequest, ShardStatus};
+use sls_client::{CursorPosition, ErrorCode, PullLogsRequest, PutLogsRequest, ShardStatus};
 use sls_proto::LogGroup;
 use sls_testkit::FakeLogHub;
 
@@ -91,7 +91,7 @@ async fn split_makes_the_parent_read_only_and_merge_joins_neighbours() {
         .split_shard("demo", "app", 0, "10000000000000000000000000000000")
         .await
         .unwrap_err();
-    assert!(err.is_code("ParameterInvalid"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::ParameterInvalid), "{err}");
     let err = client.merge_shard("demo", "app", 3).await.unwrap_err();
-    assert!(err.is_code("ParameterInvalid"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::ParameterInvalid), "{err}");
 }

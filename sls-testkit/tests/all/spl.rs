@@ -1,7 +1,7 @@
 //! SPL on PullLogs: queries and named consume processors are evaluated,
 //! out-of-subset statements refused, and zstd is served when accepted.
 
-use sls_client::{Client, PullLogsRequest, PullLogsResponse, PutLogsRequest};
+use sls_client::{Client, ErrorCode, PullLogsRequest, PullLogsResponse, PutLogsRequest};
 use sls_proto::{ByteSlice, CompressType, Cursor, LogGroup};
 use sls_testkit::{CallKind, FakeLogHub};
 
@@ -170,7 +170,11 @@ async fn statements_outside_the_subset_get_400_naming_what_is_missing() {
             .await
             .unwrap_err();
         assert_eq!(err.http_status(), Some(400), "{spl}");
-        assert!(err.is_code("ParameterInvalid"), "{spl}: {err}");
+        assert_eq!(
+            err.error_code(),
+            Some(ErrorCode::ParameterInvalid),
+            "{spl}: {err}"
+        );
         assert!(err.to_string().contains(named), "{spl}: {err}");
         assert!(
             err.to_string().contains("not supported") || err.to_string().contains("unsupported"),
@@ -203,7 +207,11 @@ async fn named_processors_run_their_spl_and_unknown_names_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), Some(404));
-    assert!(err.is_code("ConsumeProcessorNotExist"), "{err}");
+    assert_eq!(
+        err.error_code(),
+        Some(ErrorCode::ConsumeProcessorNotExist),
+        "{err}"
+    );
 
     let err = client
         .pull_logs(
@@ -213,7 +221,7 @@ async fn named_processors_run_their_spl_and_unknown_names_are_refused() {
         )
         .await
         .unwrap_err();
-    assert!(err.is_code("ParameterInvalid"), "{err}");
+    assert_eq!(err.error_code(), Some(ErrorCode::ParameterInvalid), "{err}");
 
     let processors: Vec<Option<String>> = hub
         .requests()
