@@ -11,6 +11,10 @@
 //!    from `x-log-requestid`, and non-2xx statuses turned into
 //!    [`ServerError`](crate::ServerError)s.
 //!
+//! The client keeps the layers under the retry (`Signed`), so
+//! [`Client::with_retry_policy`](crate::Client::with_retry_policy) composes
+//! another stack over the same signer and transport.
+//!
 //! Errors stay typed ([`Error`]) through every layer, so the retry policy
 //! classifies them without downcasting. The result is boxed at the crate
 //! edge as a `BoxCloneSyncService`.
@@ -39,20 +43,29 @@ pub(crate) type Stack = BoxCloneSyncService<SlsRequest, SlsResponse, Error>;
 /// The wall clock the signer reads; tests fix it.
 pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
-/// Builds the stack over `transport`.
-pub(crate) fn compose(
+/// The layers under the retry layer: signing over the transport. Kept by
+/// the client, so a client with another retry policy shares them (and with
+/// them the credentials, the clock and the transport's connection pool).
+pub(crate) type Signed = Sign<Transport>;
+
+/// The signing layer over `transport`.
+pub(crate) fn signed(
     transport: Transport,
     credentials: Arc<dyn ProvideCredentials>,
     version: SignatureVersion,
     clock: Clock,
-    retry: RetryPolicy,
-) -> Stack {
-    let service = ServiceBuilder::new().retry(retry).service(Sign {
+) -> Signed {
+    Sign {
         inner: transport,
         credentials,
         version: Arc::new(version),
         clock,
-    });
+    }
+}
+
+/// Builds the stack: `retry` over (a clone of) `signed`.
+pub(crate) fn compose(signed: &Signed, retry: RetryPolicy) -> Stack {
+    let service = ServiceBuilder::new().retry(retry).service(signed.clone());
     BoxCloneSyncService::new(service)
 }
 

@@ -56,6 +56,9 @@ pub struct Client {
 
 struct Inner {
     endpoint: Arc<Endpoint>,
+    /// Signing over the transport, to compose another stack from
+    /// ([`Client::with_retry_policy`]).
+    signed: stack::Signed,
     stack: Stack,
     user_agent: HeaderValue,
     decompressor: Decompressor,
@@ -86,6 +89,42 @@ impl Client {
     /// The endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         &self.inner.endpoint
+    }
+
+    /// A client like this one but for its retry policy: the same endpoint,
+    /// credentials, signature version, clock, user agent, decompressor,
+    /// timeouts, proxy, TLS settings and connection pool (the two share
+    /// connections; either may be dropped first). Only the retry layer
+    /// differs, and with it how many times a corrupted pulled body is
+    /// fetched again ([`Client::pull_logs`]).
+    ///
+    /// [`RetryPolicy::never`] suits a caller that retries by itself, such
+    /// as a consumer with its own retry loop: the client's retries would
+    /// multiply with its own, and delay a stop behind back-offs it cannot
+    /// see. A request refused for its credentials is still signed afresh
+    /// once with refreshed credentials (when the provider can refresh
+    /// them): that is not a retry of the policy's.
+    ///
+    /// ```no_run
+    /// use sls_client::Client;
+    /// use sls_client::retry::RetryPolicy;
+    ///
+    /// # fn run(client: Client) {
+    /// let single_attempt = client.with_retry_policy(RetryPolicy::never());
+    /// # }
+    /// ```
+    pub fn with_retry_policy(&self, policy: RetryPolicy) -> Client {
+        let inner = &self.inner;
+        Client {
+            inner: Arc::new(Inner {
+                endpoint: inner.endpoint.clone(),
+                signed: inner.signed.clone(),
+                attempts: policy.attempts(),
+                stack: stack::compose(&inner.signed, policy),
+                user_agent: inner.user_agent.clone(),
+                decompressor: inner.decompressor,
+            }),
+        }
     }
 
     pub(crate) fn decompressor(&self) -> &Decompressor {
@@ -225,6 +264,7 @@ impl ClientBuilder {
     }
 
     /// The retry policy (default [`RetryPolicy::default`]).
+    /// [`Client::with_retry_policy`] derives a client with another one.
     pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -328,10 +368,12 @@ impl ClientBuilder {
             tls,
         );
         let attempts = self.retry.attempts();
-        let stack = stack::compose(transport, credentials, self.version, self.clock, self.retry);
+        let signed = stack::signed(transport, credentials, self.version, self.clock);
+        let stack = stack::compose(&signed, self.retry);
         Ok(Client {
             inner: Arc::new(Inner {
                 endpoint,
+                signed,
                 stack,
                 user_agent,
                 decompressor: self.decompressor,

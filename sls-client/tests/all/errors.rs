@@ -239,8 +239,9 @@ async fn https_endpoints_use_tls_and_fail_against_a_plain_server() {
     assert!(matches!(err, Error::Transport { .. }), "{err}");
 }
 
-#[tokio::test]
-async fn a_corrupted_body_is_pulled_again() {
+/// A server whose first pull answer is corrupted in transit (lz4 that does
+/// not decompress) and whose later ones are good; and the logs they hold.
+async fn corrupted_once() -> (MockServer, sls_proto::LogGroupList) {
     use sls_proto::prost::Message;
     let list = sls_proto::sample::AccessLogs::new(1).list(1, 5);
     let raw = list.encode_to_vec();
@@ -270,9 +271,35 @@ async fn a_corrupted_body_is_pulled_again() {
         .respond_with(reply(good))
         .mount(&server)
         .await;
+    (server, list)
+}
+
+#[tokio::test]
+async fn a_corrupted_body_is_pulled_again() {
+    let (server, list) = corrupted_once().await;
     let pulled = pull(&server).await.unwrap();
     assert_eq!(pulled.groups.to_message(), list);
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn without_retries_a_corrupted_body_is_not_pulled_again() {
+    // The pull's own re-fetch of a corrupted body follows the retry
+    // policy of the client it is called on.
+    let (server, _) = corrupted_once().await;
+    let client = harness::client(server.address())
+        .with_retry_policy(sls_client::retry::RetryPolicy::never());
+    let err = client
+        .pull_logs(PullLogsRequest::new(
+            "proj",
+            "app",
+            0,
+            Cursor::from_sequence(1),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Codec(_)), "{err}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
 #[test]

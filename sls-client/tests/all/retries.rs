@@ -1,11 +1,14 @@
 //! The retry layer in the real stack: what is retried, how long it waits,
-//! and that a write which may have arrived is not repeated by default.
+//! that a write which may have arrived is not repeated by default, and a
+//! client derived with another policy.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sls_client::{Error, PutLogsRequest, Sent};
+use sls_client::retry::RetryPolicy;
+use sls_client::{Error, ErrorCode, PutLogsRequest, Sent};
 use sls_proto::LogGroup;
+use sls_testkit::{CallKind, FakeLogHub, Fault, FaultPlan, FaultRule};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -122,4 +125,39 @@ async fn a_refused_connection_is_known_unsent() {
         matches!(err, Error::Transport { sent: Sent::No, .. }),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_client_without_retries_sends_one_request_where_the_default_sends_five() {
+    let hub = FakeLogHub::builder()
+        .logstore("demo", "app", 1)
+        .faults(FaultPlan::new().rule(
+            FaultRule::new(Fault::error(500, "InternalServerError")).call(CallKind::ListShards),
+        ))
+        .start()
+        .await
+        .unwrap();
+    // The default policy: 5 attempts.
+    let client = hub.client();
+    let err = client.list_shards("demo", "app").await.unwrap_err();
+    assert_eq!(err.error_code(), Some(ErrorCode::InternalServerError));
+    assert_eq!(hub.count(CallKind::ListShards), 5);
+
+    let bare = client.with_retry_policy(RetryPolicy::never());
+    let err = bare.list_shards("demo", "app").await.unwrap_err();
+    assert_eq!(err.http_status(), Some(500), "{err}");
+    assert_eq!(hub.count(CallKind::ListShards), 5 + 1);
+
+    // And back: a policy of 4 attempts on the client without retries.
+    let again = bare.with_retry_policy(harness::fast_retries());
+    again.list_shards("demo", "app").await.unwrap_err();
+    assert_eq!(hub.count(CallKind::ListShards), 5 + 1 + 4);
+
+    // The derived clients sign as the original does (the fake checks
+    // signatures, dates and keys), even with the original gone.
+    drop(client);
+    hub.set_faults(FaultPlan::new());
+    assert_eq!(bare.list_shards("demo", "app").await.unwrap().len(), 1);
+    assert_eq!(again.list_shards("demo", "app").await.unwrap().len(), 1);
+    hub.shutdown().await;
 }
