@@ -78,6 +78,15 @@
 //! }
 //! ```
 //!
+//! A failed call is an [`Error`]; [`Error::error_code`] gives the service's
+//! error code as an [`ErrorCode`] to match on, and [`Error::retry_kind`]
+//! whether trying again may help. The client retries what may be retried
+//! itself ([`retry::RetryPolicy`], 5 attempts by default);
+//! [`Client::with_retry_policy`] gives a client of the same endpoint,
+//! credentials and connection pool with another policy, such as
+//! [`RetryPolicy::never`](retry::RetryPolicy::never) for a caller that
+//! retries by itself.
+//!
 //! # Layout
 //! - `client`: [`Client`], [`ClientBuilder`].
 //! - `api`: the typed calls and their request and response types.
