@@ -281,7 +281,8 @@ mod tests {
 
     use super::*;
     use crate::OnExpiredCursor;
-    use crate::checkpoint::{Target, Tracker};
+    use crate::calls::Calls;
+    use crate::checkpoint::Tracker;
 
     /// Records each call (name, argument) and the thread it ran on.
     #[derive(Default)]
@@ -372,12 +373,12 @@ mod tests {
         processor: &mut Blocking<Recorder>,
         batch: &Batch,
     ) -> (Result<Decision, ProcessError>, Option<Cursor>) {
-        let target = Target::unreachable();
+        let calls = Calls::unreachable();
         let mut tracker = Tracker {
             committed: Some(Cursor::from_sequence(5)),
             ..Tracker::default()
         };
-        let mut checkpoint = Checkpoint::new(batch.shard, batch.next_cursor, &mut tracker, &target);
+        let mut checkpoint = Checkpoint::new(batch.shard, batch.next_cursor, &mut tracker, &calls);
         let result = processor.process(batch, &mut checkpoint).await;
         (result, tracker.saved)
     }

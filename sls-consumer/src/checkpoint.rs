@@ -1,51 +1,10 @@
 //! Checkpoints: what was processed, what is committed, and the handle a
 //! processor uses to commit early.
 
-use sls_client::{CheckpointUpdate, Client};
 use sls_proto::Cursor;
 
-/// Where a group's checkpoint lives on the service.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub(crate) client: Client,
-    pub(crate) project: String,
-    pub(crate) logstore: String,
-    pub(crate) group: String,
-    pub(crate) consumer: String,
-}
-
-/// Why a commit did not happen.
-#[derive(Debug)]
-pub(crate) enum CommitError {
-    /// The service says the shard is not ours any more.
-    Lost,
-    /// Any other failure (after the client's retries).
-    Failed(sls_client::Error),
-}
-
-impl Target {
-    /// Saves `cursor` for `shard`, checked against ownership.
-    pub(crate) async fn commit(&self, shard: u32, cursor: Cursor) -> Result<(), CommitError> {
-        let update = CheckpointUpdate::new(shard, cursor);
-        match self
-            .client
-            .update_checkpoint(
-                &self.project,
-                &self.logstore,
-                &self.group,
-                &self.consumer,
-                update,
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(err) if err.is_code("ConsumerNotMatch") || err.is_code("ConsumerNotExist") => {
-                Err(CommitError::Lost)
-            }
-            Err(err) => Err(CommitError::Failed(err)),
-        }
-    }
-}
+use crate::calls::fate::{Fate, Recovery};
+use crate::calls::{AbortOn, CallError, Calls};
 
 /// One shard's positions.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +32,7 @@ pub struct Checkpoint<'a> {
     pub(crate) shard: u32,
     pub(crate) batch_next: Cursor,
     pub(crate) tracker: &'a mut Tracker,
-    pub(crate) target: &'a Target,
+    pub(crate) calls: &'a Calls,
     /// Logs of this batch an exactly-once sink already held
     /// ([`ShardMetrics::absorbed`](crate::ShardMetrics::absorbed)).
     pub(crate) absorbed: u64,
@@ -95,33 +54,22 @@ impl Checkpoint<'_> {
     /// commit did not happen (the shard may have been lost).
     pub async fn save_now(&mut self) -> Result<(), sls_client::Error> {
         self.save();
-        match self.target.commit(self.shard, self.batch_next).await {
+        // Through the shard's calls: the fate table decides, transient
+        // failures are retried until they work or the shard is lost.
+        match self.calls.commit(self.batch_next, AbortOn::Loss).await {
             Ok(()) => {
                 self.tracker.committed = Some(self.batch_next);
                 Ok(())
             }
-            Err(CommitError::Failed(err)) => Err(err),
-            Err(CommitError::Lost) => Err(sls_client::Error::InvalidArgument(format!(
+            Err(CallError::Failed {
+                fate: Fate::Recover(Recovery::NotOwner),
+                ..
+            })
+            | Err(CallError::Stopped(_)) => Err(sls_client::Error::InvalidArgument(format!(
                 "shard {} is no longer held by this consumer",
                 self.shard
             ))),
-        }
-    }
-}
-
-#[cfg(test)]
-impl Target {
-    /// A target whose commits go nowhere (port 9): for processors tested
-    /// without a worker.
-    pub(crate) fn unreachable() -> Self {
-        Self {
-            client: Client::builder("http://127.0.0.1:9")
-                .build()
-                .expect("a valid endpoint"),
-            project: "p".into(),
-            logstore: "l".into(),
-            group: "g".into(),
-            consumer: "c".into(),
+            Err(CallError::Failed { error, .. }) => Err(error),
         }
     }
 }
@@ -133,13 +81,13 @@ impl<'a> Checkpoint<'a> {
         shard: u32,
         batch_next: Cursor,
         tracker: &'a mut Tracker,
-        target: &'a Target,
+        calls: &'a Calls,
     ) -> Self {
         Self {
             shard,
             batch_next,
             tracker,
-            target,
+            calls,
             absorbed: 0,
         }
     }

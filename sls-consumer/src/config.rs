@@ -347,10 +347,11 @@ impl ConsumerConfigBuilder {
     }
 
     /// The group's timeout (default 3 heartbeat intervals, rounded down to
-    /// whole seconds); must exceed the interval and be whole seconds, as the
-    /// service takes it (CreateConsumerGroup's `timeout` is an integer of
-    /// seconds): the local lease (timeout minus interval) must never
-    /// outlast what the service enforces.
+    /// whole seconds); must be at least 2 intervals (the official Python
+    /// consumer's ratio) and whole seconds, as the service takes it
+    /// (CreateConsumerGroup's `timeout` is an integer of seconds). Every
+    /// member writes its own timeout into the group as it starts; the
+    /// worker's lease follows the timeout in force, whoever set it.
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -529,16 +530,26 @@ impl ConsumerConfigBuilder {
                         "too long: the group's timeout (3 intervals) overflows",
                     ));
                 };
-                Duration::from_secs(timeout.as_secs())
+                // Whole seconds, rounded down, but never below the
+                // 2 intervals every timeout must give (a sub-second
+                // interval rounds up to them).
+                let floor = Duration::from_secs(timeout.as_secs());
+                let two = self.heartbeat_interval.saturating_mul(2);
+                let two_up = Duration::from_secs(two.as_secs() + u64::from(two.subsec_nanos() > 0));
+                floor.max(two_up)
             }
         };
-        if timeout <= self.heartbeat_interval
-            || timeout.as_secs() < 1
-            || timeout.as_secs() > u64::from(u32::MAX)
-        {
+        if timeout < self.heartbeat_interval.saturating_mul(2) {
             return Err(ConfigError::new(
                 "heartbeat_timeout",
-                "must exceed the heartbeat interval and be 1 s to 2^32-1 s",
+                "must be at least twice the heartbeat interval: the service drops a consumer \
+                 silent for the timeout, so with less one late heartbeat would lose every shard",
+            ));
+        }
+        if timeout.as_secs() < 1 || timeout.as_secs() > u64::from(u32::MAX) {
+            return Err(ConfigError::new(
+                "heartbeat_timeout",
+                "must be 1 s to 2^32-1 s",
             ));
         }
         if self.fetch_interval.is_zero() {
@@ -865,6 +876,29 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_of_two_intervals_or_more_is_accepted_and_less_refused() {
+        let second = Duration::from_secs(1);
+        for ratio in [2, 3, 4, 10] {
+            let config = base()
+                .heartbeat_interval(second)
+                .heartbeat_timeout(second * ratio)
+                .build()
+                .unwrap();
+            assert_eq!(config.timeout, second * ratio);
+        }
+        let err = base()
+            .heartbeat_interval(Duration::from_millis(1500))
+            .heartbeat_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "heartbeat_timeout", "{err}");
+        assert!(
+            err.to_string().contains("twice the heartbeat interval"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_timeout_is_whole_seconds_as_the_service_takes_it() {
         let err = base()
             .heartbeat_interval(Duration::from_secs(1))
@@ -872,22 +906,23 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "heartbeat_timeout", "{err}");
-        // The default (3 intervals) is rounded down: the lease (timeout
-        // minus interval) never outlasts the service's timeout.
+        // The default (3 intervals) is rounded down to whole seconds, but
+        // never below 2 intervals.
         let config = base()
             .heartbeat_interval(Duration::from_millis(700))
             .build()
             .unwrap();
         assert_eq!(config.timeout, Duration::from_secs(2));
-        let err = base()
+        let config = base()
+            .heartbeat_interval(Duration::from_millis(600))
+            .build()
+            .unwrap();
+        assert_eq!(config.timeout, Duration::from_secs(2), "1.8 s would be 1 s");
+        let config = base()
             .heartbeat_interval(Duration::from_millis(300))
             .build()
-            .unwrap_err();
-        assert_eq!(
-            err.field(),
-            "heartbeat_timeout",
-            "0.9 s rounds to 0 s: {err}"
-        );
+            .unwrap();
+        assert_eq!(config.timeout, Duration::from_secs(1), "0.9 s would be 0 s");
         let err = base()
             .heartbeat_timeout(Duration::from_secs(1 << 33))
             .build()

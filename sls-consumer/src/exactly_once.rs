@@ -297,7 +297,8 @@ mod tests {
     use sls_proto::{LogGroup, LogGroupList, LogGroupListView};
 
     use super::*;
-    use crate::checkpoint::{Target, Tracker};
+    use crate::calls::Calls;
+    use crate::checkpoint::Tracker;
 
     /// Rows (the time of each log) and positions under one lock.
     #[derive(Clone, Default)]
@@ -346,9 +347,9 @@ mod tests {
     }
 
     async fn process(processor: &mut ExactlyOnce<Memory>, batch: &Batch) -> Decision {
-        let target = Target::unreachable();
+        let calls = Calls::unreachable();
         let mut tracker = Tracker::default();
-        let mut checkpoint = Checkpoint::new(0, batch.next_cursor, &mut tracker, &target);
+        let mut checkpoint = Checkpoint::new(0, batch.next_cursor, &mut tracker, &calls);
         processor.process(batch, &mut checkpoint).await.unwrap()
     }
 

@@ -77,3 +77,169 @@ pub enum Problem {
     /// Heartbeats fail: past the lease, every shard is dropped.
     HeartbeatFailing,
 }
+
+/// Heartbeat rounds without progress (while data waits) that make a shard
+/// stalled.
+pub(crate) const STALL_ROUNDS: u32 = 3;
+
+/// What the worker's health is judged from: one round's figures.
+#[derive(Debug)]
+pub(crate) struct Snapshot<'a> {
+    /// The last heartbeat failed.
+    pub(crate) heartbeat_failing: bool,
+    /// Every held shard's figures.
+    pub(crate) shards: &'a [crate::metrics::ShardMetrics],
+    /// Per shard, rounds its position has not moved while data waited
+    /// ([`Progress`]).
+    pub(crate) still_rounds: &'a std::collections::BTreeMap<u32, u32>,
+    /// A `process` call running this long is stuck.
+    pub(crate) process_stall_after: std::time::Duration,
+    /// Failures in a row past which a processor is failing.
+    pub(crate) processor_retries: u32,
+}
+
+/// The worker's health in `snapshot`, and which shards are stalled (no
+/// progress, or a stuck processor).
+pub(crate) fn assess(snapshot: &Snapshot<'_>) -> (Health, Vec<u32>) {
+    let mut problems = Vec::new();
+    let mut stalled = Vec::new();
+    if snapshot.heartbeat_failing {
+        problems.push(Problem::HeartbeatFailing);
+    }
+    for m in snapshot.shards {
+        let still = snapshot.still_rounds.get(&m.shard).copied().unwrap_or(0);
+        let no_progress = still >= STALL_ROUNDS;
+        let stuck = m
+            .processing_for
+            .is_some_and(|running| running >= snapshot.process_stall_after);
+        if stuck {
+            problems.push(Problem::ProcessorStuck { shard: m.shard });
+        } else if no_progress {
+            problems.push(Problem::NoProgress {
+                shard: m.shard,
+                position: m.position,
+            });
+        }
+        if stuck || no_progress {
+            stalled.push(m.shard);
+        }
+        if m.failures_in_a_row > snapshot.processor_retries {
+            problems.push(Problem::ProcessorFailing { shard: m.shard });
+        }
+        if let Some(retrying) = &m.retrying {
+            if retrying.attempts >= STALL_ROUNDS {
+                problems.push(Problem::CallFailing {
+                    shard: m.shard,
+                    call: retrying.call,
+                });
+            }
+        }
+    }
+    let health = if problems.is_empty() {
+        Health::Healthy
+    } else {
+        Health::Degraded(problems)
+    };
+    (health, stalled)
+}
+
+/// Per held shard, the last position seen and how many rounds it has not
+/// moved while data was waiting.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    seen: std::collections::BTreeMap<u32, (Option<Cursor>, u32)>,
+}
+
+impl Progress {
+    /// Records one round's figures (shards not in them are forgotten) and
+    /// returns, per shard, the rounds without progress.
+    pub(crate) fn observe(
+        &mut self,
+        shards: &[crate::metrics::ShardMetrics],
+    ) -> std::collections::BTreeMap<u32, u32> {
+        self.seen
+            .retain(|shard, _| shards.iter().any(|m| m.shard == *shard));
+        shards
+            .iter()
+            .map(|m| {
+                let entry = self.seen.entry(m.shard).or_insert((m.position, 0));
+                if m.lag_groups.unwrap_or(0) > 0 && entry.0 == m.position {
+                    entry.1 += 1;
+                } else {
+                    *entry = (m.position, 0);
+                }
+                (m.shard, entry.1)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::ShardMetrics;
+
+    fn snapshot<'a>(
+        shards: &'a [ShardMetrics],
+        still: &'a BTreeMap<u32, u32>,
+        heartbeat_failing: bool,
+    ) -> Snapshot<'a> {
+        Snapshot {
+            heartbeat_failing,
+            shards,
+            still_rounds: still,
+            process_stall_after: Duration::from_secs(60),
+            processor_retries: 3,
+        }
+    }
+
+    #[test]
+    fn healthy_unless_something_is_wrong() {
+        let shards = [ShardMetrics::empty(0)];
+        let still = BTreeMap::new();
+        assert_eq!(assess(&snapshot(&shards, &still, false)).0, Health::Healthy);
+        let (health, _) = assess(&snapshot(&shards, &still, true));
+        assert_eq!(health.problems(), [Problem::HeartbeatFailing]);
+    }
+
+    #[test]
+    fn a_shard_that_waits_with_data_for_three_rounds_is_stalled() {
+        let mut shard = ShardMetrics::empty(7);
+        shard.lag_groups = Some(10);
+        let shards = [shard];
+        let mut progress = Progress::default();
+        let mut verdicts = Vec::new();
+        for _ in 0..4 {
+            let still = progress.observe(&shards);
+            verdicts.push(assess(&snapshot(&shards, &still, false)).1);
+        }
+        assert_eq!(verdicts, [vec![], vec![], vec![7], vec![7]]);
+        // Progress resets it.
+        let mut moved = shards[0].clone();
+        moved.position = Some(sls_proto::Cursor::from_sequence(5));
+        let still = progress.observe(&[moved.clone()]);
+        assert!(assess(&snapshot(&[moved], &still, false)).1.is_empty());
+    }
+
+    #[test]
+    fn a_stuck_processor_and_a_failing_one_are_told_apart() {
+        let mut stuck = ShardMetrics::empty(1);
+        stuck.processing_for = Some(Duration::from_secs(61));
+        let mut failing = ShardMetrics::empty(2);
+        failing.failures_in_a_row = 4;
+        let shards = [stuck, failing];
+        let still = BTreeMap::new();
+        let (health, stalled) = assess(&snapshot(&shards, &still, false));
+        assert_eq!(
+            health.problems(),
+            [
+                Problem::ProcessorStuck { shard: 1 },
+                Problem::ProcessorFailing { shard: 2 }
+            ]
+        );
+        assert_eq!(stalled, [1]);
+    }
+}

@@ -107,11 +107,16 @@
 //!   the service's timeout; the next owner re-reads from the last committed
 //!   checkpoint, so logs after it (up to one auto-commit interval) may be
 //!   delivered twice.
-//! - **No two owners.** A consumer whose heartbeats fail stops its shards
-//!   without committing once its local lease (group timeout minus one
-//!   heartbeat interval) runs out, before the service can reassign them;
-//!   commits are ownership-checked, so a late commit by a lost consumer is
-//!   refused and reported through [`Processor::on_lost`].
+//! - **No two owners.** A consumer whose heartbeats fail (each failure is
+//!   retried promptly within the interval) stops its shards without
+//!   committing once its local lease runs out: the group's timeout *in
+//!   force* (read back from the service, as another member may have
+//!   changed it) less a quarter interval, counted from when the last
+//!   answered heartbeat was sent, so before the service can reassign them.
+//!   Any timeout of at least 2 intervals (the official Python consumer's
+//!   ratio) holds without flapping. Commits are ownership-checked, so a
+//!   late commit by a lost consumer is refused and reported through
+//!   [`Processor::on_lost`].
 //!
 //! - **Ordered.** With `ordered(true)` a child shard's first log is
 //!   processed only after every parent (and ancestor) is committed to its
@@ -235,11 +240,11 @@ mod heartbeat;
 pub mod logging;
 mod metrics;
 mod processor;
+mod report;
 mod shard;
 mod worker;
 
 pub use blocking::{Blocking, BlockingCheckpoint, BlockingProcessor};
-pub use calls::Retrying;
 pub use checkpoint::Checkpoint;
 pub use config::{
     ConfigError, ConsumerConfig, ConsumerConfigBuilder, OnExpiredCursor, OnGroupDeleted,
@@ -247,12 +252,13 @@ pub use config::{
 };
 pub use error::{ConsumerError, ProcessError, ProcessorPanic};
 pub use health::{Health, Problem};
-pub use metrics::{ShardMetrics, WorkerMetrics};
+pub use metrics::{MemoryStats, Retrying, ShardMetrics, WorkerMetrics};
 pub use processor::{
     AfterRetries, Batch, CursorReset, Decision, ErrorPolicy, FnProcessor, Processor, processor_fn,
 };
+pub use report::{ShardSummary, WorkerReport};
 pub use shard::{ShardExit, ShardReport};
-pub use worker::{MemoryStats, ShardSummary, Worker, WorkerReport};
+pub use worker::Worker;
 
 /// The crate README's code, compiled and run as doctests.
 #[cfg(doctest)]

@@ -8,7 +8,30 @@ use std::time::Duration;
 use sls_proto::Cursor;
 use tokio::time::Instant;
 
-use crate::worker::MemoryStats;
+/// A call that keeps failing, as [`ShardMetrics::retrying`](crate::ShardMetrics::retrying)
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retrying {
+    /// The call, as the API reference names it (`PullLogs`, ...).
+    pub call: &'static str,
+    /// The last error.
+    pub error: String,
+    /// Retries so far.
+    pub attempts: u32,
+}
+
+/// The memory budget's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryStats {
+    /// The budget, in bytes.
+    pub budget: u64,
+    /// Bytes of fetched, unprocessed data now.
+    pub buffered: u64,
+    /// The most ever buffered at once.
+    pub peak: u64,
+}
 
 /// One held shard's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +76,7 @@ pub struct ShardMetrics {
     pub call_retries: u64,
     /// The call failing right now and being retried, if any: what keeps
     /// the shard from moving during an outage.
-    pub retrying: Option<crate::calls::Retrying>,
+    pub retrying: Option<Retrying>,
     /// How long the running `process` call has been running, if one is.
     pub processing_for: Option<Duration>,
     /// Panics caught in the processor (in `process` or a hook).
@@ -82,6 +105,42 @@ pub struct ShardMetrics {
     /// [`process_stall_after`](crate::ConsumerConfigBuilder::process_stall_after).
     /// [`Worker::health`](crate::Worker::health) says which.
     pub stalled: bool,
+}
+
+impl ShardMetrics {
+    /// The figures of a shard just taken.
+    pub(crate) fn empty(shard: u32) -> Self {
+        Self {
+            shard,
+            held_for: Duration::ZERO,
+            fetched_logs: 0,
+            fetched_bytes: 0,
+            processed_logs: 0,
+            processed_bytes: 0,
+            batches: 0,
+            position: None,
+            committed: None,
+            end: None,
+            lag_groups: None,
+            lag_seconds: None,
+            position_time: None,
+            newest_time: None,
+            fetch_retries: 0,
+            process_failures: 0,
+            last_process_time: None,
+            call_retries: 0,
+            retrying: None,
+            processing_for: None,
+            panics: 0,
+            batches_skipped: 0,
+            cursor_resets: 0,
+            groups_lost: 0,
+            pulls_refused_for_size: 0,
+            failures_in_a_row: 0,
+            absorbed: 0,
+            stalled: false,
+        }
+    }
 }
 
 /// A snapshot of a worker.
@@ -120,36 +179,7 @@ impl Registry {
                 since: Instant::now(),
                 processing_since: None,
                 end_seen: None,
-                metrics: ShardMetrics {
-                    shard,
-                    held_for: Duration::ZERO,
-                    fetched_logs: 0,
-                    fetched_bytes: 0,
-                    processed_logs: 0,
-                    processed_bytes: 0,
-                    batches: 0,
-                    position: None,
-                    committed: None,
-                    end: None,
-                    lag_groups: None,
-                    lag_seconds: None,
-                    position_time: None,
-                    newest_time: None,
-                    fetch_retries: 0,
-                    process_failures: 0,
-                    last_process_time: None,
-                    call_retries: 0,
-                    retrying: None,
-                    processing_for: None,
-                    panics: 0,
-                    batches_skipped: 0,
-                    cursor_resets: 0,
-                    groups_lost: 0,
-                    pulls_refused_for_size: 0,
-                    failures_in_a_row: 0,
-                    absorbed: 0,
-                    stalled: false,
-                },
+                metrics: ShardMetrics::empty(shard),
             },
         );
     }

@@ -1,102 +1,41 @@
-//! [`Worker`]: start, run, shut down; and its report.
+//! [`Worker`]: start, run, shut down.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use sls_client::ConsumerGroup;
-use sls_proto::Cursor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::budget::Budget;
-use crate::checkpoint::Target;
+use crate::calls::{CallError, GroupCalls, Target};
 use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
 use crate::health::Health;
-use crate::heartbeat::HeartbeatLoop;
-use crate::metrics::{Registry, WorkerMetrics};
+use crate::heartbeat::Coordinator;
+use crate::metrics::{MemoryStats, Registry, WorkerMetrics};
 use crate::processor::{ErrorPolicy, Processor};
-use crate::shard::{ShardExit, ShardReport, ShardSettings};
+use crate::report::WorkerReport;
+use crate::shard::ShardSettings;
 
-/// Creates the consumer group, or updates its timeout and order if it
-/// exists.
-pub(crate) async fn ensure_group(c: &ConsumerConfig) -> Result<(), sls_client::Error> {
-    let timeout_s = u32::try_from(c.timeout.as_secs())
-        .unwrap_or(u32::MAX)
-        .max(1);
-    let group = ConsumerGroup::new(c.group.clone(), timeout_s, c.ordered);
-    match c
-        .client
-        .create_consumer_group(&c.project, &c.logstore, &group)
+/// A call at start that failed: the service's error.
+fn at_start(err: CallError) -> ConsumerError {
+    match err {
+        CallError::Failed { error, .. } => ConsumerError::Service(error),
+        CallError::Stopped(_) => ConsumerError::Stopped,
+    }
+}
+
+/// Joins the group: creates it, or updates its timeout and order, as every
+/// official consumer does; then reads back the timeout in force (another
+/// member may have written its own since).
+async fn join_group(calls: &GroupCalls, c: &ConsumerConfig) -> Result<Duration, ConsumerError> {
+    let timeout_s = u32::try_from(c.timeout.as_secs()).unwrap_or(u32::MAX);
+    calls
+        .ensure_group(timeout_s, c.ordered)
         .await
-    {
-        Ok(()) => Ok(()),
-        Err(err) if err.is_code("ConsumerGroupAlreadyExist") => {
-            c.client
-                .update_consumer_group(
-                    &c.project,
-                    &c.logstore,
-                    &c.group,
-                    Some(timeout_s),
-                    Some(c.ordered),
-                )
-                .await
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// Per shard, what a worker did over its life.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct ShardSummary {
-    /// Batches processed.
-    pub batches: u64,
-    /// Logs processed.
-    pub logs: u64,
-    /// The last checkpoint this worker committed.
-    pub committed: Option<Cursor>,
-    /// How the shard's last task ended.
-    pub last_exit: Option<ShardExit>,
-}
-
-/// What a worker did, per shard, and why it stopped if not asked to.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct WorkerReport {
-    /// Per shard.
-    pub shards: BTreeMap<u32, ShardSummary>,
-    /// The service error that stopped the worker (bad keys, a missing
-    /// logstore or group), if any.
-    pub fatal: Option<ConsumerError>,
-}
-
-impl WorkerReport {
-    pub(crate) fn record(&mut self, report: ShardReport) {
-        let summary = self.shards.entry(report.shard).or_default();
-        summary.batches += report.batches;
-        summary.logs += report.logs;
-        if report.committed.is_some() {
-            summary.committed = report.committed;
-        }
-        summary.last_exit = Some(report.exit);
-    }
-
-    /// Logs processed in all shards.
-    pub fn logs(&self) -> u64 {
-        self.shards.values().map(|s| s.logs).sum()
-    }
-
-    /// What stopped the worker without being asked: a service error, or a
-    /// processor failure under [`AfterRetries::Stop`](crate::AfterRetries::Stop).
-    pub fn failure(&self) -> Option<&ConsumerError> {
-        self.fatal.as_ref().or_else(|| {
-            self.shards.values().find_map(|s| match &s.last_exit {
-                Some(ShardExit::Failed(err)) => Some(err),
-                _ => None,
-            })
-        })
-    }
+        .map_err(at_start)?;
+    let group = calls.describe_group(true).await.map_err(at_start)?;
+    Ok(group.map_or(c.timeout, |g| Duration::from_secs(u64::from(g.timeout))))
 }
 
 /// A running consumer: one member of a consumer group.
@@ -116,18 +55,6 @@ pub struct Worker {
     replay: watch::Receiver<bool>,
     /// Set by the heartbeat loop every round.
     health: watch::Receiver<Health>,
-}
-
-/// The memory budget's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MemoryStats {
-    /// The budget, in bytes.
-    pub budget: u64,
-    /// Bytes of fetched, unprocessed data now.
-    pub buffered: u64,
-    /// The most ever buffered at once.
-    pub peak: u64,
 }
 
 impl Worker {
@@ -153,16 +80,18 @@ impl Worker {
         F: Fn(u32) -> P + Send + Sync + 'static,
     {
         let c = &config;
-        ensure_group(c).await?;
+        let target = Arc::new(Target::new(
+            &c.client,
+            &c.project,
+            &c.logstore,
+            &c.group,
+            &c.consumer,
+        ));
+        let calls = GroupCalls::new(target.clone());
+        let group_timeout = join_group(&calls, c).await?;
         let budget = Budget::new(c.max_buffered_bytes, c.max_concurrent_fetches);
         let settings = Arc::new(ShardSettings {
-            target: Arc::new(Target {
-                client: c.client.clone(),
-                project: c.project.clone(),
-                logstore: c.logstore.clone(),
-                group: c.group.clone(),
-                consumer: c.consumer.clone(),
-            }),
+            target,
             start: c.start,
             fetch_interval: c.fetch_interval,
             max_idle_interval: c.max_idle_interval,
@@ -183,13 +112,14 @@ impl Worker {
         let shared_settings = settings.clone();
         let (replay_done, replay) = watch::channel(false);
         let (health_tx, health) = watch::channel(Health::Healthy);
-        let heartbeat = HeartbeatLoop {
+        let heartbeat = Coordinator {
             health: health_tx,
             config,
             factory: Arc::new(factory),
             settings,
+            calls,
+            group_timeout,
             replay_done,
-            _processor: std::marker::PhantomData,
         };
         let (shutdown, stopping) = watch::channel(false);
         let (finished, done) = watch::channel(false);
@@ -275,6 +205,10 @@ impl Worker {
     /// timeout), checkpoints are committed, and a last heartbeat releases
     /// every shard so others take them at once.
     ///
+    /// Returns the report, or the error if the worker had stopped on its
+    /// own: a fatal service error (bad keys, a missing logstore) or a
+    /// processor failure under [`AfterRetries::Stop`](crate::AfterRetries::Stop).
+    ///
     /// It takes the worker, so nothing can be called on it afterwards:
     ///
     /// ```no_run
@@ -293,7 +227,8 @@ impl Worker {
     pub async fn shutdown(mut self) -> Result<WorkerReport, ConsumerError> {
         let _ = self.shutdown.send(true);
         let task = self.task.take().ok_or(ConsumerError::Stopped)?;
-        task.await.map_err(|_| ConsumerError::Stopped)
+        let report = task.await.map_err(|_| ConsumerError::Stopped)?;
+        report.into_result()
     }
 }
 

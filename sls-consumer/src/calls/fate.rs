@@ -9,13 +9,16 @@
 //! |---|---|---|
 //! | transport failure, timeout, 5xx, `ServerBusy`, `RequestTimeout`, a body garbled in transit | all | [`Fate::Retry`]: back off (100 ms doubling to 30 s, full jitter) and try again until it works or the shard is stopped |
 //! | `ReadQuotaExceed`, `ShardReadQuotaExceed`, `WriteQuotaExceed`, `ShardWriteQuotaExceed` | all | [`Fate::Retry`], throttled: 1 s doubling to 60 s |
-//! | `ConsumerGroupNotExist` | shard calls | [`Fate::Wait`]: the heartbeat loop owns it (recreates the group or stops the worker); the shard backs off meanwhile |
+//! | `ConsumerGroupNotExist` | shard calls | [`Fate::Wait`]: the coordinator owns it (recreates the group or stops the worker); the shard backs off meanwhile |
+//! | `ConsumerGroupNotExist` | ConsumerGroupHeartBeat | [`Fate::Recover`] with [`Recovery::GroupGone`]: recreate the group or stop, as [`OnGroupDeleted`](crate::OnGroupDeleted) says |
+//! | `NotExistConsumerWithBody` | ConsumerGroupHeartBeat | [`Fate::Recover`] with [`Recovery::Forgotten`]: the service dropped this consumer, so every shard it held is lost |
+//! | `ConsumerGroupAlreadyExist` | CreateConsumerGroup | [`Fate::Recover`] with [`Recovery::GroupExists`]: update the group instead |
 //! | [`Error::TooLarge`](sls_client::Error::TooLarge) | PullLogs | [`Fate::Recover`] with [`Recovery::SmallerPull`] |
 //! | `InvalidCursor` | PullLogs, GetCursorTime | [`Fate::Recover`] with [`Recovery::CheckCursor`]: expired → the [`OnExpiredCursor`](crate::OnExpiredCursor) policy, otherwise fatal |
 //! | `ConsumerNotMatch`, `ConsumerNotExist` | UpdateCheckpoint | [`Fate::Recover`] with [`Recovery::NotOwner`]: the shard was lost |
 //! | `InvalidShardCheckPoint` | UpdateCheckpoint | [`Fate::Recover`] with [`Recovery::CheckCommit`]: a position retention dropped is not committed (the next pull resets it), otherwise fatal |
 //! | an error answer without the service's JSON (no code: a proxy's page, a body cut short) | all | [`Fate::Retry`], at most [`UNDECODABLE_ATTEMPTS`](super::policy::UNDECODABLE_ATTEMPTS) times |
-//! | bad keys (`SignatureNotMatch`, `InvalidAccessKeyId`, `Unauthorized`, `SecurityTokenExpired`) after the client's one credential refresh, `ProjectNotExist`, `LogStoreNotExist`, `ShardNotExist`, `ParameterInvalid`, any other error no retry fixes | all | [`Fate::Fatal`]: the worker stops with the error ([`Worker::stopped`](crate::Worker::stopped), [`WorkerReport::failure`](crate::WorkerReport::failure)) |
+//! | bad keys (`SignatureNotMatch`, `InvalidAccessKeyId`, `Unauthorized`, `SecurityTokenExpired`) after the client's one credential refresh, `ProjectNotExist`, `LogStoreNotExist`, `ShardNotExist`, `ParameterInvalid`, any other error no retry fixes | all | [`Fate::Fatal`]: the worker stops with the error ([`Worker::stopped`](crate::Worker::stopped); [`Worker::shutdown`](crate::Worker::shutdown) returns it) |
 //!
 //! Nothing permanent is retried forever: an error not listed as transient
 //! is fatal unless a recovery is named for it.
@@ -30,6 +33,11 @@ pub(crate) enum CallKind {
     PullLogs,
     UpdateCheckpoint,
     ListShards,
+    GetCursorTime,
+    Heartbeat,
+    CreateConsumerGroup,
+    UpdateConsumerGroup,
+    ListConsumerGroups,
 }
 
 impl CallKind {
@@ -40,6 +48,11 @@ impl CallKind {
             Self::PullLogs => "PullLogs",
             Self::UpdateCheckpoint => "UpdateCheckPoint",
             Self::ListShards => "ListShards",
+            Self::GetCursorTime => "GetCursorTime",
+            Self::Heartbeat => "ConsumerGroupHeartBeat",
+            Self::CreateConsumerGroup => "CreateConsumerGroup",
+            Self::UpdateConsumerGroup => "UpdateConsumerGroup",
+            Self::ListConsumerGroups => "ListConsumerGroup",
         }
     }
 }
@@ -71,11 +84,23 @@ pub(crate) enum Recovery {
     /// The commit was refused for its cursor: find out whether retention
     /// dropped the data under it.
     CheckCommit,
+    /// The heartbeat found the group deleted: recreate it or stop.
+    GroupGone,
+    /// The service no longer knows this consumer: what it held is lost.
+    Forgotten,
+    /// The group to create exists: update it instead.
+    GroupExists,
 }
 
-/// The heartbeat loop's own fixes (for the shard calls they are
+/// The coordinator's own fixes (for the shard calls they are
 /// [`Fate::Wait`]).
 pub(crate) const GROUP_GONE: &[&str] = &["ConsumerGroupNotExist"];
+
+/// The service dropped this consumer (it heartbeats holding shards).
+pub(crate) const FORGOTTEN: &[&str] = &["NotExistConsumerWithBody"];
+
+/// The group to create exists already.
+pub(crate) const GROUP_EXISTS: &[&str] = &["ConsumerGroupAlreadyExist"];
 
 /// Codes that name a checkpoint's owner mismatch.
 pub(crate) const NOT_OWNER: &[&str] = &["ConsumerNotMatch", "ConsumerNotExist"];
@@ -104,6 +129,18 @@ pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
     if matches!(err, Error::TooLarge { .. }) && call == CallKind::PullLogs {
         return Fate::Recover(Recovery::SmallerPull);
     }
+    if call == CallKind::Heartbeat {
+        if is(GROUP_GONE) {
+            return Fate::Recover(Recovery::GroupGone);
+        }
+        if is(FORGOTTEN) {
+            return Fate::Recover(Recovery::Forgotten);
+        }
+        return Fate::Fatal;
+    }
+    if is(GROUP_EXISTS) && call == CallKind::CreateConsumerGroup {
+        return Fate::Recover(Recovery::GroupExists);
+    }
     if is(GROUP_GONE) {
         return Fate::Wait;
     }
@@ -117,15 +154,6 @@ pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
         return Fate::Recover(Recovery::CheckCommit);
     }
     Fate::Fatal
-}
-
-/// Whether the heartbeat loop must stop the worker for `err`: anything no
-/// retry fixes (the loop handles a forgotten consumer and, when set to, a
-/// deleted group before it asks). A heartbeat refused for good would
-/// otherwise let the lease run out every round while the worker looks
-/// alive.
-pub(crate) fn is_fatal_for_heartbeat(err: &Error) -> bool {
-    err.retry_kind().is_none()
 }
 
 #[cfg(test)]
@@ -180,7 +208,7 @@ mod tests {
     #[test]
     fn ownership_refusals_recover_only_on_commits() {
         for code in ["ConsumerNotMatch", "ConsumerNotExist", "ConsumerNotExsit"] {
-            assert!(is_fatal_for_heartbeat(&server(400, code)));
+            assert_eq!(fate(CallKind::Heartbeat, &server(400, code)), Fate::Fatal);
             assert_eq!(
                 fate(CallKind::UpdateCheckpoint, &server(400, code)),
                 Fate::Recover(Recovery::NotOwner)
@@ -201,9 +229,28 @@ mod tests {
 
     #[test]
     fn heartbeats_retry_only_what_is_transient() {
-        assert!(!is_fatal_for_heartbeat(&server(503, "ServerBusy")));
-        assert!(is_fatal_for_heartbeat(&server(401, "Unauthorized")));
-        assert!(is_fatal_for_heartbeat(&server(400, "ParameterInvalid")));
+        use CallKind::Heartbeat as H;
+        assert_eq!(
+            fate(H, &server(503, "ServerBusy")),
+            Fate::Retry(RetryKind::Server)
+        );
+        assert_eq!(fate(H, &server(401, "Unauthorized")), Fate::Fatal);
+        assert_eq!(fate(H, &server(400, "ParameterInvalid")), Fate::Fatal);
+        assert_eq!(
+            fate(H, &server(404, "ConsumerGroupNotExist")),
+            Fate::Recover(Recovery::GroupGone)
+        );
+        assert_eq!(
+            fate(H, &server(400, "NotExistConsumerWithBody")),
+            Fate::Recover(Recovery::Forgotten)
+        );
+        // A group that exists is only a recovery when creating one.
+        let exists = server(400, "ConsumerGroupAlreadyExist");
+        assert_eq!(
+            fate(CallKind::CreateConsumerGroup, &exists),
+            Fate::Recover(Recovery::GroupExists)
+        );
+        assert_eq!(fate(CallKind::UpdateConsumerGroup, &exists), Fate::Fatal);
     }
 
     #[test]

@@ -1,33 +1,50 @@
-//! The consumer's own service stack around the client, for the calls a
-//! shard task makes (GetCheckPoint, GetCursor, PullLogs, UpdateCheckPoint,
-//! ListShards).
+//! Every call the consumer makes to the service goes through here: the
+//! shard tasks' calls ([`Calls`]: GetCheckPoint, GetCursor, PullLogs,
+//! UpdateCheckPoint, ListShards, a processor's `save_now` included) and the
+//! coordinator's ([`GroupCalls`]: ConsumerGroupHeartBeat, Create/Update/
+//! ListConsumerGroup, ListShards, GetCursor, GetCursorTime, GetCheckPoint).
 //!
-//! Composed in one place ([`Calls::new`]), outermost first:
-//! 1. `UntilStopped`: races the whole call, retries and back-off
-//!    included, against the shard's stop signal (a revoke, a shutdown, or
-//!    a loss, which is how the lease reaches a shard); what stops a call is
-//!    said per call ([`AbortOn`]).
+//! This is the consumer's one retry layer. The client it wraps is a copy
+//! of the user's with its own retries turned off ([`Target::new`]), so no
+//! stop, lease expiry or deadline waits behind retries it cannot see.
+//!
+//! Composed in one place, outermost first:
+//! 1. `UntilStopped` (shard calls): races the whole call, retries and
+//!    back-off included, against the shard's stop signal (a revoke, a
+//!    shutdown, or a loss, which is how the lease reaches a shard); what
+//!    stops a call is said per call ([`AbortOn`]). Group calls are bounded
+//!    by a deadline or a number of tries instead ([`policy::Bound`]).
 //! 2. tower's `Retry` with [`FatePolicy`](policy::FatePolicy): transient
-//!    errors are retried with capped back-off for as long as the shard
-//!    runs; every other error comes back at once with its
-//!    [`Fate`](fate::Fate) for the calling stage to act on.
-//! 3. `ClientService`: the [`sls_client::Client`] call itself (which has
-//!    its own short retry policy for blips inside one call).
+//!    errors are retried with capped back-off within the call's bound;
+//!    every other error comes back at once with its [`Fate`](fate::Fate)
+//!    for the caller to act on.
+//! 3. `ClientService`: one attempt of the [`sls_client::Client`] call.
 //!
 //! # Layout
 //! - `fate`: the classification table: each error's fate.
 //! - `policy`: the retry policy.
+//! - `stop`: [`Stop`] and [`AbortOn`].
+//! - `group`: [`GroupCalls`], the coordinator's calls.
 
 pub(crate) mod fate;
+mod group;
 pub(crate) mod policy;
+mod stop;
+
+pub(crate) use self::group::GroupCalls;
+pub(crate) use self::stop::{AbortOn, Stop};
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
+use sls_client::retry::RetryPolicy;
 use sls_client::{
-    Checkpoint as ServerCheckpoint, CursorPosition, PullLogsRequest, PullLogsResponse, Shard,
+    Checkpoint as ServerCheckpoint, Client, ConsumerGroup, CursorPosition, PullLogsRequest,
+    PullLogsResponse, Shard,
 };
 use sls_proto::Cursor;
 use tokio::sync::watch;
@@ -35,42 +52,47 @@ use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 use self::fate::{CallKind, Fate};
-use crate::checkpoint::Target;
 use crate::metrics::Registry;
-use crate::shard::Stop;
 
-/// Which stops end a call (and its retries).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AbortOn {
-    /// Any stop: the shard is leaving, this call is not needed any more.
-    AnyStop,
-    /// Only a loss: the closing commit of a revoke or shutdown must go on
-    /// (bounded by the shutdown timeout), but a shard that is not ours
-    /// any more must not commit.
-    Loss,
+/// Where a group's checkpoints live, who this consumer is, and the client
+/// that reaches them.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) client: Client,
+    pub(crate) project: String,
+    pub(crate) logstore: String,
+    pub(crate) group: String,
+    pub(crate) consumer: String,
 }
 
-impl AbortOn {
-    pub(crate) fn aborts(self, stop: Option<Stop>) -> bool {
-        match (self, stop) {
-            (_, None) => false,
-            (Self::AnyStop, Some(_)) => true,
-            (Self::Loss, Some(stop)) => stop == Stop::Lose,
+impl Target {
+    /// A target reached through `client`, whose own retries are turned
+    /// off: this module's policy is the consumer's only retry layer.
+    pub(crate) fn new(
+        client: &Client,
+        project: &str,
+        logstore: &str,
+        group: &str,
+        consumer: &str,
+    ) -> Self {
+        Self {
+            client: client.with_retry_policy(RetryPolicy::never()),
+            project: project.to_owned(),
+            logstore: logstore.to_owned(),
+            group: group.to_owned(),
+            consumer: consumer.to_owned(),
         }
     }
-}
 
-/// A call that keeps failing, as [`ShardMetrics::retrying`](crate::ShardMetrics::retrying)
-/// shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Retrying {
-    /// The call, as the API reference names it (`PullLogs`, ...).
-    pub call: &'static str,
-    /// The last error.
-    pub error: String,
-    /// Retries so far.
-    pub attempts: u32,
+    /// A target whose calls go nowhere (port 9): for processors tested
+    /// without a worker.
+    #[cfg(test)]
+    pub(crate) fn unreachable() -> Self {
+        let client = Client::builder("http://127.0.0.1:9")
+            .build()
+            .expect("a valid endpoint");
+        Self::new(&client, "p", "l", "g", "c")
+    }
 }
 
 /// One call of a shard task.
@@ -90,11 +112,24 @@ enum Op {
         position: CursorPosition,
     },
     Pull(PullLogsRequest),
+    CursorTime {
+        shard: u32,
+        cursor: Cursor,
+    },
     Commit {
         shard: u32,
         cursor: Cursor,
     },
     ListShards,
+    Heartbeat {
+        held: Vec<u32>,
+    },
+    CreateGroup(ConsumerGroup),
+    UpdateGroup {
+        timeout_s: u32,
+        ordered: bool,
+    },
+    ListGroups,
 }
 
 impl ShardCall {
@@ -103,8 +138,13 @@ impl ShardCall {
             Op::Checkpoints { .. } => CallKind::GetCheckpoint,
             Op::Cursor { .. } => CallKind::GetCursor,
             Op::Pull(_) => CallKind::PullLogs,
+            Op::CursorTime { .. } => CallKind::GetCursorTime,
             Op::Commit { .. } => CallKind::UpdateCheckpoint,
             Op::ListShards => CallKind::ListShards,
+            Op::Heartbeat { .. } => CallKind::Heartbeat,
+            Op::CreateGroup(_) => CallKind::CreateConsumerGroup,
+            Op::UpdateGroup { .. } => CallKind::UpdateConsumerGroup,
+            Op::ListGroups => CallKind::ListConsumerGroups,
         }
     }
 }
@@ -114,9 +154,13 @@ impl ShardCall {
 pub(crate) enum Reply {
     Checkpoints(Vec<ServerCheckpoint>),
     Cursor(Cursor),
+    CursorTime(i64),
     Pulled(Box<PullLogsResponse>),
     Committed,
     Shards(Vec<Shard>),
+    Assigned(Vec<u32>),
+    Groups(Vec<ConsumerGroup>),
+    Done,
 }
 
 /// Why a call did not return.
@@ -134,10 +178,13 @@ pub(crate) enum CallError {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// The innermost service: one client call.
+/// The innermost service: one attempt of a client call, bounded by
+/// `attempt_timeout` when set (the client's own attempt timeout bounds it
+/// otherwise).
 #[derive(Debug, Clone)]
 struct ClientService {
     target: Arc<Target>,
+    attempt_timeout: Option<Duration>,
 }
 
 impl Service<ShardCall> for ClientService {
@@ -151,27 +198,47 @@ impl Service<ShardCall> for ClientService {
 
     fn call(&mut self, req: ShardCall) -> Self::Future {
         let t = self.target.clone();
+        let attempt_timeout = self.attempt_timeout;
         Box::pin(async move {
-            let (p, l) = (&t.project, &t.logstore);
-            Ok(match req.op {
-                Op::Checkpoints { shard } => {
-                    Reply::Checkpoints(t.client.get_checkpoints(p, l, &t.group, shard).await?)
-                }
-                Op::Cursor { shard, position } => {
-                    Reply::Cursor(t.client.get_cursor(p, l, shard, position).await?)
-                }
-                Op::Pull(pull) => Reply::Pulled(Box::new(t.client.pull_logs(pull).await?)),
-                Op::Commit { shard, cursor } => {
-                    let update = sls_client::CheckpointUpdate::new(shard, cursor);
-                    t.client
-                        .update_checkpoint(p, l, &t.group, &t.consumer, update)
-                        .await?;
-                    Reply::Committed
-                }
-                Op::ListShards => Reply::Shards(t.client.list_shards(p, l).await?),
-            })
+            let call = attempt(&t, req.op);
+            match attempt_timeout {
+                Some(limit) => tokio::time::timeout(limit, call)
+                    .await
+                    .unwrap_or(Err(sls_client::Error::Timeout(limit))),
+                None => call.await,
+            }
         })
     }
+}
+
+/// One attempt of `op`.
+async fn attempt(t: &Target, op: Op) -> Result<Reply, sls_client::Error> {
+    let (c, p, l, g) = (&t.client, &t.project, &t.logstore, &t.group);
+    Ok(match op {
+        Op::Checkpoints { shard } => Reply::Checkpoints(c.get_checkpoints(p, l, g, shard).await?),
+        Op::Cursor { shard, position } => Reply::Cursor(c.get_cursor(p, l, shard, position).await?),
+        Op::CursorTime { shard, cursor } => {
+            Reply::CursorTime(c.get_cursor_time(p, l, shard, cursor).await?)
+        }
+        Op::Pull(pull) => Reply::Pulled(Box::new(c.pull_logs(pull).await?)),
+        Op::Commit { shard, cursor } => {
+            let update = sls_client::CheckpointUpdate::new(shard, cursor);
+            c.update_checkpoint(p, l, g, &t.consumer, update).await?;
+            Reply::Committed
+        }
+        Op::ListShards => Reply::Shards(c.list_shards(p, l).await?),
+        Op::Heartbeat { held } => Reply::Assigned(c.heartbeat(p, l, g, &t.consumer, &held).await?),
+        Op::CreateGroup(group) => {
+            c.create_consumer_group(p, l, &group).await?;
+            Reply::Done
+        }
+        Op::UpdateGroup { timeout_s, ordered } => {
+            c.update_consumer_group(p, l, g, Some(timeout_s), Some(ordered))
+                .await?;
+            Reply::Done
+        }
+        Op::ListGroups => Reply::Groups(c.list_consumer_groups(p, l).await?),
+    })
 }
 
 /// The outermost service: the call, raced against the stop signal.
@@ -240,10 +307,13 @@ impl Calls {
         stop: watch::Receiver<Option<Stop>>,
         metrics: Arc<Registry>,
     ) -> Self {
-        let policy = policy::FatePolicy::new(shard, stop.clone(), metrics);
+        let policy = policy::FatePolicy::for_shard(shard, stop.clone(), metrics);
         let retrying = ServiceBuilder::new()
             .layer(tower::retry::RetryLayer::new(policy))
-            .service(ClientService { target });
+            .service(ClientService {
+                target,
+                attempt_timeout: None,
+            });
         let service = UntilStopped {
             inner: retrying,
             stop,
@@ -252,6 +322,20 @@ impl Calls {
             shard,
             service: BoxCloneSyncService::new(service),
         }
+    }
+
+    /// Calls that go nowhere and are never stopped: for processors tested
+    /// without a worker.
+    #[cfg(test)]
+    pub(crate) fn unreachable() -> Self {
+        let (stop, stopped) = watch::channel(None);
+        std::mem::forget(stop);
+        Self::new(
+            Arc::new(Target::unreachable()),
+            0,
+            stopped,
+            Arc::new(Registry::default()),
+        )
     }
 
     async fn send(&self, op: Op, abort_on: AbortOn) -> Result<Reply, CallError> {

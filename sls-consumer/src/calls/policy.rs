@@ -1,18 +1,19 @@
 //! [`FatePolicy`]: the consumer's `tower::retry::Policy`. It retries what
 //! [`fate`](super::fate::fate) calls transient (or owned by the heartbeat
-//! loop) with capped, jittered back-off for as long as the shard runs, and
-//! hands everything else back to the calling stage at once.
+//! loop) with capped, jittered back-off within the call's bound (a shard
+//! call: until the shard is stopped; a group call: [`Bound`]), and hands
+//! everything else back to the caller at once.
 
 use std::time::Duration;
 
 use sls_client::RetryKind;
 use sls_client::retry::Backoff;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::fate::{CallKind, Fate, fate};
-use super::{AbortOn, ShardCall};
+use super::{AbortOn, ShardCall, Stop};
 use crate::metrics::Registry;
-use crate::shard::Stop;
 use std::sync::Arc;
 
 /// Bodies that do not decompress or decode are re-pulled this many times
@@ -25,12 +26,33 @@ const TRANSIENT: (Duration, Duration) = (Duration::from_millis(100), Duration::f
 /// Back-off when the service throttles.
 const THROTTLED: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
 
+/// How long a group call (the coordinator's) may keep retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// No retry after a try that would end past this instant (a
+    /// heartbeat: the next one is due then).
+    Until(Instant),
+    /// At most this many tries in all (a call at start, whose caller
+    /// waits for it).
+    Tries(u32),
+}
+
+/// Who the call is for: a shard task (stopped by its stop signal, its
+/// retries in its metrics) or the coordinator (bounded by [`Bound`]).
+#[derive(Clone)]
+enum Scope {
+    Shard {
+        shard: u32,
+        stop: watch::Receiver<Option<Stop>>,
+        metrics: Arc<Registry>,
+    },
+    Group(Bound),
+}
+
 /// The retry policy of one call (tower clones it per request).
 #[derive(Clone)]
 pub(crate) struct FatePolicy {
-    shard: u32,
-    stop: watch::Receiver<Option<Stop>>,
-    metrics: Arc<Registry>,
+    scope: Scope,
     retries: u32,
     transient: Backoff,
     throttled: Backoff,
@@ -38,26 +60,57 @@ pub(crate) struct FatePolicy {
 
 impl std::fmt::Debug for FatePolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FatePolicy")
-            .field("shard", &self.shard)
-            .field("retries", &self.retries)
-            .finish()
+        let mut out = f.debug_struct("FatePolicy");
+        match &self.scope {
+            Scope::Shard { shard, .. } => out.field("shard", shard),
+            Scope::Group(bound) => out.field("bound", bound),
+        };
+        out.field("retries", &self.retries).finish()
     }
 }
 
 impl FatePolicy {
-    pub(crate) fn new(
+    /// A shard task's: retries transient errors until they work or the
+    /// shard is stopped.
+    pub(crate) fn for_shard(
         shard: u32,
         stop: watch::Receiver<Option<Stop>>,
         metrics: Arc<Registry>,
     ) -> Self {
         Self {
-            shard,
-            stop,
-            metrics,
+            scope: Scope::Shard {
+                shard,
+                stop,
+                metrics,
+            },
             retries: 0,
             transient: Backoff::new(TRANSIENT.0, TRANSIENT.1),
             throttled: Backoff::new(THROTTLED.0, THROTTLED.1),
+        }
+    }
+
+    /// The coordinator's: retries transient errors within `bound`, every
+    /// back-off capped at `cap` (a heartbeat retries promptly: a fraction
+    /// of its interval). Without jitter: one consumer's coordinator makes
+    /// too few calls to need spreading, and a fixed schedule makes the
+    /// number of tries within a heartbeat interval known (5 at most: 100,
+    /// 200, then every quarter interval).
+    pub(crate) fn for_group(bound: Bound, cap: Duration) -> Self {
+        let cap = cap.max(TRANSIENT.0);
+        Self {
+            scope: Scope::Group(bound),
+            retries: 0,
+            transient: Backoff::new(TRANSIENT.0, cap).without_jitter(),
+            throttled: Backoff::new(TRANSIENT.0, cap).without_jitter(),
+        }
+    }
+
+    /// Whether the call's bound forbids a retry after `delay`.
+    fn out_of_bounds(&self, abort_on: AbortOn, delay: Duration) -> bool {
+        match &self.scope {
+            Scope::Shard { stop, .. } => abort_on.aborts(*stop.borrow()),
+            Scope::Group(Bound::Until(until)) => Instant::now() + delay >= *until,
+            Scope::Group(Bound::Tries(tries)) => self.retries + 1 >= *tries,
         }
     }
 
@@ -77,7 +130,7 @@ impl FatePolicy {
         abort_on: AbortOn,
         err: &sls_client::Error,
     ) -> Option<Duration> {
-        if abort_on.aborts(*self.stop.borrow()) {
+        if self.out_of_bounds(abort_on, Duration::ZERO) {
             return None;
         }
         let garbled = super::fate::is_garbled(err);
@@ -87,13 +140,21 @@ impl FatePolicy {
             Fate::Retry(_) | Fate::Wait => self.transient.delay(self.retries + 1),
             Fate::Recover(_) | Fate::Fatal => return None,
         };
+        if self.out_of_bounds(abort_on, delay) {
+            return None;
+        }
         self.retries += 1;
-        self.metrics.update(self.shard, |m| {
+        let Scope::Shard { shard, metrics, .. } = &self.scope else {
+            tracing::debug!(call = call.name(), error = %err, retry = self.retries, delay_ms = delay.as_millis() as u64, "call failed; retrying");
+            return Some(delay);
+        };
+        let shard = *shard;
+        metrics.update(shard, |m| {
             m.call_retries += 1;
             if call == CallKind::PullLogs {
                 m.fetch_retries += 1;
             }
-            m.retrying = Some(super::Retrying {
+            m.retrying = Some(crate::metrics::Retrying {
                 call: call.name(),
                 error: err.to_string(),
                 attempts: self.retries,
@@ -102,7 +163,7 @@ impl FatePolicy {
         // One line per retry, at most one per back-off cap (30 s) once the
         // back-off has grown.
         tracing::warn!(
-            shard = self.shard,
+            shard,
             call = call.name(),
             error = %err,
             retry = self.retries,
@@ -123,8 +184,8 @@ impl tower::retry::Policy<ShardCall, super::Reply, sls_client::Error> for FatePo
     ) -> Option<Self::Future> {
         match result {
             Ok(_) => {
-                if self.retries > 0 {
-                    self.metrics.update(self.shard, |m| m.retrying = None);
+                if let (Scope::Shard { shard, metrics, .. }, 1..) = (&self.scope, self.retries) {
+                    metrics.update(*shard, |m| m.retrying = None);
                 }
                 None
             }
@@ -148,7 +209,7 @@ mod tests {
     fn policy() -> (FatePolicy, watch::Sender<Option<Stop>>) {
         let (tx, rx) = watch::channel(None);
         (
-            FatePolicy::new(0, rx, Arc::new(Registry::default())).without_jitter(),
+            FatePolicy::for_shard(0, rx, Arc::new(Registry::default())).without_jitter(),
             tx,
         )
     }

@@ -37,22 +37,13 @@ use self::pull::{Fetched, Pull};
 use self::sizing::PullSizer;
 use crate::budget::Budget;
 use crate::calls::Calls;
-use crate::checkpoint::{Target, Tracker};
+pub(crate) use crate::calls::Stop;
+use crate::calls::Target;
+use crate::checkpoint::Tracker;
 use crate::config::{OnExpiredCursor, StartPosition};
 use crate::error::ConsumerError;
 use crate::metrics::Registry;
 use crate::processor::{Batch, Decision, ErrorPolicy, Processor};
-
-/// What the worker tells a shard task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stop {
-    /// Moving to another consumer: finish the batch, commit, exit.
-    Revoke,
-    /// Lost: exit at once, commit nothing.
-    Lose,
-    /// The worker stops: finish the batch, commit, exit.
-    Shutdown,
-}
 
 /// How a shard task ended.
 #[derive(Debug)]

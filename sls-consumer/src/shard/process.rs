@@ -61,7 +61,7 @@ impl<P: Processor> ShardTask<P> {
                 shard: self.shard,
                 batch_next: batch.next_cursor,
                 tracker: &mut self.tracker,
-                target: &settings.target,
+                calls: &self.calls,
                 absorbed: 0,
             };
             let mut lose = self.stop.clone();

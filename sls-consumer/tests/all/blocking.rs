@@ -278,9 +278,13 @@ async fn a_panic_in_a_blocking_processor_is_a_processor_panic() {
     tokio::time::timeout(INTERVAL * 10, worker.stopped())
         .await
         .expect("stops");
-    let report = worker.shutdown().await.unwrap();
-    let Some(ConsumerError::Processor { shard: 0, source }) = report.failure() else {
-        panic!("{:?}", report.failure());
+    // A worker that stopped on its own says why from `shutdown`.
+    let failure = worker
+        .shutdown()
+        .await
+        .expect_err("stopped by the processor");
+    let ConsumerError::Processor { shard: 0, source } = &failure else {
+        panic!("{failure:?}");
     };
     let panic = source
         .downcast_ref::<ProcessorPanic>()

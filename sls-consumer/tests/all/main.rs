@@ -9,6 +9,7 @@ mod exported;
 mod faults;
 mod handoff;
 mod harness;
+mod lease;
 mod memory;
 mod ordered;
 mod pg;

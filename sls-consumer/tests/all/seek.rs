@@ -140,11 +140,13 @@ async fn a_position_past_the_end_stops_the_worker() {
     tokio::time::timeout(INTERVAL * 10, worker.stopped())
         .await
         .expect("stops");
-    let report = worker.shutdown().await.unwrap();
+    let failure = worker
+        .shutdown()
+        .await
+        .expect_err("stopped on the refused cursor");
     assert!(
-        matches!(report.failure(), Some(ConsumerError::CursorRefused { cursor, .. }) if *cursor == past),
-        "{:?}",
-        report.failure()
+        matches!(&failure, ConsumerError::CursorRefused { cursor, .. } if *cursor == past),
+        "{failure:?}"
     );
     assert!(sink.ids.lock().unwrap().is_empty());
 }

@@ -72,16 +72,18 @@ async fn a_traced_run_with_failures_shows_no_secret() {
         .faults(
             FaultPlan::new()
                 .rule(
-                    // More than the client's own attempts: the consumer's
-                    // retry layer takes over.
+                    // Retried by the consumer's retry layer (the only
+                    // one: the client's own is off for the worker).
                     FaultRule::new(Fault::error(503, "ServerBusy"))
                         .call(CallKind::PullLogs)
-                        .next(24),
+                        .next(8),
                 )
                 .rule(
+                    // More than one heartbeat's prompt retries (5 tries
+                    // within the interval): one fails for good.
                     FaultRule::new(Fault::error(500, "InternalServerError"))
                         .call(CallKind::Heartbeat)
-                        .next(6),
+                        .next(8),
                 ),
         )
         .start()
