@@ -6,10 +6,12 @@
 //! - `auth`: signature, date and token checks.
 //! - `routes`: dispatch, and the shard, PutLogs and logstore handlers.
 //! - `pull`: PullLogs, with SPL and the accepted compression.
+//! - `cursors`: cursors from requests, checked against their shard.
 //! - `groups`: consumer groups.
 //! - `log`: the bounded request log and its exact counters.
 
 pub(crate) mod auth;
+pub(crate) mod cursors;
 pub(crate) mod groups;
 pub(crate) mod http;
 pub(crate) mod log;

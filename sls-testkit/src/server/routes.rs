@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use sls_proto::{CompressType, Cursor, Decompressor, LogGroupBytes};
 
-use super::Shared;
-use super::groups;
+use super::cursors::shard_cursor;
 use super::http::{Incoming, Reply};
+use super::{Shared, groups, pull};
 use crate::call::{Call, CallKind};
 use crate::error::ApiError;
 use crate::store::{Logstore, Shard, keys};
@@ -62,7 +62,7 @@ pub(crate) fn route(shared: &Shared, req: &Incoming, call: &Call) -> Result<Repl
         CallKind::MergeShard => merge_shard(shared, req, ls, shard),
         CallKind::GetCursor => get_cursor(shared, req, ls, shard),
         CallKind::GetCursorTime => get_cursor_time(shared, req, ls, shard),
-        CallKind::PullLogs => super::pull::pull_logs(shared, req, ls, shard),
+        CallKind::PullLogs => pull::pull_logs(shared, req, ls, shard),
         CallKind::PutLogs => {
             let hash_key = if req.segments.last().map(String::as_str) == Some("route") {
                 Some(req.required("key")?)
@@ -187,35 +187,6 @@ fn shards_reply(store: &Logstore, ids: &[u32]) -> Reply {
         .map(shard_json)
         .collect();
     Reply::json(&shards)
-}
-
-/// Parses a cursor of `shard`, refusing ones outside it.
-fn shard_cursor(shard: &Shard, text: &str) -> Result<i64, ApiError> {
-    let cursor = Cursor::parse(text)
-        .map_err(|err| ApiError::bad_request("InvalidCursor", format!("cursor {text:?}: {err}")))?
-        .sequence();
-    if !shard.contains_cursor(cursor) {
-        return Err(ApiError::bad_request(
-            "InvalidCursor",
-            format!("cursor {text:?} is not in shard {}", shard.id),
-        ));
-    }
-    Ok(cursor)
-}
-
-/// A pull's cursor: one into data retention dropped is refused with
-/// `InvalidCursor`, or read from the oldest data, as the server is set
-/// ([`ExpiredCursors`](crate::ExpiredCursors)).
-pub(crate) fn pull_cursor(shared: &Shared, shard: &Shard, text: &str) -> Result<i64, ApiError> {
-    let mode = *super::lock(&shared.expired_cursors);
-    if mode == crate::ExpiredCursors::ReadFromOldest {
-        if let Ok(cursor) = Cursor::parse(text) {
-            if shard.is_dropped(cursor.sequence()) {
-                return Ok(shard.begin_cursor());
-            }
-        }
-    }
-    shard_cursor(shard, text)
 }
 
 fn get_cursor(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
