@@ -64,7 +64,8 @@ pub(crate) fn route(shared: &Shared, req: &Incoming, call: &Call) -> Result<Repl
         CallKind::GetCursorTime => get_cursor_time(shared, req, ls, shard),
         CallKind::PullLogs => pull::pull_logs(shared, req, ls, shard),
         CallKind::PutLogs => {
-            let hash_key = if req.segments.last().map(String::as_str) == Some("route") {
+            // `.../shards/route`, not a logstore named `route`.
+            let hash_key = if req.segments.len() == 4 && req.segments[3] == "route" {
                 Some(req.required("key")?)
             } else {
                 None

@@ -5,7 +5,7 @@
 use http::Method;
 use sls_client::retry::RetryPolicy;
 use sls_client::{CheckpointUpdate, Client, PutLogsRequest, SlsRequest};
-use sls_proto::{Cursor, LogGroup};
+use sls_proto::{CompressType, Cursor, LogGroup, LogGroupBytes};
 use sls_testkit::{CallKind, FakeLogHub};
 
 /// A hub with `demo`/`app` (2 shards, three groups in shard 0) and the
@@ -181,4 +181,52 @@ async fn the_log_records_the_shard_and_consumer_of_each_call() {
             (CallKind::SplitShard, Some(1), None),
         ]
     );
+}
+
+#[tokio::test]
+async fn put_logs_takes_all_three_routes_whatever_the_logstore_is_called() {
+    let hub = FakeLogHub::builder()
+        .logstore("demo", "route", 2)
+        .start()
+        .await
+        .unwrap();
+    let client = hub
+        .client_builder()
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .unwrap();
+    let raw = LogGroupBytes::encode(&LogGroup::synthetic(1, 1));
+    let put = |path: &str| {
+        SlsRequest::new(Method::POST, Some("demo"), path)
+            .header(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/x-protobuf"),
+            )
+            .header(
+                http::HeaderName::from_static("x-log-bodyrawsize"),
+                raw.as_bytes().len().into(),
+            )
+            .header(
+                http::HeaderName::from_static("x-log-compresstype"),
+                http::HeaderValue::from_static("lz4"),
+            )
+            .body(CompressType::Lz4.compress(raw.as_bytes()).unwrap())
+    };
+    client.send(put("/logstores/route")).await.unwrap();
+    client
+        .send(put("/logstores/route/shards/lb"))
+        .await
+        .unwrap();
+    let err = client
+        .send(put("/logstores/route/shards/route"))
+        .await
+        .unwrap_err();
+    assert!(err.is_code("ParameterInvalid"), "{err}");
+    client
+        .send(put("/logstores/route/shards/route").query("key", "f0000000000000000000000000000000"))
+        .await
+        .unwrap();
+    let stored = |shard| hub.group_count("demo", "route", shard).unwrap();
+    assert_eq!(stored(0) + stored(1), 3);
+    assert_eq!(hub.count(CallKind::PutLogs), 4);
 }
