@@ -4,7 +4,10 @@
 //! # Layout
 //! - `http`: [`Incoming`](http::Incoming) requests and replies.
 //! - `auth`: signature, date and token checks.
-//! - `routes`: dispatch, and the shard, PutLogs and logstore handlers.
+//! - `routes`: dispatch by method and path.
+//! - `logstores`: logstore calls.
+//! - `shards`: shard calls, cursors by position and time.
+//! - `put`: PutLogs.
 //! - `pull`: PullLogs, with SPL and the accepted compression.
 //! - `cursors`: cursors from requests, checked against their shard.
 //! - `groups`: consumer groups.
@@ -15,8 +18,11 @@ pub(crate) mod cursors;
 pub(crate) mod groups;
 pub(crate) mod http;
 pub(crate) mod log;
+pub(crate) mod logstores;
 pub(crate) mod pull;
+pub(crate) mod put;
 pub(crate) mod routes;
+pub(crate) mod shards;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
