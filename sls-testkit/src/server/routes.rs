@@ -314,176 +314,35 @@ mod tests {
         Route::parse(&request(method, target, ""))
     }
 
+    fn app() -> String {
+        "app".to_owned()
+    }
+
+    fn cg() -> String {
+        "cg".to_owned()
+    }
+
+    fn assert_parses(cases: Vec<(&str, &str, Route)>) {
+        for (method, target, route) in cases {
+            assert_eq!(parse(method, target), Some(route), "{method} {target}");
+        }
+    }
+
     #[test]
-    fn every_call_parses_with_its_path_pieces() {
-        let ls = || "app".to_owned();
-        let cg = || "cg".to_owned();
-        for (method, target, route) in [
+    fn logstore_and_shard_calls_parse_with_their_path_pieces() {
+        let shard = 3;
+        assert_parses(vec![
             ("GET", "/logstores", Route::ListLogstores),
             ("POST", "/logstores", Route::CreateLogstore),
             (
                 "GET",
                 "/logstores/app",
-                Route::GetLogstore { logstore: ls() },
+                Route::GetLogstore { logstore: app() },
             ),
             (
                 "DELETE",
                 "/logstores/app",
-                Route::DeleteLogstore { logstore: ls() },
-            ),
-            (
-                "GET",
-                "/logstores/app/shards",
-                Route::ListShards { logstore: ls() },
-            ),
-            (
-                "POST",
-                "/logstores/app/shards/3?action=split&key=00",
-                Route::SplitShard {
-                    logstore: ls(),
-                    shard: 3,
-                },
-            ),
-            (
-                "POST",
-                "/logstores/app/shards/3?action=merge",
-                Route::MergeShard {
-                    logstore: ls(),
-                    shard: 3,
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/shards/3?type=cursor&from=begin",
-                Route::GetCursor {
-                    logstore: ls(),
-                    shard: 3,
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/shards/3?type=cursor_time",
-                Route::GetCursorTime {
-                    logstore: ls(),
-                    shard: 3,
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/shards/3?type=log",
-                Route::PullLogs {
-                    logstore: ls(),
-                    shard: 3,
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/shards/3?type=logs",
-                Route::PullLogs {
-                    logstore: ls(),
-                    shard: 3,
-                },
-            ),
-            (
-                "POST",
-                "/logstores/app",
-                Route::PutLogs {
-                    logstore: ls(),
-                    to: PutTarget::AnyShard,
-                },
-            ),
-            (
-                "POST",
-                "/logstores/app/shards/lb",
-                Route::PutLogs {
-                    logstore: ls(),
-                    to: PutTarget::AnyShard,
-                },
-            ),
-            (
-                "POST",
-                "/logstores/app/shards/route?key=00",
-                Route::PutLogs {
-                    logstore: ls(),
-                    to: PutTarget::HashKey,
-                },
-            ),
-            (
-                "POST",
-                "/logstores/route",
-                Route::PutLogs {
-                    logstore: "route".into(),
-                    to: PutTarget::AnyShard,
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/consumergroups",
-                Route::ListConsumerGroups { logstore: ls() },
-            ),
-            (
-                "POST",
-                "/logstores/app/consumergroups",
-                Route::CreateConsumerGroup { logstore: ls() },
-            ),
-            (
-                "PUT",
-                "/logstores/app/consumergroups/cg",
-                Route::UpdateConsumerGroup {
-                    logstore: ls(),
-                    group: cg(),
-                },
-            ),
-            (
-                "DELETE",
-                "/logstores/app/consumergroups/cg",
-                Route::DeleteConsumerGroup {
-                    logstore: ls(),
-                    group: cg(),
-                },
-            ),
-            (
-                "POST",
-                "/logstores/app/consumergroups/cg?type=heartbeat",
-                Route::Heartbeat {
-                    logstore: ls(),
-                    group: cg(),
-                },
-            ),
-            (
-                "POST",
-                "/logstores/app/consumergroups/cg?type=checkpoint",
-                Route::UpdateCheckpoint {
-                    logstore: ls(),
-                    group: cg(),
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/consumergroups/cg",
-                Route::GetCheckpoints {
-                    logstore: ls(),
-                    group: cg(),
-                    shard: Ok(None),
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/consumergroups/cg?shard=2",
-                Route::GetCheckpoints {
-                    logstore: ls(),
-                    group: cg(),
-                    shard: Ok(Some(2)),
-                },
-            ),
-            (
-                "GET",
-                "/logstores/app/consumergroups/cg?shard=two",
-                Route::GetCheckpoints {
-                    logstore: ls(),
-                    group: cg(),
-                    shard: Err(BadShardId("two".into())),
-                },
+                Route::DeleteLogstore { logstore: app() },
             ),
             (
                 "GET",
@@ -492,9 +351,155 @@ mod tests {
                     logstore: "a b".into(),
                 },
             ),
-        ] {
-            assert_eq!(parse(method, target), Some(route), "{method} {target}");
-        }
+            (
+                "POST",
+                "/logstores/app/shards/3?action=split",
+                Route::SplitShard {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "POST",
+                "/logstores/app/shards/3?action=merge",
+                Route::MergeShard {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=cursor",
+                Route::GetCursor {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=cursor_time",
+                Route::GetCursorTime {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=log",
+                Route::PullLogs {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=logs",
+                Route::PullLogs {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+        ]);
+    }
+
+    #[test]
+    fn put_logs_parses_on_its_three_paths() {
+        let put = |logstore: &str, to| Route::PutLogs {
+            logstore: logstore.to_owned(),
+            to,
+        };
+        assert_parses(vec![
+            ("POST", "/logstores/app", put("app", PutTarget::AnyShard)),
+            (
+                "POST",
+                "/logstores/app/shards/lb",
+                put("app", PutTarget::AnyShard),
+            ),
+            (
+                "POST",
+                "/logstores/app/shards/route?key=00",
+                put("app", PutTarget::HashKey),
+            ),
+            (
+                "POST",
+                "/logstores/route",
+                put("route", PutTarget::AnyShard),
+            ),
+            (
+                "POST",
+                "/logstores/route/shards/lb",
+                put("route", PutTarget::AnyShard),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn consumer_group_calls_parse_with_their_path_pieces() {
+        let checkpoints = |shard| Route::GetCheckpoints {
+            logstore: app(),
+            group: cg(),
+            shard,
+        };
+        let bad = Err(BadShardId("two".into()));
+        assert_parses(vec![
+            (
+                "GET",
+                "/logstores/app/consumergroups",
+                Route::ListConsumerGroups { logstore: app() },
+            ),
+            (
+                "POST",
+                "/logstores/app/consumergroups",
+                Route::CreateConsumerGroup { logstore: app() },
+            ),
+            (
+                "PUT",
+                "/logstores/app/consumergroups/cg",
+                Route::UpdateConsumerGroup {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "DELETE",
+                "/logstores/app/consumergroups/cg",
+                Route::DeleteConsumerGroup {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "POST",
+                "/logstores/app/consumergroups/cg?type=heartbeat",
+                Route::Heartbeat {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "POST",
+                "/logstores/app/consumergroups/cg?type=checkpoint",
+                Route::UpdateCheckpoint {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/consumergroups/cg",
+                checkpoints(Ok(None)),
+            ),
+            (
+                "GET",
+                "/logstores/app/consumergroups/cg?shard=2",
+                checkpoints(Ok(Some(2))),
+            ),
+            (
+                "GET",
+                "/logstores/app/consumergroups/cg?shard=two",
+                checkpoints(bad),
+            ),
+        ]);
     }
 
     #[test]
