@@ -86,9 +86,10 @@
 //!
 //! # Layout
 //! - `generated`: prost output of `cargo xtask codegen`, do not edit.
+//! - `decode_error`: [`DecodeError`] and its kinds.
 //! - `wire`: the protobuf wire primitives the view decoder needs.
-//! - `view`: [`LogGroupListView`], [`LogGroupView`], [`LogView`],
-//!   [`LogGroupBytes`] and [`DecodeError`].
+//! - `view`: [`LogGroupListView`], [`LogGroupView`], [`LogView`] and
+//!   [`LogGroupBytes`].
 //! - `codec`: [`CompressType`], [`Decompressor`], [`CodecError`].
 //! - `cursor`: [`Cursor`], [`CursorError`].
 //! - `builder`: [`LogGroupBuilder`] and constructors on the owned types.
@@ -98,6 +99,7 @@
 mod builder;
 mod codec;
 mod cursor;
+mod decode_error;
 mod generated;
 pub mod sample;
 mod view;
@@ -106,11 +108,9 @@ mod wire;
 pub use builder::LogGroupBuilder;
 pub use codec::{CodecError, CompressType, DEFAULT_MAX_RAW_SIZE, Decompressor, Lz4Block};
 pub use cursor::{Cursor, CursorError};
+pub use decode_error::{DecodeError, DecodeErrorKind};
 pub use generated::{Log, LogContent, LogGroup, LogGroupList, LogTag};
-pub use view::{
-    DecodeError, DecodeErrorKind, LogGroupBytes, LogGroupListView, LogGroupView, LogGroups,
-    LogView, Logs, Pairs,
-};
+pub use view::{LogGroupBytes, LogGroupListView, LogGroupView, LogGroups, LogView, Logs, Pairs};
 
 /// Byte strings, the type of the views' text; re-exported so that users
 /// need no matching dependency.

@@ -5,7 +5,7 @@
 //! absolute offset in the decoded buffer, so a malformed body is reported at
 //! the byte where it goes wrong.
 
-use crate::view::{DecodeError, DecodeErrorKind};
+use crate::decode_error::{DecodeError, DecodeErrorKind};
 
 /// The wire types of protobuf; the deprecated group types are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

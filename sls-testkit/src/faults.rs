@@ -214,9 +214,7 @@ mod tests {
     fn call(kind: CallKind, shard: Option<u32>) -> Call {
         Call {
             kind,
-            logstore: Some("app".into()),
             shard,
-            group: None,
             consumer: None,
             query: None,
             processor: None,

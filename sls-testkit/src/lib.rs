@@ -167,6 +167,9 @@
 //!   for the `fake_server` fuzz target.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Not in Cargo.toml: a crate inheriting `[lints] workspace = true` cannot
+// add its own there. The default threshold, 100 lines.
+#![warn(clippy::too_many_lines)]
 
 mod call;
 mod clock;

@@ -24,13 +24,11 @@
 //! owned prost types.
 //!
 //! # Layout
-//! - `error`: [`DecodeError`] and its kinds.
 //! - `validate`: the validation pass.
 //! - `group`: [`LogGroupView`], its tags and the group iterator.
 //! - `log`: [`LogView`] and the iterators over logs and key/value pairs.
 //! - `standalone`: [`LogGroupBytes`], one validated encoded `LogGroup`.
 
-mod error;
 mod group;
 mod log;
 mod standalone;
@@ -40,11 +38,11 @@ use std::fmt;
 
 use bytes::Bytes;
 
-pub use self::error::{DecodeError, DecodeErrorKind};
 pub use self::group::{LogGroupView, LogGroups};
 pub use self::log::{LogView, Logs, Pairs};
 pub use self::standalone::LogGroupBytes;
 use crate::LogGroupList;
+use crate::decode_error::DecodeError;
 
 /// Field numbers of `log.proto`.
 pub(crate) mod fields {

@@ -5,8 +5,9 @@ use std::fmt;
 use bytes::Bytes;
 use prost::Message;
 
-use super::{DecodeError, LogGroupView, validate};
+use super::{LogGroupView, validate};
 use crate::LogGroup;
+use crate::decode_error::DecodeError;
 
 /// One encoded `LogGroup` that has been validated: the body of a PutLogs
 /// request before compression, or a group cut out of a pulled list.

@@ -8,7 +8,8 @@
 //! The bytes of string fields are not checked: they are handed out as they
 //! are (see the `view` module docs for why).
 
-use crate::view::{DecodeError, fields};
+use crate::decode_error::DecodeError;
+use crate::view::fields;
 use crate::wire::{Reader, WireType};
 
 /// Where a string sits in the decoded buffer: absolute start and length.

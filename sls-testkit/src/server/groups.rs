@@ -189,19 +189,14 @@ pub(crate) fn update_checkpoint(
     Ok(Reply::empty())
 }
 
+/// GetCheckPoint: the group's checkpoints, or `shard`'s alone.
 pub(crate) fn checkpoints(
     shared: &Shared,
     req: &Incoming,
     ls: &str,
     group: &str,
+    shard: Option<u32>,
 ) -> Result<Reply, ApiError> {
-    let shard = match req.param(&["shard"]) {
-        Some(text) => Some(
-            text.parse::<u32>()
-                .map_err(|_| ApiError::invalid(format!("shard {text:?} is not a number")))?,
-        ),
-        None => None,
-    };
     let mut world = shared.world();
     let rows = world
         .logstore_mut(req.project()?, ls)?

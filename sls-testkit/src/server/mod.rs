@@ -4,17 +4,25 @@
 //! # Layout
 //! - `http`: [`Incoming`](http::Incoming) requests and replies.
 //! - `auth`: signature, date and token checks.
-//! - `routes`: dispatch, and the shard, PutLogs and logstore handlers.
+//! - `routes`: dispatch by method and path.
+//! - `logstores`: logstore calls.
+//! - `shards`: shard calls, cursors by position and time.
+//! - `put`: PutLogs.
 //! - `pull`: PullLogs, with SPL and the accepted compression.
+//! - `cursors`: cursors from requests, checked against their shard.
 //! - `groups`: consumer groups.
 //! - `log`: the bounded request log and its exact counters.
 
 pub(crate) mod auth;
+pub(crate) mod cursors;
 pub(crate) mod groups;
 pub(crate) mod http;
 pub(crate) mod log;
+pub(crate) mod logstores;
 pub(crate) mod pull;
+pub(crate) mod put;
 pub(crate) mod routes;
+pub(crate) mod shards;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,7 +39,8 @@ use tokio::sync::watch;
 
 use self::auth::AuthConfig;
 use self::http::{Incoming, Reply};
-use crate::call::{self, Call, CallKind};
+use self::routes::Route;
+use crate::call::{Call, CallKind};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::faults::{Fault, FaultPlan};
@@ -133,11 +142,11 @@ impl Shared {
     }
 
     /// Authenticates and dispatches one request.
-    fn handle(&self, request: &Incoming, call: Option<&Call>) -> Reply {
+    fn handle(&self, request: &Incoming, route: Option<&Route>) -> Reply {
         self.world().expire(self.clock.unix_seconds());
         let result =
-            auth::verify(request, &self.auth, self.clock.now()).and_then(|()| match call {
-                Some(call) => routes::route(self, request, call),
+            auth::verify(request, &self.auth, self.clock.now()).and_then(|()| match route {
+                Some(route) => route.handle(self, request),
                 None => Err(routes::no_such_api(request)),
             });
         match result {
@@ -232,7 +241,8 @@ where
         Err(err) => return Err(err),
     };
     let incoming = Incoming::new(parts, body);
-    let call = call::classify(&incoming);
+    let route = Route::parse(&incoming);
+    let call = route.as_ref().map(|route| route.call(&incoming));
     let fault = call
         .as_ref()
         .and_then(|c| lock(&shared.faults).decide(c, shared.clock.unix_seconds()));
@@ -255,9 +265,9 @@ where
         }
         Some(Fault::Latency(delay)) => {
             tokio::time::sleep(*delay).await;
-            shared.handle(&incoming, call.as_ref())
+            shared.handle(&incoming, route.as_ref())
         }
-        _ => shared.handle(&incoming, call.as_ref()),
+        _ => shared.handle(&incoming, route.as_ref()),
     };
     tracing::debug!(
         method = %incoming.method,

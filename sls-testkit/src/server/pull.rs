@@ -9,6 +9,7 @@ use sls_proto::prost::Message;
 use sls_proto::{CompressType, Cursor, Decompressor, LogGroupList, LogGroupListView};
 
 use super::Shared;
+use super::cursors::pull_cursor;
 use super::http::{Incoming, Reply};
 use crate::error::ApiError;
 use crate::spl::Pipeline;
@@ -149,7 +150,7 @@ pub(crate) fn pull_logs(
         let project = world.project(req.project()?)?;
         let spl = statement(req, project)?;
         let shard = world.logstore(req.project()?, ls)?.shard(id)?;
-        let cursor = super::routes::pull_cursor(shared, shard, req.required("cursor")?)?;
+        let cursor = pull_cursor(shared, shard, req.required("cursor")?)?;
         let end = match req.param(&["end_cursor", "endCursor"]) {
             Some(text) if !text.is_empty() => Some(
                 Cursor::parse(text)

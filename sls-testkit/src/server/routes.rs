@@ -1,84 +1,288 @@
-//! Dispatch by method and path, and the handlers of shards, PutLogs and
-//! logstores. PullLogs is in `pull`, consumer groups in `groups`.
+//! Which call a request makes: [`Route`], parsed once from the method, the
+//! path and the query parameters that pick a call (`type`, `action`), then
+//! matched to its handler: logstores in `logstores`, shards in `shards`,
+//! PutLogs in `put`, PullLogs in `pull`, consumer groups in `groups`.
+//!
+//! Adding a call: a [`CallKind`], a [`Route`] variant, its arm in
+//! [`Route::parse`] (or the helper of its path), [`Route::kind`] and
+//! [`Route::handle`].
 
-use serde::{Deserialize, Serialize};
-use sls_proto::{CompressType, Cursor, Decompressor, LogGroupBytes};
+use http::Method;
 
-use super::Shared;
-use super::groups;
 use super::http::{Incoming, Reply};
+use super::{Shared, groups, logstores, pull, put, shards};
 use crate::call::{Call, CallKind};
 use crate::error::ApiError;
-use crate::store::{Logstore, Shard, keys};
 
-/// The largest PutLogs body, as sent (compressed): 413 `PostBodyTooLarge`
-/// beyond it (PROTOCOL.md §3).
-const MAX_PUT_BODY: usize = 10 << 20;
-/// The largest group, raw, and the most logs in one: the service's
-/// limits, as the client knows them. A group beyond either is refused
-/// whole with 400 `PostBodyTooLarge`: the PutLogs API reference gives that
-/// status and code for "logs must be less than or equal to 3 MB and 4096
-/// entries" (AlibabaCloudDocs/sls, the PutLogs page of the API reference;
-/// the size limit has since grown to the 5 MB of PROTOCOL.md §3), and the
-/// official SDKs refuse more than 4096 logs before sending.
-use sls_client::{MAX_GROUP_BYTES as MAX_GROUP, MAX_LOGS_PER_GROUP as MAX_LOGS};
-
-/// The shard JSON of ListShards, SplitShard and MergeShard.
-#[derive(Serialize)]
-struct ShardJson {
-    #[serde(rename = "shardID")]
-    shard_id: u32,
-    status: &'static str,
-    #[serde(rename = "inclusiveBeginKey")]
-    begin: String,
-    #[serde(rename = "exclusiveEndKey")]
-    end: String,
-    #[serde(rename = "createTime")]
-    create_time: i64,
+/// A call the service answers, with the pieces of its path parsed: the
+/// logstore, the shard id and the consumer group. The handler reads the
+/// rest of the request (query and body) itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `GET /logstores`
+    ListLogstores,
+    /// `POST /logstores`
+    CreateLogstore,
+    /// `GET /logstores/{logstore}`
+    GetLogstore { logstore: String },
+    /// `DELETE /logstores/{logstore}`
+    DeleteLogstore { logstore: String },
+    /// `GET /logstores/{logstore}/shards`
+    ListShards { logstore: String },
+    /// `POST .../shards/{shard}?action=split`
+    SplitShard { logstore: String, shard: u32 },
+    /// `POST .../shards/{shard}?action=merge`
+    MergeShard { logstore: String, shard: u32 },
+    /// `GET .../shards/{shard}?type=cursor`
+    GetCursor { logstore: String, shard: u32 },
+    /// `GET .../shards/{shard}?type=cursor_time`
+    GetCursorTime { logstore: String, shard: u32 },
+    /// `GET .../shards/{shard}?type=log` (or `logs`)
+    PullLogs { logstore: String, shard: u32 },
+    /// `POST /logstores/{logstore}`, `.../shards/lb` or `.../shards/route`
+    PutLogs { logstore: String, to: PutTarget },
+    /// `GET .../consumergroups`
+    ListConsumerGroups { logstore: String },
+    /// `POST .../consumergroups`
+    CreateConsumerGroup { logstore: String },
+    /// `PUT .../consumergroups/{group}`
+    UpdateConsumerGroup { logstore: String, group: String },
+    /// `DELETE .../consumergroups/{group}`
+    DeleteConsumerGroup { logstore: String, group: String },
+    /// `POST .../consumergroups/{group}?type=heartbeat`
+    Heartbeat { logstore: String, group: String },
+    /// `POST .../consumergroups/{group}?type=checkpoint`
+    UpdateCheckpoint { logstore: String, group: String },
+    /// `GET .../consumergroups/{group}`, for one shard with `?shard={id}`
+    GetCheckpoints {
+        logstore: String,
+        group: String,
+        shard: Result<Option<u32>, BadShardId>,
+    },
 }
 
-fn shard_json(shard: &Shard) -> ShardJson {
-    ShardJson {
-        shard_id: shard.id,
-        status: shard.status.as_str(),
-        begin: keys::format(shard.begin_key),
-        end: keys::format(shard.end_key),
-        create_time: shard.create_time,
+/// Which shard PutLogs writes to, by its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PutTarget {
+    /// `POST /logstores/{logstore}` or `.../shards/lb`: one the server
+    /// picks.
+    AnyShard,
+    /// `POST .../shards/route?key={hash}`: the one whose key range holds
+    /// `key`.
+    HashKey,
+}
+
+/// A `shard` query parameter that is no shard id: 400 `ParameterInvalid`
+/// from the handler, so only once the request is authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadShardId(String);
+
+impl From<BadShardId> for ApiError {
+    fn from(BadShardId(text): BadShardId) -> Self {
+        Self::invalid(format!("shard {text:?} is not a number"))
     }
 }
 
-/// Runs the handler of a classified request.
-pub(crate) fn route(shared: &Shared, req: &Incoming, call: &Call) -> Result<Reply, ApiError> {
-    let ls = call.logstore.as_deref().unwrap_or("");
-    let shard = call.shard.unwrap_or(0);
-    let group = call.group.as_deref().unwrap_or("");
-    match call.kind {
-        CallKind::ListLogstores => list_logstores(shared, req),
-        CallKind::CreateLogstore => create_logstore(shared, req),
-        CallKind::GetLogstore => get_logstore(shared, req, ls),
-        CallKind::DeleteLogstore => delete_logstore(shared, req, ls),
-        CallKind::ListShards => list_shards(shared, req, ls),
-        CallKind::SplitShard => split_shard(shared, req, ls, shard),
-        CallKind::MergeShard => merge_shard(shared, req, ls, shard),
-        CallKind::GetCursor => get_cursor(shared, req, ls, shard),
-        CallKind::GetCursorTime => get_cursor_time(shared, req, ls, shard),
-        CallKind::PullLogs => super::pull::pull_logs(shared, req, ls, shard),
-        CallKind::PutLogs => {
-            let hash_key = if req.segments.last().map(String::as_str) == Some("route") {
-                Some(req.required("key")?)
-            } else {
-                None
-            };
-            put_logs(shared, req, ls, hash_key)
+impl Route {
+    /// The call of a request; `None` for paths and methods the service
+    /// lacks (a shard id in the path that is not a `u32` among them).
+    pub(crate) fn parse(req: &Incoming) -> Option<Self> {
+        let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        let m = &req.method;
+        let logstore = |name: &str| name.to_owned();
+        Some(match segments.as_slice() {
+            ["logstores"] if m == Method::GET => Self::ListLogstores,
+            ["logstores"] if m == Method::POST => Self::CreateLogstore,
+            ["logstores", ls] if m == Method::GET => Self::GetLogstore {
+                logstore: logstore(ls),
+            },
+            ["logstores", ls] if m == Method::DELETE => Self::DeleteLogstore {
+                logstore: logstore(ls),
+            },
+            ["logstores", ls] if m == Method::POST => Self::PutLogs {
+                logstore: logstore(ls),
+                to: PutTarget::AnyShard,
+            },
+            ["logstores", ls, "shards"] if m == Method::GET => Self::ListShards {
+                logstore: logstore(ls),
+            },
+            ["logstores", ls, "shards", "lb"] if m == Method::POST => Self::PutLogs {
+                logstore: logstore(ls),
+                to: PutTarget::AnyShard,
+            },
+            ["logstores", ls, "shards", "route"] if m == Method::POST => Self::PutLogs {
+                logstore: logstore(ls),
+                to: PutTarget::HashKey,
+            },
+            ["logstores", ls, "shards", id] => Self::on_shard(req, logstore(ls), id.parse().ok()?)?,
+            ["logstores", ls, "consumergroups"] if m == Method::GET => Self::ListConsumerGroups {
+                logstore: logstore(ls),
+            },
+            ["logstores", ls, "consumergroups"] if m == Method::POST => Self::CreateConsumerGroup {
+                logstore: logstore(ls),
+            },
+            ["logstores", ls, "consumergroups", group] => {
+                Self::on_group(req, logstore(ls), (*group).to_owned())?
+            }
+            _ => return None,
+        })
+    }
+
+    /// The calls on `.../shards/{shard}`, told apart by method, `type`
+    /// and `action`.
+    fn on_shard(req: &Incoming, logstore: String, shard: u32) -> Option<Self> {
+        let param = |name: &str| req.param(&[name]);
+        Some(match (&req.method, param("type"), param("action")) {
+            (&Method::GET, Some("cursor"), _) => Self::GetCursor { logstore, shard },
+            (&Method::GET, Some("cursor_time"), _) => Self::GetCursorTime { logstore, shard },
+            (&Method::GET, Some("log" | "logs"), _) => Self::PullLogs { logstore, shard },
+            (&Method::POST, _, Some("split")) => Self::SplitShard { logstore, shard },
+            (&Method::POST, _, Some("merge")) => Self::MergeShard { logstore, shard },
+            _ => return None,
+        })
+    }
+
+    /// The calls on `.../consumergroups/{group}`, told apart by method and
+    /// `type`.
+    fn on_group(req: &Incoming, logstore: String, group: String) -> Option<Self> {
+        Some(match (&req.method, req.param(&["type"])) {
+            (&Method::PUT, _) => Self::UpdateConsumerGroup { logstore, group },
+            (&Method::DELETE, _) => Self::DeleteConsumerGroup { logstore, group },
+            (&Method::GET, _) => Self::GetCheckpoints {
+                logstore,
+                group,
+                shard: shard_param(req),
+            },
+            (&Method::POST, Some("heartbeat")) => Self::Heartbeat { logstore, group },
+            (&Method::POST, Some("checkpoint")) => Self::UpdateCheckpoint { logstore, group },
+            _ => return None,
+        })
+    }
+
+    /// The API the route calls.
+    pub(crate) fn kind(&self) -> CallKind {
+        match self {
+            Self::ListLogstores => CallKind::ListLogstores,
+            Self::CreateLogstore => CallKind::CreateLogstore,
+            Self::GetLogstore { .. } => CallKind::GetLogstore,
+            Self::DeleteLogstore { .. } => CallKind::DeleteLogstore,
+            Self::ListShards { .. } => CallKind::ListShards,
+            Self::SplitShard { .. } => CallKind::SplitShard,
+            Self::MergeShard { .. } => CallKind::MergeShard,
+            Self::GetCursor { .. } => CallKind::GetCursor,
+            Self::GetCursorTime { .. } => CallKind::GetCursorTime,
+            Self::PullLogs { .. } => CallKind::PullLogs,
+            Self::PutLogs { .. } => CallKind::PutLogs,
+            Self::ListConsumerGroups { .. } => CallKind::ListConsumerGroups,
+            Self::CreateConsumerGroup { .. } => CallKind::CreateConsumerGroup,
+            Self::UpdateConsumerGroup { .. } => CallKind::UpdateConsumerGroup,
+            Self::DeleteConsumerGroup { .. } => CallKind::DeleteConsumerGroup,
+            Self::Heartbeat { .. } => CallKind::Heartbeat,
+            Self::UpdateCheckpoint { .. } => CallKind::UpdateCheckpoint,
+            Self::GetCheckpoints { .. } => CallKind::GetCheckpoints,
         }
-        CallKind::ListConsumerGroups => groups::list(shared, req, ls),
-        CallKind::CreateConsumerGroup => groups::create(shared, req, ls),
-        CallKind::UpdateConsumerGroup => groups::update(shared, req, ls, group),
-        CallKind::DeleteConsumerGroup => groups::delete(shared, req, ls, group),
-        CallKind::Heartbeat => groups::heartbeat(shared, req, ls, group),
-        CallKind::UpdateCheckpoint => groups::update_checkpoint(shared, req, ls, group),
-        CallKind::GetCheckpoints => groups::checkpoints(shared, req, ls, group),
     }
+
+    /// What fault plans and the request log know of the request.
+    pub(crate) fn call(&self, req: &Incoming) -> Call {
+        let text = |name: &str| req.param(&[name]).map(str::to_owned);
+        Call {
+            kind: self.kind(),
+            shard: self.shard(req),
+            consumer: text("consumer"),
+            query: text("query"),
+            processor: text("processor"),
+        }
+    }
+
+    /// The shard the request is about: the one in the path; for a call on
+    /// a consumer group, the one its query names (GetCheckPoint) or else
+    /// its JSON body (UpdateCheckpoint).
+    fn shard(&self, req: &Incoming) -> Option<u32> {
+        match self {
+            Self::SplitShard { shard, .. }
+            | Self::MergeShard { shard, .. }
+            | Self::GetCursor { shard, .. }
+            | Self::GetCursorTime { shard, .. }
+            | Self::PullLogs { shard, .. } => Some(*shard),
+            Self::GetCheckpoints { shard, .. } => {
+                shard.clone().ok().flatten().or_else(|| body_shard(req))
+            }
+            Self::UpdateConsumerGroup { .. }
+            | Self::DeleteConsumerGroup { .. }
+            | Self::Heartbeat { .. }
+            | Self::UpdateCheckpoint { .. } => {
+                shard_param(req).ok().flatten().or_else(|| body_shard(req))
+            }
+            Self::ListLogstores
+            | Self::CreateLogstore
+            | Self::GetLogstore { .. }
+            | Self::DeleteLogstore { .. }
+            | Self::ListShards { .. }
+            | Self::PutLogs { .. }
+            | Self::ListConsumerGroups { .. }
+            | Self::CreateConsumerGroup { .. } => None,
+        }
+    }
+
+    /// Runs the route's handler on the (authenticated) request.
+    pub(crate) fn handle(&self, shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
+        match self {
+            Self::ListLogstores => logstores::list(shared, req),
+            Self::CreateLogstore => logstores::create(shared, req),
+            Self::GetLogstore { logstore } => logstores::get(shared, req, logstore),
+            Self::DeleteLogstore { logstore } => logstores::delete(shared, req, logstore),
+            Self::ListShards { logstore } => shards::list(shared, req, logstore),
+            Self::SplitShard { logstore, shard } => shards::split(shared, req, logstore, *shard),
+            Self::MergeShard { logstore, shard } => shards::merge(shared, req, logstore, *shard),
+            Self::GetCursor { logstore, shard } => shards::cursor(shared, req, logstore, *shard),
+            Self::GetCursorTime { logstore, shard } => {
+                shards::cursor_time(shared, req, logstore, *shard)
+            }
+            Self::PullLogs { logstore, shard } => pull::pull_logs(shared, req, logstore, *shard),
+            Self::PutLogs { logstore, to } => {
+                let hash_key = match to {
+                    PutTarget::AnyShard => None,
+                    PutTarget::HashKey => Some(req.required("key")?),
+                };
+                put::put_logs(shared, req, logstore, hash_key)
+            }
+            Self::ListConsumerGroups { logstore } => groups::list(shared, req, logstore),
+            Self::CreateConsumerGroup { logstore } => groups::create(shared, req, logstore),
+            Self::UpdateConsumerGroup { logstore, group } => {
+                groups::update(shared, req, logstore, group)
+            }
+            Self::DeleteConsumerGroup { logstore, group } => {
+                groups::delete(shared, req, logstore, group)
+            }
+            Self::Heartbeat { logstore, group } => groups::heartbeat(shared, req, logstore, group),
+            Self::UpdateCheckpoint { logstore, group } => {
+                groups::update_checkpoint(shared, req, logstore, group)
+            }
+            Self::GetCheckpoints {
+                logstore,
+                group,
+                shard,
+            } => groups::checkpoints(shared, req, logstore, group, shard.clone()?),
+        }
+    }
+}
+
+/// The `shard` query parameter, if there is one.
+fn shard_param(req: &Incoming) -> Result<Option<u32>, BadShardId> {
+    req.param(&["shard"])
+        .map(|text| text.parse().map_err(|_| BadShardId(text.to_owned())))
+        .transpose()
+}
+
+/// The `shard` of a JSON body, read leniently (only to record it: the
+/// handler parses the body itself).
+fn body_shard(req: &Incoming) -> Option<u32> {
+    serde_json::from_slice::<serde_json::Value>(&req.body)
+        .ok()?
+        .get("shard")?
+        .as_u64()
+        .and_then(|s| u32::try_from(s).ok())
 }
 
 /// The error of a path or method the service lacks.
@@ -90,215 +294,278 @@ pub(crate) fn no_such_api(req: &Incoming) -> ApiError {
     )
 }
 
-fn list_logstores(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
-    let world = shared.world();
-    let names: Vec<&String> = world.project(req.project()?)?.logstores.keys().collect();
-    Ok(Reply::json(&serde_json::json!({
-        "count": names.len(), "total": names.len(), "logstores": names,
-    })))
-}
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
 
-#[derive(Deserialize)]
-struct CreateLogstore {
-    #[serde(rename = "logstoreName")]
-    name: String,
-    #[serde(default = "default_ttl")]
-    ttl: u32,
-    #[serde(rename = "shardCount", default = "default_shards")]
-    shard_count: u32,
-}
+    use super::*;
 
-fn default_ttl() -> u32 {
-    30
-}
-
-fn default_shards() -> u32 {
-    2
-}
-
-fn create_logstore(shared: &Shared, req: &Incoming) -> Result<Reply, ApiError> {
-    let body: CreateLogstore = req.json()?;
-    if body.name.is_empty() || !(1..=256).contains(&body.shard_count) {
-        return Err(ApiError::invalid(
-            "logstoreName must be set and shardCount 1..=256",
-        ));
+    fn request(method: &str, target: &str, body: &str) -> Incoming {
+        let (parts, ()) = http::Request::builder()
+            .method(method)
+            .uri(target)
+            .body(())
+            .unwrap()
+            .into_parts();
+        Incoming::new(parts, Bytes::copy_from_slice(body.as_bytes()))
     }
-    let now = shared.clock.unix_seconds();
-    let mut world = shared.world();
-    world.project_mut(req.project()?)?.create_logstore(
-        body.name,
-        body.ttl,
-        body.shard_count,
-        now,
-    )?;
-    Ok(Reply::empty())
-}
 
-fn get_logstore(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
-    let world = shared.world();
-    let store = world.logstore(req.project()?, ls)?;
-    Ok(Reply::json(&serde_json::json!({
-        "logstoreName": ls,
-        "ttl": store.ttl,
-        "shardCount": store.shards.values().filter(|s| s.status == crate::ShardStatus::ReadWrite).count(),
-    })))
-}
-
-fn delete_logstore(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
-    let mut world = shared.world();
-    let project = world.project_mut(req.project()?)?;
-    project
-        .logstores
-        .remove(ls)
-        .ok_or_else(|| ApiError::not_found("LogStoreNotExist", &format!("logstore {ls}")))?;
-    Ok(Reply::empty())
-}
-
-fn list_shards(shared: &Shared, req: &Incoming, ls: &str) -> Result<Reply, ApiError> {
-    let world = shared.world();
-    let store = world.logstore(req.project()?, ls)?;
-    let shards: Vec<ShardJson> = store.shards.values().map(shard_json).collect();
-    Ok(Reply::json(&shards))
-}
-
-fn split_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
-    let key = req.required("key")?;
-    let now = shared.clock.unix_seconds();
-    let mut world = shared.world();
-    world.project(req.project()?)?.check_shard_quota(1)?;
-    let store = world.logstore_mut(req.project()?, ls)?;
-    let ids = store.split(id, key, now)?;
-    Ok(shards_reply(store, &ids))
-}
-
-fn merge_shard(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
-    let now = shared.clock.unix_seconds();
-    let mut world = shared.world();
-    let store = world.logstore_mut(req.project()?, ls)?;
-    let ids = store.merge(id, now)?;
-    Ok(shards_reply(store, &ids))
-}
-
-/// The JSON of the shards a split or merge touched.
-fn shards_reply(store: &Logstore, ids: &[u32]) -> Reply {
-    let shards: Vec<ShardJson> = ids
-        .iter()
-        .filter_map(|id| store.shards.get(id))
-        .map(shard_json)
-        .collect();
-    Reply::json(&shards)
-}
-
-/// Parses a cursor of `shard`, refusing ones outside it.
-fn shard_cursor(shard: &Shard, text: &str) -> Result<i64, ApiError> {
-    let cursor = Cursor::parse(text)
-        .map_err(|err| ApiError::bad_request("InvalidCursor", format!("cursor {text:?}: {err}")))?
-        .sequence();
-    if !shard.contains_cursor(cursor) {
-        return Err(ApiError::bad_request(
-            "InvalidCursor",
-            format!("cursor {text:?} is not in shard {}", shard.id),
-        ));
+    fn parse(method: &str, target: &str) -> Option<Route> {
+        Route::parse(&request(method, target, ""))
     }
-    Ok(cursor)
-}
 
-/// A pull's cursor: one into data retention dropped is refused with
-/// `InvalidCursor`, or read from the oldest data, as the server is set
-/// ([`ExpiredCursors`](crate::ExpiredCursors)).
-pub(crate) fn pull_cursor(shared: &Shared, shard: &Shard, text: &str) -> Result<i64, ApiError> {
-    let mode = *super::lock(&shared.expired_cursors);
-    if mode == crate::ExpiredCursors::ReadFromOldest {
-        if let Ok(cursor) = Cursor::parse(text) {
-            if shard.is_dropped(cursor.sequence()) {
-                return Ok(shard.begin_cursor());
-            }
+    fn app() -> String {
+        "app".to_owned()
+    }
+
+    fn cg() -> String {
+        "cg".to_owned()
+    }
+
+    fn assert_parses(cases: Vec<(&str, &str, Route)>) {
+        for (method, target, route) in cases {
+            assert_eq!(parse(method, target), Some(route), "{method} {target}");
         }
     }
-    shard_cursor(shard, text)
-}
 
-fn get_cursor(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
-    let world = shared.world();
-    let shard = world.logstore(req.project()?, ls)?.shard(id)?;
-    let cursor = match req.required("from")? {
-        "begin" => shard.begin_cursor(),
-        "end" => shard.end_cursor(),
-        time => shard.cursor_at(time.parse().map_err(|_| {
-            ApiError::invalid(format!(
-                "from must be begin, end or a Unix time, got {time:?}"
-            ))
-        })?),
-    };
-    Ok(Reply::json(
-        &serde_json::json!({"cursor": Cursor::from_sequence(cursor).to_string()}),
-    ))
-}
-
-fn get_cursor_time(shared: &Shared, req: &Incoming, ls: &str, id: u32) -> Result<Reply, ApiError> {
-    let world = shared.world();
-    let shard = world.logstore(req.project()?, ls)?.shard(id)?;
-    let cursor = shard_cursor(shard, req.required("cursor")?)?;
-    Ok(Reply::json(
-        &serde_json::json!({"cursor_time": shard.cursor_time(cursor).to_string()}),
-    ))
-}
-
-fn put_logs(
-    shared: &Shared,
-    req: &Incoming,
-    ls: &str,
-    hash_key: Option<&str>,
-) -> Result<Reply, ApiError> {
-    if req.body.len() > MAX_PUT_BODY {
-        return Err(ApiError::new(
-            413,
-            "PostBodyTooLarge",
-            "the body exceeds 10 MB",
-        ));
-    }
-    let raw_size: u64 = req
-        .header("x-log-bodyrawsize")
-        .ok_or_else(|| {
-            ApiError::bad_request("MissingBodyRawSize", "x-log-bodyrawsize is required")
-        })?
-        .trim()
-        .parse()
-        .map_err(|_| {
-            ApiError::bad_request("InvalidBodyRawSize", "x-log-bodyrawsize is not a number")
-        })?;
-    let codec = CompressType::from_header(req.header("x-log-compresstype").unwrap_or(""))
-        .map_err(|err| ApiError::bad_request("InvalidCompressType", err.to_string()))?;
-    if raw_size > MAX_GROUP as u64 {
-        return Err(ApiError::bad_request(
-            "PostBodyTooLarge",
-            format!("a log group holds at most {MAX_GROUP} bytes; this one has {raw_size}"),
-        ));
-    }
-    let raw = Decompressor::with_max_raw_size(MAX_GROUP)
-        .decompress(codec, req.body.clone(), raw_size)
-        .map_err(|err| ApiError::bad_request("PostBodyUncompressError", err.to_string()))?;
-    // Structure only: text is stored and served as sent, whatever its
-    // encoding, as the service does (PROTOCOL.md §7). The old PutLogs
-    // reference lists 400 `InvalidEncoding` for "non-UTF8 characters", but
-    // consumers do receive GBK, Latin-1 and binary text from the service.
-    let group = LogGroupBytes::decode(raw)
-        .map_err(|err| ApiError::invalid(format!("the body is not a LogGroup: {err}")))?;
-    if group.log_count() > MAX_LOGS {
-        return Err(ApiError::bad_request(
-            "PostBodyTooLarge",
-            format!(
-                "a log group holds at most {MAX_LOGS} logs; this one has {}",
-                group.log_count()
+    #[test]
+    fn logstore_and_shard_calls_parse_with_their_path_pieces() {
+        let shard = 3;
+        assert_parses(vec![
+            ("GET", "/logstores", Route::ListLogstores),
+            ("POST", "/logstores", Route::CreateLogstore),
+            (
+                "GET",
+                "/logstores/app",
+                Route::GetLogstore { logstore: app() },
             ),
-        ));
+            (
+                "DELETE",
+                "/logstores/app",
+                Route::DeleteLogstore { logstore: app() },
+            ),
+            (
+                "GET",
+                "/logstores/a%20b/shards",
+                Route::ListShards {
+                    logstore: "a b".into(),
+                },
+            ),
+            (
+                "POST",
+                "/logstores/app/shards/3?action=split",
+                Route::SplitShard {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "POST",
+                "/logstores/app/shards/3?action=merge",
+                Route::MergeShard {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=cursor",
+                Route::GetCursor {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=cursor_time",
+                Route::GetCursorTime {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=log",
+                Route::PullLogs {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/shards/3?type=logs",
+                Route::PullLogs {
+                    logstore: app(),
+                    shard,
+                },
+            ),
+        ]);
     }
-    // The group's bytes as received: a pull returns them unchanged.
-    let block = Shard::store_form(group.as_bytes());
-    let now = shared.clock.unix_seconds();
-    let mut world = shared.world();
-    let store = world.logstore_mut(req.project()?, ls)?;
-    let id = store.route(hash_key)?;
-    store.shard_mut(id)?.append(block, now);
-    Ok(Reply::empty())
+
+    #[test]
+    fn put_logs_parses_on_its_three_paths() {
+        let put = |logstore: &str, to| Route::PutLogs {
+            logstore: logstore.to_owned(),
+            to,
+        };
+        assert_parses(vec![
+            ("POST", "/logstores/app", put("app", PutTarget::AnyShard)),
+            (
+                "POST",
+                "/logstores/app/shards/lb",
+                put("app", PutTarget::AnyShard),
+            ),
+            (
+                "POST",
+                "/logstores/app/shards/route?key=00",
+                put("app", PutTarget::HashKey),
+            ),
+            (
+                "POST",
+                "/logstores/route",
+                put("route", PutTarget::AnyShard),
+            ),
+            (
+                "POST",
+                "/logstores/route/shards/lb",
+                put("route", PutTarget::AnyShard),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn consumer_group_calls_parse_with_their_path_pieces() {
+        let checkpoints = |shard| Route::GetCheckpoints {
+            logstore: app(),
+            group: cg(),
+            shard,
+        };
+        let bad = Err(BadShardId("two".into()));
+        assert_parses(vec![
+            (
+                "GET",
+                "/logstores/app/consumergroups",
+                Route::ListConsumerGroups { logstore: app() },
+            ),
+            (
+                "POST",
+                "/logstores/app/consumergroups",
+                Route::CreateConsumerGroup { logstore: app() },
+            ),
+            (
+                "PUT",
+                "/logstores/app/consumergroups/cg",
+                Route::UpdateConsumerGroup {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "DELETE",
+                "/logstores/app/consumergroups/cg",
+                Route::DeleteConsumerGroup {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "POST",
+                "/logstores/app/consumergroups/cg?type=heartbeat",
+                Route::Heartbeat {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "POST",
+                "/logstores/app/consumergroups/cg?type=checkpoint",
+                Route::UpdateCheckpoint {
+                    logstore: app(),
+                    group: cg(),
+                },
+            ),
+            (
+                "GET",
+                "/logstores/app/consumergroups/cg",
+                checkpoints(Ok(None)),
+            ),
+            (
+                "GET",
+                "/logstores/app/consumergroups/cg?shard=2",
+                checkpoints(Ok(Some(2))),
+            ),
+            (
+                "GET",
+                "/logstores/app/consumergroups/cg?shard=two",
+                checkpoints(bad),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn paths_and_methods_the_service_lacks_do_not_parse() {
+        for (method, target) in [
+            ("GET", "/"),
+            ("PUT", "/logstores"),
+            ("PUT", "/logstores/app"),
+            ("GET", "/logstores/app/shards/lb"),
+            ("GET", "/logstores/app/shards/x?type=cursor"),
+            ("GET", "/logstores/app/shards/-1?type=cursor"),
+            ("GET", "/logstores/app/shards/4294967296?type=cursor"),
+            ("GET", "/logstores/app/shards/0"),
+            ("GET", "/logstores/app/shards/0?action=split"),
+            ("POST", "/logstores/app/shards/0?type=log"),
+            ("POST", "/logstores/app/consumergroups/cg"),
+            ("GET", "/logstores/app/shards/0/more?type=log"),
+            ("GET", "/projects"),
+        ] {
+            assert_eq!(parse(method, target), None, "{method} {target}");
+        }
+    }
+
+    #[test]
+    fn calls_record_their_shard_consumer_query_and_processor() {
+        let call = |method: &str, target: &str, body: &str| {
+            let req = request(method, target, body);
+            Route::parse(&req).map(|route| route.call(&req))
+        };
+        let pull = call(
+            "GET",
+            "/logstores/app/shards/1?type=log&query=*%7Cwhere+a%3D1&processor=p",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                pull.kind,
+                pull.shard,
+                pull.query.as_deref(),
+                pull.processor.as_deref()
+            ),
+            (CallKind::PullLogs, Some(1), Some("*|where a=1"), Some("p"))
+        );
+        let checkpoint = call(
+            "POST",
+            "/logstores/app/consumergroups/cg?type=checkpoint&consumer=c1",
+            r#"{"shard": 4, "checkpoint": "x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                checkpoint.kind,
+                checkpoint.shard,
+                checkpoint.consumer.as_deref()
+            ),
+            (CallKind::UpdateCheckpoint, Some(4), Some("c1"))
+        );
+        // A bad query shard is not recorded; the body's is.
+        let get = call(
+            "GET",
+            "/logstores/app/consumergroups/cg?shard=x",
+            r#"{"shard": 5}"#,
+        );
+        assert_eq!(get.unwrap().shard, Some(5));
+        let put = call("POST", "/logstores/app/shards/lb?shard=1", "").unwrap();
+        assert_eq!((put.kind, put.shard), (CallKind::PutLogs, None));
+    }
 }

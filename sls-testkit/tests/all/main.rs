@@ -13,6 +13,7 @@ mod logs;
 mod raw;
 mod request_log;
 mod retention;
+mod routes;
 mod shards;
 mod spl;
 

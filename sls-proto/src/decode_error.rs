@@ -1,4 +1,4 @@
-//! The error of the view decoder.
+//! The error of the view decoder and of the wire primitives under it.
 
 /// Why a byte string is not a well-formed LogHub message.
 ///
