@@ -258,40 +258,6 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// Error codes that mean the service is throttling us: back off longer.
-///
-/// Superseded by [`ErrorCode::is_throttling`]; kept, hidden, until
-/// sls-consumer has moved over.
-#[doc(hidden)]
-pub const THROTTLING_CODES: &[&str] = &[
-    "WriteQuotaExceed",
-    "ShardWriteQuotaExceed",
-    "ReadQuotaExceed",
-    "ShardReadQuotaExceed",
-];
-
-/// Error codes that mean a transient server-side failure, whatever the
-/// status says.
-///
-/// Superseded by [`ErrorCode::is_transient`]; kept, hidden, until
-/// sls-consumer has moved over.
-#[doc(hidden)]
-pub const TRANSIENT_CODES: &[&str] = &["ServerBusy", "RequestTimeout", "InternalServerError"];
-
-/// Compares two error codes as the service means them: ignoring case and
-/// the misspellings [`ErrorCode`] accepts.
-///
-/// Superseded by comparing [`ErrorCode`]s; kept, hidden, until
-/// sls-consumer has moved over.
-#[doc(hidden)]
-pub fn code_matches(code: &str, expected: &str) -> bool {
-    match (ErrorCode::known(code), ErrorCode::known(expected)) {
-        (Some(code), Some(expected)) => code == expected,
-        (None, None) => code.eq_ignore_ascii_case(expected),
-        _ => false,
-    }
-}
-
 /// How an error may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -428,16 +394,6 @@ impl ServerError {
     /// The `x-log-requestid` of the response, to quote to support.
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
-    }
-
-    /// Whether the code is `expected`, ignoring case and the misspellings
-    /// [`ErrorCode`] accepts.
-    ///
-    /// Superseded by [`ServerError::error_code`]; kept, hidden, until
-    /// sls-consumer has moved over.
-    #[doc(hidden)]
-    pub fn is(&self, expected: &str) -> bool {
-        code_matches(&self.code, expected)
     }
 
     /// How this error may be retried, if at all: throttling codes
@@ -579,16 +535,6 @@ impl Error {
             Self::Server(e) => Some(e.status()),
             _ => None,
         }
-    }
-
-    /// Whether the service answered with the error code `code` (ignoring
-    /// case and the misspellings [`ErrorCode`] accepts).
-    ///
-    /// Superseded by [`Error::error_code`]; kept, hidden, until
-    /// sls-consumer has moved over.
-    #[doc(hidden)]
-    pub fn is_code(&self, code: &str) -> bool {
-        self.code().is_some_and(|c| code_matches(c, code))
     }
 
     /// How this error may be retried, if at all. Whether a non-idempotent
@@ -782,8 +728,16 @@ mod tests {
         assert_eq!(Error::from(e).error_code(), Some(ErrorCode::ShardNotExist));
     }
 
-    /// `code_matches` and `retry_kind` as they were before [`ErrorCode`],
-    /// to check the new ones against.
+    /// The code lists, the comparison and `retry_kind` as they were before
+    /// [`ErrorCode`], to check the new ones against.
+    const THROTTLING_CODES: &[&str] = &[
+        "WriteQuotaExceed",
+        "ShardWriteQuotaExceed",
+        "ReadQuotaExceed",
+        "ShardReadQuotaExceed",
+    ];
+    const TRANSIENT_CODES: &[&str] = &["ServerBusy", "RequestTimeout", "InternalServerError"];
+
     fn old_code_matches(code: &str, expected: &str) -> bool {
         const SPELLINGS: &[(&str, &str)] = &[
             ("ConsumerNotExsit", "ConsumerNotExist"),
@@ -858,17 +812,20 @@ mod tests {
                 ServerError::new(status, text.clone(), "", None).retry_kind(),
                 old_retry_kind(status, &text)
             );
-            prop_assert_eq!(code_matches(&text, &other), old_code_matches(&text, &other));
-            prop_assert_eq!(code_matches(&text, &text), old_code_matches(&text, &text));
+            prop_assert_eq!(
+                ErrorCode::from(text.as_str()) == ErrorCode::from(other.as_str()),
+                old_code_matches(&text, &other)
+            );
         }
     }
 
     #[test]
     fn codes_match_ignoring_case_and_old_spellings() {
-        assert!(code_matches("consumernotexsit", "ConsumerNotExist"));
-        assert!(code_matches("ShardNotExsit", "shardnotexist"));
-        assert!(code_matches("ServerBusy", "SERVERBUSY"));
-        assert!(!code_matches("ShardNotExist", "ConsumerNotExist"));
+        let code = ErrorCode::from;
+        assert_eq!(code("consumernotexsit"), code("ConsumerNotExist"));
+        assert_eq!(code("ShardNotExsit"), code("shardnotexist"));
+        assert_eq!(code("ServerBusy"), code("SERVERBUSY"));
+        assert_ne!(code("ShardNotExist"), code("ConsumerNotExist"));
     }
 
     #[test]
@@ -930,7 +887,7 @@ mod tests {
         assert_eq!(e.http_status(), Some(404));
         assert_eq!(e.request_id(), Some("r"));
         assert_eq!(e.error_code(), Some(ErrorCode::LogStoreNotExist));
-        assert!(e.is_code("logstorenotexist"));
+        assert_eq!(e.error_code(), Some(ErrorCode::from("logstorenotexist")));
         assert_eq!(e.retry_kind(), None);
         let t = Error::Transport {
             sent: Sent::No,

@@ -138,10 +138,7 @@ pub use credentials::{
     RefreshingCredentials, StaticCredentials,
 };
 pub use endpoint::{Endpoint, Scheme};
-pub use error::{
-    BoxError, Error, ErrorCode, RetryKind, Sent, ServerError, THROTTLING_CODES, TRANSIENT_CODES,
-    code_matches,
-};
+pub use error::{BoxError, Error, ErrorCode, RetryKind, Sent, ServerError};
 pub use proxy::Proxy;
 pub use request::{SlsRequest, SlsResponse};
 

@@ -23,7 +23,7 @@
 //! Nothing permanent is retried forever: an error not listed as transient
 //! is fatal unless a recovery is named for it.
 
-use sls_client::{Error, RetryKind};
+use sls_client::{Error, ErrorCode, RetryKind};
 
 /// Which call failed: the fate of some codes depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,19 +92,6 @@ pub(crate) enum Recovery {
     GroupExists,
 }
 
-/// The coordinator's own fixes (for the shard calls they are
-/// [`Fate::Wait`]).
-pub(crate) const GROUP_GONE: &[&str] = &["ConsumerGroupNotExist"];
-
-/// The service dropped this consumer (it heartbeats holding shards).
-pub(crate) const FORGOTTEN: &[&str] = &["NotExistConsumerWithBody"];
-
-/// The group to create exists already.
-pub(crate) const GROUP_EXISTS: &[&str] = &["ConsumerGroupAlreadyExist"];
-
-/// Codes that name a checkpoint's owner mismatch.
-pub(crate) const NOT_OWNER: &[&str] = &["ConsumerNotMatch", "ConsumerNotExist"];
-
 /// Whether `err` is an answer that could not be read: a body garbled in
 /// transit, or an error answer without the service's JSON (a proxy's
 /// page, a cut-off body). Retried, but not forever
@@ -117,43 +104,40 @@ pub(crate) fn is_garbled(err: &Error) -> bool {
     }
 }
 
-/// The fate of `err` met by `call`.
+/// The fate of `err` met by `call`: the table in the module docs, as one
+/// match on the typed error code.
 pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
-    let is = |codes: &[&str]| codes.iter().any(|code| err.is_code(code));
+    use CallKind as C;
+    use ErrorCode as E;
     if let Some(kind) = err.retry_kind() {
         return Fate::Retry(kind);
     }
     if is_garbled(err) {
         return Fate::Retry(RetryKind::Transient);
     }
-    if matches!(err, Error::TooLarge { .. }) && call == CallKind::PullLogs {
+    if matches!(err, Error::TooLarge { .. }) && call == C::PullLogs {
         return Fate::Recover(Recovery::SmallerPull);
     }
-    if call == CallKind::Heartbeat {
-        if is(GROUP_GONE) {
-            return Fate::Recover(Recovery::GroupGone);
-        }
-        if is(FORGOTTEN) {
-            return Fate::Recover(Recovery::Forgotten);
-        }
+    let Some(code) = err.error_code() else {
         return Fate::Fatal;
+    };
+    match (call, code) {
+        (C::Heartbeat, E::ConsumerGroupNotExist) => Fate::Recover(Recovery::GroupGone),
+        (C::Heartbeat, E::NotExistConsumerWithBody) => Fate::Recover(Recovery::Forgotten),
+        // Anything else no retry fixes would let the lease run out every
+        // round while the worker looks alive.
+        (C::Heartbeat, _) => Fate::Fatal,
+        (C::CreateConsumerGroup, E::ConsumerGroupAlreadyExist) => {
+            Fate::Recover(Recovery::GroupExists)
+        }
+        (_, E::ConsumerGroupNotExist) => Fate::Wait,
+        (C::PullLogs, E::InvalidCursor) => Fate::Recover(Recovery::CheckCursor),
+        (C::UpdateCheckpoint, E::ConsumerNotMatch | E::ConsumerNotExist) => {
+            Fate::Recover(Recovery::NotOwner)
+        }
+        (C::UpdateCheckpoint, E::InvalidShardCheckPoint) => Fate::Recover(Recovery::CheckCommit),
+        _ => Fate::Fatal,
     }
-    if is(GROUP_EXISTS) && call == CallKind::CreateConsumerGroup {
-        return Fate::Recover(Recovery::GroupExists);
-    }
-    if is(GROUP_GONE) {
-        return Fate::Wait;
-    }
-    if err.is_code("InvalidCursor") && call == CallKind::PullLogs {
-        return Fate::Recover(Recovery::CheckCursor);
-    }
-    if is(NOT_OWNER) && call == CallKind::UpdateCheckpoint {
-        return Fate::Recover(Recovery::NotOwner);
-    }
-    if err.is_code("InvalidShardCheckPoint") && call == CallKind::UpdateCheckpoint {
-        return Fate::Recover(Recovery::CheckCommit);
-    }
-    Fate::Fatal
 }
 
 #[cfg(test)]

@@ -167,7 +167,9 @@ pub(crate) async fn set_checkpoint(hub: &FakeLogHub, shard: u32, cursor: sls_pro
         .create_consumer_group(PROJECT, LOGSTORE, &group)
         .await
     {
-        Err(err) if !err.is_code("ConsumerGroupAlreadyExist") => panic!("{err}"),
+        Err(err) if err.error_code() != Some(sls_client::ErrorCode::ConsumerGroupAlreadyExist) => {
+            panic!("{err}")
+        }
         _ => {}
     }
     let update = sls_client::CheckpointUpdate::new(shard, cursor).force(true);

@@ -593,7 +593,11 @@ async fn every_pull_error_has_a_fate() {
                 shard: 0,
                 call: "PullLogs",
                 source,
-            }) => assert!(source.is_code(code), "{code}: {source}"),
+            }) => assert_eq!(
+                source.error_code(),
+                Some(sls_client::ErrorCode::from(code)),
+                "{code}: {source}"
+            ),
             other => panic!("{code}: {other:?}"),
         }
         let pulls = hub.count(CallKind::PullLogs);

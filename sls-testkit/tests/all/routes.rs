@@ -4,7 +4,7 @@
 
 use http::Method;
 use sls_client::retry::RetryPolicy;
-use sls_client::{CheckpointUpdate, Client, PutLogsRequest, SlsRequest};
+use sls_client::{CheckpointUpdate, Client, ErrorCode, PutLogsRequest, SlsRequest};
 use sls_proto::{CompressType, Cursor, LogGroup, LogGroupBytes};
 use sls_testkit::{CallKind, FakeLogHub};
 
@@ -101,7 +101,10 @@ async fn force_success_is_read_in_any_case() {
         .body(serde_json::to_vec(&body).unwrap())
     };
     let err = client.send(checkpoint("false")).await.unwrap_err();
-    assert!(err.is_code("ConsumerNotMatch"), "{err}");
+    assert!(
+        err.error_code() == Some(ErrorCode::ConsumerNotMatch),
+        "{err}"
+    );
     for force in ["true", "True", "TRUE"] {
         client.send(checkpoint(force)).await.unwrap();
     }
@@ -120,13 +123,19 @@ async fn paths_the_service_lacks_and_bad_shard_ids() {
     ] {
         let err = client.send(get(path, &cursor)).await.unwrap_err();
         assert_eq!(err.http_status(), Some(404), "{path}: {err}");
-        assert!(err.is_code("InvalidRequestURI"), "{path}: {err}");
+        assert!(
+            err.error_code() == Some(ErrorCode::InvalidRequestURI),
+            "{path}: {err}"
+        );
     }
     let err = client
         .send(get("/logstores/app/shards/0", &[("type", "nope".into())]))
         .await
         .unwrap_err();
-    assert!(err.is_code("InvalidRequestURI"), "{err}");
+    assert!(
+        err.error_code() == Some(ErrorCode::InvalidRequestURI),
+        "{err}"
+    );
     // A shard in GetCheckPoint's query is checked by the handler.
     let err = client
         .send(get(
@@ -136,7 +145,10 @@ async fn paths_the_service_lacks_and_bad_shard_ids() {
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), Some(400), "{err}");
-    assert!(err.is_code("ParameterInvalid"), "{err}");
+    assert!(
+        err.error_code() == Some(ErrorCode::ParameterInvalid),
+        "{err}"
+    );
     let records = hub.requests();
     let last = records.last().unwrap();
     assert_eq!(
@@ -221,7 +233,10 @@ async fn put_logs_takes_all_three_routes_whatever_the_logstore_is_called() {
         .send(put("/logstores/route/shards/route"))
         .await
         .unwrap_err();
-    assert!(err.is_code("ParameterInvalid"), "{err}");
+    assert!(
+        err.error_code() == Some(ErrorCode::ParameterInvalid),
+        "{err}"
+    );
     client
         .send(put("/logstores/route/shards/route").query("key", "f0000000000000000000000000000000"))
         .await
