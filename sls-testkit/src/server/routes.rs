@@ -12,14 +12,14 @@ use crate::error::ApiError;
 use crate::store::{Logstore, Shard, keys};
 
 /// The largest PutLogs body, as sent (compressed): 413 `PostBodyTooLarge`
-/// beyond it (PROTOCOL.md §3).
+/// beyond it (the service's limit).
 const MAX_PUT_BODY: usize = 10 << 20;
 /// The largest group, raw, and the most logs in one: the service's
 /// limits, as the client knows them. A group beyond either is refused
 /// whole with 400 `PostBodyTooLarge`: the PutLogs API reference gives that
 /// status and code for "logs must be less than or equal to 3 MB and 4096
 /// entries" (AlibabaCloudDocs/sls, the PutLogs page of the API reference;
-/// the size limit has since grown to the 5 MB of PROTOCOL.md §3), and the
+/// the size limit has since grown to 5 MB, the docs' "Log group" page), and the
 /// official SDKs refuse more than 4096 logs before sending.
 use sls_client::{MAX_GROUP_BYTES as MAX_GROUP, MAX_LOGS_PER_GROUP as MAX_LOGS};
 
@@ -279,7 +279,7 @@ fn put_logs(
         .decompress(codec, req.body.clone(), raw_size)
         .map_err(|err| ApiError::bad_request("PostBodyUncompressError", err.to_string()))?;
     // Structure only: text is stored and served as sent, whatever its
-    // encoding, as the service does (PROTOCOL.md §7). The old PutLogs
+    // encoding, as the service does (aliyun-log-python-sdk issue 105). The old PutLogs
     // reference lists 400 `InvalidEncoding` for "non-UTF8 characters", but
     // consumers do receive GBK, Latin-1 and binary text from the service.
     let group = LogGroupBytes::decode(raw)
