@@ -12,7 +12,8 @@
 //!    processor seeing the log, p50, p99 and max.
 //!
 //! Run: `cargo run --release --example idle_cost` (about 3 minutes;
-//! `SLS_EXAMPLE_SHORT=1` for a quick look, whose figures are rough). It
+//! `SLS_EXAMPLE_SHORT=1` for a quick look of about 10 s, as CI runs it,
+//! whose windows are too short for the figures to mean much). It
 //! exits non-zero when the defaults miss the bars: at most 1.1 requests/s
 //! per idle shard, p50 at most 1 s and p99 at most 2 s.
 
@@ -36,6 +37,15 @@ const TRICKLE_RATE: u32 = 10;
 
 fn short() -> bool {
     std::env::var_os("SLS_EXAMPLE_SHORT").is_some()
+}
+
+/// `full` seconds, or `short_ms` milliseconds in the short mode.
+fn secs(full: u64, short_ms: u64) -> Duration {
+    if short() {
+        Duration::from_millis(short_ms)
+    } else {
+        Duration::from_secs(full)
+    }
 }
 
 /// The two ways of waiting compared.
@@ -155,9 +165,10 @@ async fn idle(pace: Pace) -> Result<(f64, BTreeMap<String, f64>), Box<dyn std::e
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Warm-up: each shard found its start and pulled a few times.
-    tokio::time::sleep(Duration::from_secs(if short() { 3 } else { 5 })).await;
-    // Two heartbeat intervals (20 s each), so per-round calls count fully.
-    let window = Duration::from_secs(if short() { 6 } else { 40 });
+    tokio::time::sleep(secs(5, 1000)).await;
+    // Two heartbeat intervals (20 s each) in the full run, so per-round
+    // calls count fully.
+    let window = secs(40, 1500);
     let before = hub.request_counts();
     tokio::time::sleep(window).await;
     let after = hub.request_counts();
@@ -200,8 +211,8 @@ async fn trickle(pace: Pace) -> Result<Vec<Duration>, Box<dyn std::error::Error>
     })
     .await?;
     // Let every shard be held and idle first.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let run_for = Duration::from_secs(if short() { 6 } else { 40 });
+    tokio::time::sleep(secs(5, 1000)).await;
+    let run_for = secs(40, 1500);
     let client = hub.client();
     let mut tick = tokio::time::interval(Duration::from_secs(1) / TRICKLE_RATE);
     let started = Instant::now();

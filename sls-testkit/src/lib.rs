@@ -46,8 +46,11 @@
 //!
 //! # Fidelity
 //!
-//! Consumer groups follow PROTOCOL.md §6; see the `store::groups` notes in
-//! the source for the choices made where the service is not documented.
+//! Consumer groups follow the service's shard states (`not_alloc`,
+//! `already_alloc`, `transfer`, `wait`, `over`) and hand-over protocol as
+//! the aliyun-log-consumer-java README describes them; see the
+//! `store::groups` notes in the source for the choices made where the
+//! service is not documented.
 //!
 //! The same server runs standalone as `sls-fake` (see `src/bin/sls-fake.rs`)
 //! for SDKs in other languages.
@@ -92,10 +95,10 @@
 //! - Text is bytes. Keys, values, tags, topic, source, category and machine
 //!   uuid are stored and served as written, whatever their encoding (GBK,
 //!   Latin-1, binary): the service returns such bytes to consumers
-//!   (PROTOCOL.md §7: aliyun-log-python-sdk issue 105, aliyun-log-cli issue
-//!   27). Only a malformed protobuf structure is refused (400
-//!   `ParameterInvalid`). A pull returns each group's bytes exactly as put.
-//! - Limits (PROTOCOL.md §3): a body over 10 MB as sent is refused with 413
+//!   (aliyun-log-python-sdk issue 105, aliyun-log-cli issue 27). Only a
+//!   malformed protobuf structure is refused (400 `ParameterInvalid`). A
+//!   pull returns each group's bytes exactly as put.
+//! - Limits: a body over 10 MB as sent is refused with 413
 //!   `PostBodyTooLarge`; a group over 5 MB raw (`x-log-bodyrawsize`) or over
 //!   4096 logs with 400 `PostBodyTooLarge`, the status and code the PutLogs
 //!   API reference gives for a group over its size and count limits
@@ -104,7 +107,7 @@
 //!   refused group is not stored in part.
 
 //!
-//! Behaviour where the service's is not documented (see PROTOCOL.md):
+//! Behaviour where the service's is not documented (our choices):
 //! - Each shard's cursors start at `(shard id + 1) * 10^12`, so a cursor of
 //!   one shard is refused by another with `InvalidCursor`.
 //! - SplitShard answers the parent (now read-only) and the two children;
@@ -115,8 +118,8 @@
 //!   semantics): a `query`, or the SPL of a consume processor named by
 //!   `processor` ([`FakeLogHubBuilder::consume_processor`], `sls-fake
 //!   --consume-processor`). Groups whose logs are all filtered out are
-//!   omitted (a pull may return none while its cursor advances,
-//!   PROTOCOL.md §7); `x-log-count` and `x-log-bodyrawsize` describe what
+//!   omitted (a pull may return none while its cursor advances, as the
+//!   service's do); `x-log-count` and `x-log-bodyrawsize` describe what
 //!   is returned, `x-log-rawdatasize`, `x-log-rawdatacount` and
 //!   `x-log-rawdatalines` what was scanned, `x-log-resultlines` the logs
 //!   returned (the headers aliyun-log-go-sdk `log_store.go` and

@@ -1,13 +1,58 @@
-//! `cargo xtask ci`: what `.ci/run` runs, from a developer's shell; and
-//! `cargo xtask bench`: every benchmark, with one summary table.
+//! `cargo xtask ci`: the one list of CI's steps (`.ci/run` installs what a
+//! fresh machine lacks, then runs it); `cargo xtask bench`: every
+//! benchmark, with one summary table; `cargo xtask chaos`: the consumer's
+//! seeded chaos test over many seeds.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// Runs `cargo` with `args` (and `envs`), streaming its output.
+use crate::codegen::{self, repo_root};
+
+/// The cargo-deny release CI uses; `.ci/run` installs it when missing
+/// (it asks `cargo xtask deny-version`).
+pub(crate) const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// The tests step: exactly the test command the README gives, so that CI
+/// runs what a contributor is told to run (a test below checks the README).
+const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-features"];
+
+/// The published crates, packaged together so that each verifies against
+/// the others just packaged (none is on crates.io yet).
+const LIBRARY_CRATES: &[&str] = &["sls-proto", "sls-client", "sls-testkit", "sls-consumer"];
+
+/// Every example CI runs, by name and with its arguments, in its short
+/// mode (`SLS_EXAMPLE_SHORT=1`: a few seconds each).
+pub(crate) const EXAMPLES: &[(&str, &[&str])] = &[
+    ("quickstart", &[]),
+    ("copy_logstore", &[]),
+    ("manual_checkpoint", &[]),
+    ("tail", &["--demo"]),
+    ("exactly_once", &[]),
+    ("idle_cost", &[]),
+    ("decode", &[]),
+    ("fake_hub", &[]),
+];
+
+/// Examples CI builds (clippy and the tests step compile every target) but
+/// does not run, and why.
+const NOT_RUN: &[(&str, &str)] = &[("consume", "it needs the real service")];
+
+/// Prints a step's header.
+fn header(name: &str) {
+    println!("\n== {name}");
+}
+
+/// Runs `cargo` with `args` (and `envs`), streaming its output; an error
+/// when it fails.
 fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
-    println!("\n== cargo {}", args.join(" "));
+    let shown: Vec<String> = envs
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?} "))
+        .chain(std::iter::once(format!("cargo {}", args.join(" "))))
+        .collect();
+    println!("$ {}", shown.concat());
     let status = Command::new(env!("CARGO"))
         .args(args)
         .envs(envs.iter().copied())
@@ -19,70 +64,118 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-/// Every example, in its short mode.
-pub(crate) const EXAMPLES: &[&[&str]] = &[
-    &["run", "--release", "--example", "quickstart"],
-    &["run", "--release", "--example", "copy_logstore"],
-    &["run", "--release", "--example", "manual_checkpoint"],
-    &["run", "--release", "--example", "tail", "--", "--demo"],
-    &["run", "--release", "--example", "exactly_once"],
-    &["run", "--release", "--example", "decode"],
-];
-
-/// The CI steps, in order (`.ci/run` runs the same).
+/// The CI steps, in order; the first that fails ends the run.
 pub(crate) fn ci() -> Result<()> {
+    header("fmt");
     cargo(&["fmt", "--all", "--check"], &[])?;
+
+    header("clippy");
     cargo(
         &[
             "clippy",
             "--workspace",
             "--all-targets",
             "--all-features",
+            "--locked",
             "--",
             "-D",
             "warnings",
         ],
         &[],
     )?;
-    cargo(&["xtask", "codegen", "--check"], &[])?;
+
+    header("codegen check");
+    codegen::run(codegen::Mode::Check)?;
+
+    header("docs");
     cargo(
         &[
             "doc",
             "--workspace",
             "--no-deps",
             "--all-features",
+            "--locked",
             "--quiet",
         ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    // As in `.ci/run`, which runs on a clean clone; here uncommitted
-    // changes are packaged too.
-    cargo(
-        &[
-            "package",
-            "--allow-dirty",
-            "-p",
-            "sls-proto",
-            "-p",
-            "sls-client",
-            "-p",
-            "sls-testkit",
-            "-p",
-            "sls-consumer",
-        ],
-        &[],
-    )?;
-    // `cargo install --locked cargo-deny` once (`.ci/run` pins the version).
-    cargo(
-        &["deny", "--all-features", "check", "licenses", "bans"],
-        &[],
-    )?;
-    cargo(&["test", "--workspace", "--all-features"], &[])?;
-    for example in EXAMPLES {
-        cargo(example, &[("SLS_EXAMPLE_SHORT", "1")])?;
+
+    header("package");
+    package()?;
+
+    header("licenses and bans");
+    deny()?;
+
+    header("tests");
+    cargo(TEST_COMMAND, &[])?;
+
+    for (example, args) in EXAMPLES {
+        header(&format!("example {example} (short mode)"));
+        let mut command = vec!["run", "--release", "--locked", "--example", example];
+        if !args.is_empty() {
+            command.push("--");
+            command.extend_from_slice(args);
+        }
+        cargo(&command, &[("SLS_EXAMPLE_SHORT", "1")])?;
+    }
+
+    for (example, why) in NOT_RUN {
+        println!("\n(example {example} is built but not run: {why})");
     }
     println!("\nci: all green");
     Ok(())
+}
+
+/// Each library crate's `.crate`, unpacked and built on its own. Under CI
+/// (a clean clone) the work tree must be clean; from a developer's shell,
+/// uncommitted changes are packaged too.
+fn package() -> Result<()> {
+    let mut args = vec!["package", "--locked"];
+    if std::env::var("CI").is_err() {
+        args.push("--allow-dirty");
+    }
+    for name in LIBRARY_CRATES {
+        args.extend(["-p", name]);
+    }
+    cargo(&args, &[])?;
+    let dir = target_dir().join("package");
+    for name in LIBRARY_CRATES {
+        let file = dir.join(format!("{name}-{}.crate", env!("CARGO_PKG_VERSION")));
+        let size = std::fs::metadata(&file)
+            .with_context(|| format!("no {} after cargo package", file.display()))?
+            .len();
+        println!("{} ({size} bytes)", file.display());
+    }
+    Ok(())
+}
+
+/// The target directory cargo uses here.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from)
+}
+
+/// `cargo deny` on licenses and bans (`deny.toml`), with no advisory
+/// database (it needs a network CI does not have).
+fn deny() -> Result<()> {
+    let installed = Command::new(env!("CARGO"))
+        .args(["deny", "--version"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    match installed {
+        None => bail!(
+            "cargo-deny is not installed: cargo install --locked cargo-deny --version {CARGO_DENY_VERSION}"
+        ),
+        Some(version) if !version.contains(CARGO_DENY_VERSION) => {
+            println!("note: {version} installed; CI uses cargo-deny {CARGO_DENY_VERSION}")
+        }
+        Some(_) => {}
+    }
+    cargo(
+        &["deny", "--all-features", "check", "licenses", "bans"],
+        &[],
+    )
 }
 
 /// The benchmarks and the lines of their output that go in the summary.
@@ -175,6 +268,7 @@ fn first_word_and(first: &str, median: &str) -> (String, String) {
 /// printed and replays exactly); `sink` is `SLS_CHAOS_SINK` (`0`: no sink
 /// mode; `sqlite` or `memory`).
 pub(crate) fn chaos(seeds: &str, sink: &str) -> Result<()> {
+    header(&format!("chaos over {seeds} seeds"));
     cargo(
         &[
             "test",
@@ -196,6 +290,75 @@ pub(crate) fn chaos(seeds: &str, sink: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(path: &str) -> String {
+        let path = repo_root().join(path);
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+    }
+
+    #[test]
+    fn the_tests_step_is_the_readmes_test_command() {
+        let command = format!("cargo {}", TEST_COMMAND.join(" "));
+        assert!(
+            read("README.md").contains(&command),
+            "the README no longer gives `{command}`: keep CI's tests step and the README the same"
+        );
+    }
+
+    #[test]
+    fn ci_run_runs_xtask_ci() {
+        let script = read(".ci/run");
+        assert!(script.contains("cargo --locked xtask ci"), "{script}");
+        assert!(script.contains("xtask deny-version"), "{script}");
+    }
+
+    /// Every example in the workspace is either run by CI or listed, with
+    /// its reason, as not run: a new example cannot be forgotten.
+    #[test]
+    fn every_example_is_run_or_excused() {
+        let root = repo_root();
+        let mut found = Vec::new();
+        for line in read("examples/Cargo.toml").lines() {
+            if let Some(name) = line
+                .strip_prefix("name = \"")
+                .and_then(|rest| rest.strip_suffix('"'))
+            {
+                found.push(name.to_owned());
+            }
+        }
+        // The first `name` is the package's own.
+        assert_eq!(found.remove(0), "sls-examples");
+        for entry in std::fs::read_dir(&root).expect("the repository root") {
+            let dir = entry.expect("a directory entry").path().join("examples");
+            if !dir.is_dir() || dir == root.join("examples") {
+                continue;
+            }
+            for file in std::fs::read_dir(&dir).expect("an examples directory") {
+                let path = file.expect("a directory entry").path();
+                if path.extension().is_some_and(|ext| ext == "rs") {
+                    let stem = path.file_stem().expect("a file name");
+                    found.push(stem.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let listed: Vec<&str> = EXAMPLES
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(NOT_RUN.iter().map(|(name, _)| *name))
+            .collect();
+        for name in &found {
+            assert!(
+                listed.contains(&name.as_str()),
+                "example `{name}` is neither in EXAMPLES nor in NOT_RUN"
+            );
+        }
+        for name in listed {
+            assert!(
+                found.iter().any(|f| f == name),
+                "`{name}` is listed but is not an example"
+            );
+        }
+    }
 
     #[test]
     fn summaries_read_divan_tables_and_e2e_lines() {

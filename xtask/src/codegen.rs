@@ -23,7 +23,7 @@ const HEADER: &str = "\
 ";
 
 /// The repository root (the parent of this crate's folder).
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the repository root")

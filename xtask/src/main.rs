@@ -3,19 +3,21 @@
 //! # Layout
 //! - `codegen`: regenerates the committed prost types of `sls-proto` from
 //!   `sls-proto/proto/log.proto`, or with `--check` fails when they are stale.
-//! - `ci`: `cargo xtask ci` runs what `.ci/run` runs; `cargo xtask bench`
-//!   runs every benchmark and prints one summary table; `cargo xtask chaos
-//!   [--sink[=memory]] --seeds N` runs the consumer's chaos test over N
-//!   seeds (with `--sink`, every batch also goes through the exactly-once
-//!   pattern into SQLite; `--sink=memory`, into a sink in memory).
+//! - `ci`: `cargo xtask ci` runs CI's steps, which are listed there and
+//!   nowhere else (`.ci/run` installs what a fresh machine lacks, then runs
+//!   it; `cargo xtask deny-version` prints the cargo-deny release it
+//!   installs); `cargo xtask bench` runs every benchmark and prints one
+//!   summary table; `cargo xtask chaos [--sink[=memory]] --seeds N` runs
+//!   the consumer's chaos test over N seeds (with `--sink`, every batch
+//!   also goes through the exactly-once pattern into SQLite;
+//!   `--sink=memory`, into a sink in memory).
 
 mod ci;
 mod codegen;
 
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: cargo xtask codegen [--check] | ci | bench | chaos [--sink[=memory]] [--seeds N]";
+const USAGE: &str = "usage: cargo xtask codegen [--check] | ci | deny-version | bench | chaos [--sink[=memory]] [--seeds N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +26,10 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["ci"] => ci::ci(),
+        ["deny-version"] => {
+            println!("{}", ci::CARGO_DENY_VERSION);
+            Ok(())
+        }
         ["bench"] => ci::bench(),
         ["chaos"] => ci::chaos("100", "0"),
         ["chaos", "--seeds", n] if n.parse::<u64>().is_ok() => ci::chaos(n, "0"),

@@ -1,4 +1,5 @@
-//! The typed calls of PROTOCOL.md §4, as methods of [`Client`](crate::Client).
+//! The typed calls of the LogHub API (one page each in the SLS API
+//! reference), as methods of [`Client`](crate::Client).
 //!
 //! # Layout
 //! - `shards`: list, split and merge shards; cursors and cursor times.

@@ -16,9 +16,10 @@ const HMAC_SHA1: &str = "hmac-sha1";
 /// Whether a canonical header name is part of the v1 string to sign.
 ///
 /// Every `x-acs-*` header and every `x-log-*` header except `x-log-meta-*`
-/// and `x-log-date` (PROTOCOL.md §2). The Python SDK sends `x-log-date`
-/// beside `Date` *after* signing, and excludes `x-log-meta-*`; the Go SDK
-/// sends neither with v1, so this rule verifies both.
+/// and `x-log-date`. aliyun-log-python-sdk (`aliyun/log/auth.py`) sends
+/// `x-log-date` beside `Date` *after* signing, and excludes `x-log-meta-*`;
+/// aliyun-log-go-sdk (`signature.go`) sends neither with v1, so this rule
+/// verifies both.
 fn is_signed(name: &str) -> bool {
     name.starts_with("x-acs-")
         || (name.starts_with("x-log-") && !name.starts_with("x-log-meta-") && name != "x-log-date")

@@ -1,5 +1,5 @@
 //! Integration tests of sls-client against wiremock, raw TCP and TLS servers,
-//! a CONNECT proxy and the fake LogHub on 127.0.0.1 (one binary, see STYLE.md).
+//! a CONNECT proxy and the fake LogHub on 127.0.0.1 (one binary, see CONTRIBUTING.md).
 
 mod calls;
 mod connect_proxy;

@@ -1,5 +1,5 @@
 //! The worker against sls-testkit, on tokio's paused clock (one binary,
-//! see STYLE.md).
+//! see CONTRIBUTING.md).
 
 mod blocking;
 mod chaos;

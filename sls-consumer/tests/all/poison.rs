@@ -519,7 +519,8 @@ async fn a_processor_stuck_in_process_shows_in_health() {
     ));
 }
 
-/// Every PullLogs error PROTOCOL.md lists, returned on every pull: what
+/// Every PullLogs error docs/protocol.md lists ("Errors and retries"),
+/// returned on every pull: what
 /// the worker does. Transient ones are retried (the shard shows as failing
 /// in the health signal) and delivery resumes when they stop; permanent
 /// ones stop the worker with the error, never a silent loop.

@@ -1,4 +1,5 @@
-//! Byte strings written by others: the body of PROTOCOL.md §2 vector 2 (a
+//! Byte strings written by others: the body of version 1 signing vector 2
+//! in docs/protocol.md ("Signatures"; a
 //! real LogGroupList from the official SDKs' tests), hand-encoded messages,
 //! and a schema-driven decoder (prost-reflect over the `.proto` as protox
 //! compiles it) that shares no code with the generated types or the view.
@@ -9,7 +10,7 @@ use sls_proto::prost::Message;
 use sls_proto::sample::AccessLogs;
 use sls_proto::{BStr, Log, LogContent, LogGroup, LogGroupList, LogGroupListView, LogTag};
 
-/// PROTOCOL.md §2, vector 2: the signed body.
+/// docs/protocol.md, version 1 signing vector 2: the signed body.
 const VECTOR_2_BODY: [u8; 52] = [
     10, 50, 10, 30, 8, 248, 178, 147, 158, 5, 18, 22, 10, 7, 84, 101, 115, 116, 75, 101, 121, 18,
     11, 84, 101, 115, 116, 67, 111, 110, 116, 101, 110, 116, 26, 0, 34, 14, 49, 48, 46, 50, 51, 48,

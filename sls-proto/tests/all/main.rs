@@ -1,4 +1,4 @@
-//! Integration tests of sls-proto, one binary (see STYLE.md).
+//! Integration tests of sls-proto, one binary (see CONTRIBUTING.md).
 
 mod codec;
 mod golden;

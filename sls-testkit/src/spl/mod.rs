@@ -31,7 +31,8 @@
 //! - A comparison is numeric when both sides are decimal numbers
 //!   (`[+-]?(digits[.digits]|.digits)([eE][+-]?digits)?`, compared as
 //!   `f64`), otherwise a byte-wise comparison of the text: text is bytes
-//!   (PROTOCOL.md §7) and non-UTF-8 values compare like any other. The
+//!   (the service serves text that is not UTF-8: aliyun-log-python-sdk
+//!   issue 105) and non-UTF-8 values compare like any other. The
 //!   service types fields as text and wants `cast(f as bigint)` for numeric
 //!   comparison; the fake's leniency is what issue 14 asked for.
 //! - `like`: `%` matches any run, `_` exactly one character (one byte when
@@ -45,7 +46,7 @@
 //! - A field listed in `project` that a log lacks is left out of it.
 //! - A group whose logs are all filtered out is omitted from the answer,
 //!   so a pull may return no groups while its cursor advances
-//!   (PROTOCOL.md §7; the Go consumer's `processInternal` guards against
+//!   (as the service's do: the Go consumer's `processInternal` guards against
 //!   "empty content (filter by query)", aliyun-log-go-sdk
 //!   consumer/shard_worker.go).
 //!

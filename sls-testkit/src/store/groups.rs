@@ -1,6 +1,7 @@
 //! Consumer groups: membership by heartbeat, shard assignment with clean
 //! transfers, checkpoints, and ordered consumption across splits and merges
-//! (PROTOCOL.md §6).
+//! (the server's shard states and hand-over, as the aliyun-log-consumer-java
+//! README describes them).
 //!
 //! Each (group, shard) is in one [`ShardState`]. A heartbeat registers or
 //! refreshes the consumer, drops consumers silent for longer than the

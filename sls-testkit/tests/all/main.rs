@@ -1,5 +1,5 @@
 //! Integration tests of the fake server, through sls-client and through
-//! hand-built HTTP (one binary, see STYLE.md).
+//! hand-built HTTP (one binary, see CONTRIBUTING.md).
 
 mod binary;
 mod bytes;

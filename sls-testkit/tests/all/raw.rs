@@ -1,4 +1,5 @@
-//! Requests signed by hand from PROTOCOL.md §2, with no sls-client code:
+//! Requests signed by hand from docs/protocol.md ("Signatures"), with no
+//! sls-client code:
 //! accepted as built, refused with one byte changed.
 
 use base64::Engine as _;
@@ -29,7 +30,8 @@ fn http_date(hub: &FakeLogHub) -> String {
     .unwrap()
 }
 
-/// Builds the request text, signature and all, per PROTOCOL.md §2 (v1).
+/// Builds the request text, signature and all, per docs/protocol.md
+/// ("Version 1 (HMAC-SHA1)").
 fn build(hub: &FakeLogHub, raw: &Raw<'_>) -> Vec<u8> {
     let date = http_date(hub);
     let md5 = if raw.body.is_empty() {
