@@ -40,10 +40,10 @@ use crate::calls::Calls;
 pub(crate) use crate::calls::Stop;
 use crate::calls::Target;
 use crate::checkpoint::Tracker;
-use crate::config::{OnExpiredCursor, StartPosition};
+use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
 use crate::metrics::Registry;
-use crate::processor::{Batch, Decision, ErrorPolicy, Processor};
+use crate::processor::{Batch, Decision, Processor};
 
 /// How a shard task ended.
 #[derive(Debug)]
@@ -59,7 +59,8 @@ pub enum ShardExit {
     Shutdown,
     /// A permanent error (the processor under
     /// [`AfterRetries::Stop`](crate::AfterRetries::Stop), a call no retry
-    /// fixes, an expired cursor under [`OnExpiredCursor::Stop`]): the
+    /// fixes, an expired cursor under
+    /// [`OnExpiredCursor::Stop`](crate::OnExpiredCursor::Stop)): the
     /// worker stops with it.
     Failed(ConsumerError),
     /// The task itself died (a bug of this crate, not of the processor,
@@ -84,29 +85,13 @@ pub struct ShardReport {
     pub committed: Option<Cursor>,
 }
 
-/// What every shard task of a worker shares.
+/// What every shard task of a worker shares: the configuration, and the
+/// worker's runtime state.
 #[derive(Debug)]
 pub(crate) struct ShardSettings {
+    /// The worker's configuration, shared with the coordinator.
+    pub(crate) config: Arc<ConsumerConfig>,
     pub(crate) target: Arc<Target>,
-    pub(crate) start: StartPosition,
-    pub(crate) fetch_interval: Duration,
-    /// The cap of the growing wait of an idle shard.
-    pub(crate) max_idle_interval: Duration,
-    pub(crate) max_fetch_groups: u32,
-    /// The byte target of one pull.
-    pub(crate) max_pull_bytes: u64,
-    pub(crate) compression: sls_proto::CompressType,
-    /// The SPL query every pull carries, if any.
-    pub(crate) query: Option<String>,
-    /// The consume processor every pull names, if any.
-    pub(crate) processor: Option<String>,
-    /// Bounded replay: stop at the data received at this Unix time.
-    pub(crate) end_time: Option<i64>,
-    /// Children only after their parents.
-    pub(crate) ordered: bool,
-    pub(crate) auto_commit: Option<Duration>,
-    pub(crate) errors: ErrorPolicy,
-    pub(crate) on_expired: OnExpiredCursor,
     /// The memory budget shared by every shard.
     pub(crate) budget: Arc<Budget>,
     /// Read-only shards, as the heartbeat loop last listed them.
@@ -162,8 +147,8 @@ pub(crate) async fn run<P: Processor>(
         settings.metrics.clone(),
     );
     let sizer = PullSizer::new(
-        settings.max_pull_bytes,
-        settings.max_fetch_groups,
+        settings.config.max_pull_bytes,
+        settings.config.max_fetch_groups,
         settings.budget.total(),
     );
     let mut task = ShardTask {
@@ -256,7 +241,7 @@ impl<P: Processor> ShardTask<P> {
             // Commit: on the interval, whether or not data is flowing, so
             // a caught-up shard's last batches do not wait for the next
             // one to be committed.
-            if let Some(interval) = self.settings.auto_commit {
+            if let Some(interval) = self.settings.config.auto_commit_interval {
                 if last_commit.elapsed() >= interval {
                     last_commit = Instant::now();
                     if let Err(leave) = self.commit_due().await {
@@ -347,7 +332,7 @@ impl<P: Processor> ShardTask<P> {
                 Outcome::Leave(leave) => return self.leave(leave, prefetch).await,
             }
             if prefetch.is_none() {
-                if let Some(stop) = self.pause(self.settings.fetch_interval).await {
+                if let Some(stop) = self.pause(self.settings.config.fetch_interval).await {
                     return self.finish(stop, None).await;
                 }
             }
@@ -383,7 +368,7 @@ impl<P: Processor> ShardTask<P> {
             .read()
             .map(|set| set.contains(&self.shard))
             .unwrap_or(false);
-        let drained = match self.settings.auto_commit {
+        let drained = match self.settings.config.auto_commit_interval {
             Some(_) => self.tracker.processed == Some(cursor),
             None => self.tracker.saved == Some(cursor),
         };
@@ -396,8 +381,8 @@ impl<P: Processor> ShardTask<P> {
         // shard costs about one request a second (requests are billed and
         // count against the shard's read quota); data ends it at once.
         let wait = idle_wait(
-            self.settings.fetch_interval,
-            self.settings.max_idle_interval,
+            self.settings.config.fetch_interval,
+            self.settings.config.max_idle_interval,
             self.idle_pulls,
         );
         self.idle_pulls = self.idle_pulls.saturating_add(1);
@@ -414,7 +399,7 @@ impl<P: Processor> ShardTask<P> {
         cursor: Cursor,
         prefetch: &mut Option<Pull>,
     ) -> Result<(), Leave> {
-        let drained = match self.settings.auto_commit {
+        let drained = match self.settings.config.auto_commit_interval {
             Some(_) => self.tracker.processed.is_some_and(|p| p >= cursor),
             None => self.tracker.saved.is_some_and(|s| s >= cursor),
         };
@@ -422,14 +407,16 @@ impl<P: Processor> ShardTask<P> {
             if let Some(pull) = prefetch.take() {
                 pull.abort();
             }
-            let due = self.tracker.to_commit(self.settings.auto_commit.is_some());
+            let due = self
+                .tracker
+                .to_commit(self.settings.config.auto_commit_interval.is_some());
             if let Some(due) = due {
                 self.commit_at_end(due).await?;
             }
             self.hook_shard_end().await?;
             return Err(Leave::Exit(ShardExit::Ended));
         }
-        match self.pause(self.settings.fetch_interval).await {
+        match self.pause(self.settings.config.fetch_interval).await {
             Some(stop) => Err(stop.into()),
             None => Ok(()),
         }

@@ -49,14 +49,14 @@ impl<P: Processor> ShardTask<P> {
         let mut pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
             .count(self.sizer.count())
             .max_raw_size(self.sizer.limit())
-            .accept_encoding(settings.compression);
+            .accept_encoding(settings.config.compression);
         if let Some(end) = self.end {
             pull = pull.end_cursor(end);
         }
-        if let Some(query) = &settings.query {
+        if let Some(query) = &settings.config.query {
             pull = pull.query(query.clone());
         }
-        if let Some(name) = &settings.processor {
+        if let Some(name) = &settings.config.processor {
             pull = pull.processor(name.clone());
         }
         let task = tokio::spawn(async move {
