@@ -27,6 +27,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use sls_client::PullLogsResponse;
 use sls_proto::Cursor;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -35,7 +36,7 @@ use tracing::Instrument;
 use self::process::Outcome;
 use self::pull::{Fetched, Pull};
 use self::sizing::PullSizer;
-use crate::budget::Budget;
+use crate::budget::{Budget, Reservation};
 use crate::calls::Calls;
 pub(crate) use crate::calls::Stop;
 use crate::calls::Target;
@@ -224,6 +225,8 @@ impl<P: Processor> ShardTask<P> {
             .update(self.shard, |m| m.position = Some(cursor));
     }
 
+    /// The stages in a loop (commit when due, pull, process) until the
+    /// task leaves.
     async fn consume(&mut self) -> ShardExit {
         if let Err(leave) = self.hook_assigned().await {
             return self.leave(leave, None).await;
@@ -257,7 +260,7 @@ impl<P: Processor> ShardTask<P> {
             }
 
             // Pull.
-            let pulled = match self.fetch(cursor, prefetch.take()).await {
+            let (pulled, reservation) = match self.fetch(cursor, prefetch.take()).await {
                 Fetched::Data(pulled, reservation) => (pulled, reservation),
                 Fetched::Again => continue,
                 Fetched::Moved(to) => {
@@ -266,7 +269,6 @@ impl<P: Processor> ShardTask<P> {
                 }
                 Fetched::Leave(leave) => return self.leave(leave, None).await,
             };
-            let (pulled, reservation) = pulled;
             if pulled.count > 0 {
                 self.idle_pulls = 0;
             }
@@ -280,62 +282,79 @@ impl<P: Processor> ShardTask<P> {
                 }
             }
             prefetch = self.prefetch(&pulled);
-            let batch = Batch {
-                shard: self.shard,
-                cursor: pulled.cursor,
-                next_cursor: pulled.next_cursor,
-                group_cursors: pulled.group_cursors(),
-                raw_size: pulled.raw_size,
-                groups: pulled.groups,
-            };
 
             // Process.
-            let started = Instant::now();
-            let span = tracing::debug_span!(
-                "batch",
-                cursor = %batch.cursor,
-                logs = batch.log_count(),
-                bytes = batch.raw_size
-            );
-            let outcome = self.process(&batch).instrument(span).await;
-            let took = started.elapsed();
-            let (batch_logs, batch_next, batch_bytes) =
-                (batch.log_count() as u64, batch.next_cursor, batch.raw_size);
-            // The batch is processed or dropped: its budget goes back.
-            drop(batch);
-            drop(reservation);
-            match outcome {
-                Outcome::Done(Decision::Continue) => {
-                    self.batches += 1;
-                    self.logs += batch_logs;
-                    self.tracker.processed = Some(batch_next);
-                    cursor = batch_next;
-                    self.settings.metrics.update(self.shard, |m| {
-                        m.batches += 1;
-                        m.processed_logs += batch_logs;
-                        m.processed_bytes += batch_bytes;
-                        m.position = Some(batch_next);
-                        m.last_process_time = Some(took);
-                    });
-                }
-                Outcome::Done(Decision::RollBack(to)) => {
-                    if let Some(pull) = prefetch.take() {
-                        pull.abort();
-                    }
-                    self.tracker.processed = Some(to);
-                    if self.tracker.saved.is_some_and(|s| s > to) {
-                        self.tracker.saved = Some(to);
-                    }
-                    self.position(to);
-                    cursor = to;
-                }
-                Outcome::Leave(leave) => return self.leave(leave, prefetch).await,
+            match self
+                .process_pulled(pulled, reservation, &mut prefetch)
+                .await
+            {
+                Ok(next) => cursor = next,
+                Err(leave) => return self.leave(leave, prefetch).await,
             }
             if prefetch.is_none() {
                 if let Some(stop) = self.pause(self.settings.config.fetch_interval).await {
                     return self.finish(stop, None).await;
                 }
             }
+        }
+    }
+
+    /// Processes a pulled batch, then gives its budget back: returns where
+    /// to pull next (the batch's end, or where the processor rolled back
+    /// to, dropping the pull started ahead).
+    async fn process_pulled(
+        &mut self,
+        pulled: PullLogsResponse,
+        reservation: Reservation,
+        prefetch: &mut Option<Pull>,
+    ) -> Result<Cursor, Leave> {
+        let batch = Batch {
+            shard: self.shard,
+            cursor: pulled.cursor,
+            next_cursor: pulled.next_cursor,
+            group_cursors: pulled.group_cursors(),
+            raw_size: pulled.raw_size,
+            groups: pulled.groups,
+        };
+        let started = Instant::now();
+        let span = tracing::debug_span!(
+            "batch",
+            cursor = %batch.cursor,
+            logs = batch.log_count(),
+            bytes = batch.raw_size
+        );
+        let outcome = self.process(&batch).instrument(span).await;
+        let took = started.elapsed();
+        let (logs, next, bytes) = (batch.log_count() as u64, batch.next_cursor, batch.raw_size);
+        // The batch is processed or dropped: its budget goes back.
+        drop(batch);
+        drop(reservation);
+        match outcome {
+            Outcome::Done(Decision::Continue) => {
+                self.batches += 1;
+                self.logs += logs;
+                self.tracker.processed = Some(next);
+                self.settings.metrics.update(self.shard, |m| {
+                    m.batches += 1;
+                    m.processed_logs += logs;
+                    m.processed_bytes += bytes;
+                    m.position = Some(next);
+                    m.last_process_time = Some(took);
+                });
+                Ok(next)
+            }
+            Outcome::Done(Decision::RollBack(to)) => {
+                if let Some(pull) = prefetch.take() {
+                    pull.abort();
+                }
+                self.tracker.processed = Some(to);
+                if self.tracker.saved.is_some_and(|s| s > to) {
+                    self.tracker.saved = Some(to);
+                }
+                self.position(to);
+                Ok(to)
+            }
+            Outcome::Leave(leave) => Err(leave),
         }
     }
 
