@@ -10,6 +10,8 @@ use sls_client::signing::SignatureVersion;
 use sls_client::{Client, ProvideCredentials};
 use sls_proto::CompressType;
 
+use crate::processor::ErrorPolicy;
+
 /// Where a shard starts when the group has no checkpoint for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -128,32 +130,51 @@ impl ConfigError {
 }
 
 /// A validated configuration. Build it with [`ConsumerConfig::builder`].
-#[derive(Clone)]
+///
+/// Its `Debug` shows every option; the client shows only its endpoint, so
+/// no secret reaches it.
+#[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    pub(crate) client: Client,
+    /// The client given to [`ConsumerConfigBuilder::client`], else the one
+    /// [`ConsumerConfigBuilder::build`] makes from the endpoint: always set
+    /// in a built configuration ([`ConsumerConfig::client`]).
+    pub(crate) client: Option<Client>,
     pub(crate) project: String,
     pub(crate) logstore: String,
     pub(crate) group: String,
     pub(crate) consumer: String,
     pub(crate) start: StartPosition,
     pub(crate) heartbeat_interval: Duration,
+    /// The group's timeout: set by `build()`, from
+    /// [`ConsumerConfigBuilder::heartbeat_timeout`] or the interval.
     pub(crate) timeout: Duration,
     pub(crate) fetch_interval: Duration,
+    /// The cap of the growing wait of an idle shard; at least
+    /// `fetch_interval` once built.
     pub(crate) max_idle_interval: Duration,
     pub(crate) max_fetch_groups: u32,
+    /// Children only after their parents.
     pub(crate) ordered: bool,
     pub(crate) auto_commit_interval: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) compression: CompressType,
+    /// The SPL query every pull carries, if any (never blank once built).
     pub(crate) query: Option<String>,
+    /// The consume processor every pull names, if any (never blank once
+    /// built).
     pub(crate) processor: Option<String>,
     pub(crate) on_group_deleted: OnGroupDeleted,
+    /// The memory budget shared by every shard.
     pub(crate) max_buffered_bytes: u64,
     pub(crate) max_concurrent_fetches: u32,
+    /// Bounded replay: stop at the data received at this Unix time.
     pub(crate) end_time: Option<i64>,
+    /// The byte target of one pull.
     pub(crate) max_pull_bytes: u64,
     pub(crate) on_expired_cursor: OnExpiredCursor,
     pub(crate) process_stall_after: Duration,
+    /// How a failing batch is retried.
+    pub(crate) error_policy: ErrorPolicy,
 }
 
 /// What the worker does when its consumer group disappears while it runs.
@@ -178,35 +199,37 @@ impl ConsumerConfig {
         consumer: impl Into<String>,
     ) -> ConsumerConfigBuilder {
         ConsumerConfigBuilder {
-            endpoint: None,
-            client: None,
-            credentials: None,
-            signature: None,
-            request_timeout: None,
-            retry: None,
-            project: project.into(),
-            logstore: logstore.into(),
-            group: group.into(),
-            consumer: consumer.into(),
-            start: defaults::START_POSITION,
-            heartbeat_interval: defaults::HEARTBEAT_INTERVAL,
-            timeout: None,
-            fetch_interval: defaults::FETCH_INTERVAL,
-            max_idle_interval: defaults::MAX_IDLE_INTERVAL,
-            max_fetch_groups: defaults::MAX_FETCH_GROUPS,
-            ordered: false,
-            auto_commit_interval: Some(defaults::AUTO_COMMIT_INTERVAL),
-            shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
-            compression: defaults::COMPRESSION,
-            query: None,
-            processor: None,
-            on_group_deleted: defaults::ON_GROUP_DELETED,
-            max_buffered_bytes: defaults::MAX_BUFFERED_BYTES,
-            max_concurrent_fetches: defaults::MAX_CONCURRENT_FETCHES,
-            end_time: None,
-            max_pull_bytes: defaults::MAX_PULL_BYTES,
-            on_expired_cursor: defaults::ON_EXPIRED_CURSOR,
-            process_stall_after: defaults::PROCESS_STALL_AFTER,
+            config: Self {
+                client: None,
+                project: project.into(),
+                logstore: logstore.into(),
+                group: group.into(),
+                consumer: consumer.into(),
+                start: defaults::START_POSITION,
+                heartbeat_interval: defaults::HEARTBEAT_INTERVAL,
+                // Replaced by `build()`, which derives it from the interval
+                // in force unless one is set.
+                timeout: defaults::HEARTBEAT_INTERVAL.saturating_mul(defaults::TIMEOUT_INTERVALS),
+                fetch_interval: defaults::FETCH_INTERVAL,
+                max_idle_interval: defaults::MAX_IDLE_INTERVAL,
+                max_fetch_groups: defaults::MAX_FETCH_GROUPS,
+                ordered: false,
+                auto_commit_interval: Some(defaults::AUTO_COMMIT_INTERVAL),
+                shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
+                compression: defaults::COMPRESSION,
+                query: None,
+                processor: None,
+                on_group_deleted: defaults::ON_GROUP_DELETED,
+                max_buffered_bytes: defaults::MAX_BUFFERED_BYTES,
+                max_concurrent_fetches: defaults::MAX_CONCURRENT_FETCHES,
+                end_time: None,
+                max_pull_bytes: defaults::MAX_PULL_BYTES,
+                on_expired_cursor: defaults::ON_EXPIRED_CURSOR,
+                process_stall_after: defaults::PROCESS_STALL_AFTER,
+                error_policy: ErrorPolicy::default(),
+            },
+            heartbeat_timeout: None,
+            connection: Connection::default(),
         }
     }
 
@@ -224,277 +247,16 @@ impl ConsumerConfig {
     pub fn heartbeat_interval(&self) -> Duration {
         self.heartbeat_interval
     }
-}
 
-impl fmt::Debug for ConsumerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConsumerConfig")
-            .field("client", &self.client)
-            .field("project", &self.project)
-            .field("logstore", &self.logstore)
-            .field("group", &self.group)
-            .field("consumer", &self.consumer)
-            .field("start", &self.start)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("timeout", &self.timeout)
-            .field("fetch_interval", &self.fetch_interval)
-            .field("max_idle_interval", &self.max_idle_interval)
-            .field("max_fetch_groups", &self.max_fetch_groups)
-            .field("ordered", &self.ordered)
-            .field("auto_commit_interval", &self.auto_commit_interval)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("compression", &self.compression)
-            .field("query", &self.query)
-            .field("processor", &self.processor)
-            .field("on_group_deleted", &self.on_group_deleted)
-            .field("max_buffered_bytes", &self.max_buffered_bytes)
-            .field("max_concurrent_fetches", &self.max_concurrent_fetches)
-            .field("end_time", &self.end_time)
-            .finish()
-    }
-}
-
-/// Builds a [`ConsumerConfig`]; every default is in [`defaults`].
-#[must_use]
-pub struct ConsumerConfigBuilder {
-    endpoint: Option<String>,
-    client: Option<Client>,
-    credentials: Option<Arc<dyn ProvideCredentials>>,
-    signature: Option<SignatureVersion>,
-    request_timeout: Option<Duration>,
-    retry: Option<RetryPolicy>,
-    project: String,
-    logstore: String,
-    group: String,
-    consumer: String,
-    start: StartPosition,
-    heartbeat_interval: Duration,
-    timeout: Option<Duration>,
-    fetch_interval: Duration,
-    max_idle_interval: Duration,
-    max_fetch_groups: u32,
-    ordered: bool,
-    auto_commit_interval: Option<Duration>,
-    shutdown_timeout: Duration,
-    compression: CompressType,
-    query: Option<String>,
-    processor: Option<String>,
-    on_group_deleted: OnGroupDeleted,
-    max_buffered_bytes: u64,
-    max_concurrent_fetches: u32,
-    end_time: Option<i64>,
-    max_pull_bytes: u64,
-    on_expired_cursor: OnExpiredCursor,
-    process_stall_after: Duration,
-}
-
-impl ConsumerConfigBuilder {
-    /// The service endpoint (with [`ConsumerConfigBuilder::credentials`]);
-    /// or give a ready [`Client`] instead.
-    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = Some(endpoint.into());
-        self
+    /// The client the worker calls the service with.
+    pub(crate) fn client(&self) -> &Client {
+        self.client
+            .as_ref()
+            .expect("a built ConsumerConfig holds a client")
     }
 
-    /// The credentials for [`ConsumerConfigBuilder::endpoint`] (default: the
-    /// `ALIBABA_CLOUD_*` environment variables).
-    pub fn credentials(mut self, provider: impl ProvideCredentials) -> Self {
-        self.credentials = Some(Arc::new(provider));
-        self
-    }
-
-    /// The signature for [`ConsumerConfigBuilder::endpoint`] (default v1;
-    /// v4 with the endpoint's region, for `AuthVersion`/`Region` users).
-    pub fn signature_version(mut self, version: SignatureVersion) -> Self {
-        self.signature = Some(version);
-        self
-    }
-
-    /// The per-attempt request timeout for
-    /// [`ConsumerConfigBuilder::endpoint`] (default 60 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = Some(timeout);
-        self
-    }
-
-    /// The retry policy of service calls for
-    /// [`ConsumerConfigBuilder::endpoint`] (default
-    /// [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = Some(retry);
-        self
-    }
-
-    /// A ready client (its endpoint, credentials, retries and timeouts).
-    /// The endpoint, credentials, signature, timeout and retry settings
-    /// above then belong on the client: setting one here as well is an
-    /// error, not silently ignored.
-    pub fn client(mut self, client: Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
-    /// Where shards without a checkpoint start (default `Begin`).
-    pub fn start_position(mut self, start: StartPosition) -> Self {
-        self.start = start;
-        self
-    }
-
-    /// The heartbeat interval (default 20 s).
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.heartbeat_interval = interval;
-        self
-    }
-
-    /// The group's timeout (default 3 heartbeat intervals, rounded down to
-    /// whole seconds); must be at least 2 intervals (the official Python
-    /// consumer's ratio) and whole seconds, as the service takes it
-    /// (CreateConsumerGroup's `timeout` is an integer of seconds). Every
-    /// member writes its own timeout into the group as it starts; the
-    /// worker's lease follows the timeout in force, whoever set it.
-    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The wait between pulls of a caught-up shard (default 200 ms), and
-    /// the first wait after an empty pull; must be positive (zero would
-    /// poll a caught-up shard in a busy loop).
-    pub fn fetch_interval(mut self, interval: Duration) -> Self {
-        self.fetch_interval = interval;
-        self
-    }
-
-    /// The longest wait between pulls of an idle shard (default 1 s): after
-    /// an empty pull the wait starts at the fetch interval and doubles
-    /// with each empty pull in a row up to this; data ends it at once.
-    /// Set it to the fetch interval to pull at a fixed pace. A value below
-    /// the fetch interval counts as the fetch interval.
-    pub fn max_idle_interval(mut self, interval: Duration) -> Self {
-        self.max_idle_interval = interval;
-        self
-    }
-
-    /// Log groups per pull, 1..=1000 (default 1000).
-    pub fn max_fetch_groups(mut self, groups: u32) -> Self {
-        self.max_fetch_groups = groups;
-        self
-    }
-
-    /// Consume children shards only after their parents (default off).
-    pub fn ordered(mut self, ordered: bool) -> Self {
-        self.ordered = ordered;
-        self
-    }
-
-    /// Commit processed cursors on this interval (default 60 s); `None`
-    /// commits only on revoke, shard end and shutdown, and when the
-    /// processor asks.
-    pub fn auto_commit_interval(mut self, interval: Option<Duration>) -> Self {
-        self.auto_commit_interval = interval;
-        self
-    }
-
-    /// The compression pulls ask for (default lz4; zstd also works).
-    pub fn compression(mut self, compression: CompressType) -> Self {
-        self.compression = compression;
-        self
-    }
-
-    /// An SPL query run on the service for every pull (`query` with
-    /// `pullMode=scan_on_stream`); batches hold what it returns, and
-    /// progress is made even when it filters everything out. The official
-    /// SDKs' docs prefer a named consume processor
-    /// ([`processor`](Self::processor)); set one or the other.
-    pub fn query(mut self, spl: impl Into<String>) -> Self {
-        self.query = Some(spl.into());
-        self
-    }
-
-    /// A consume processor run on the service for every pull: the SPL
-    /// stored under `name` in the project (PullLogs' `processor`, as the
-    /// Go `LogHubConfig.Processor`, Java and Python `processor` options
-    /// pass it). Batches hold what it returns, as with
-    /// [`query`](Self::query).
-    ///
-    /// Setting both a query and a processor is refused by
-    /// [`build`](Self::build) with a [`ConfigError`] on `processor`: the
-    /// official consumers send both, but how the service combines them is
-    /// not documented, so we do not guess.
-    pub fn processor(mut self, name: impl Into<String>) -> Self {
-        self.processor = Some(name.into());
-        self
-    }
-
-    /// What to do if the group is deleted while running (default
-    /// [`OnGroupDeleted::Recreate`]).
-    pub fn on_group_deleted(mut self, action: OnGroupDeleted) -> Self {
-        self.on_group_deleted = action;
-        self
-    }
-
-    /// The most fetched-but-unprocessed data, in decompressed bytes, all
-    /// shards together (default 256 MiB; at least 8 MiB, so the largest
-    /// log group, 5 MB, always fits).
-    pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
-        self.max_buffered_bytes = bytes;
-        self
-    }
-
-    /// Bounded replay: read only data received before this Unix time
-    /// (seconds). Each shard stops at it, commits it and is released;
-    /// [`Worker::replay_finished`](crate::Worker::replay_finished) resolves
-    /// once every shard of the logstore got there.
-    pub fn end_time(mut self, unix_seconds: i64) -> Self {
-        self.end_time = Some(unix_seconds);
-        self
-    }
-
-    /// The most pulls in flight at once, all shards together (default 16).
-    pub fn max_concurrent_fetches(mut self, fetches: u32) -> Self {
-        self.max_concurrent_fetches = fetches;
-        self
-    }
-
-    /// The byte target of one pull, in decompressed bytes (default 8 MiB,
-    /// at least 64 KiB, at most the memory budget). Each shard asks for as
-    /// many groups as fit it (from the group sizes it has seen, at most
-    /// `max_fetch_groups`); an answer larger than its reservation is
-    /// refused from its headers and asked again with fewer groups, down to
-    /// one, so no group size stops a shard.
-    pub fn max_pull_bytes(mut self, bytes: u64) -> Self {
-        self.max_pull_bytes = bytes;
-        self
-    }
-
-    /// What a shard does when its position points into data dropped by
-    /// retention (default [`OnExpiredCursor::Oldest`]).
-    pub fn on_expired_cursor(mut self, policy: OnExpiredCursor) -> Self {
-        self.on_expired_cursor = policy;
-        self
-    }
-
-    /// How long one `process` call may run before the shard shows as
-    /// stalled in [`Worker::metrics`](crate::Worker::metrics) and
-    /// [`Worker::health`](crate::Worker::health) (default 5 minutes). The
-    /// call is not interrupted.
-    pub fn process_stall_after(mut self, after: Duration) -> Self {
-        self.process_stall_after = after;
-        self
-    }
-
-    /// How long shutdown waits for in-flight processing (default 30 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
-        self
-    }
-
-    /// Validates and builds. Names are checked against the service's rules
-    /// ([`sls_client::names`]): a name the service would refuse fails here,
-    /// naming the field and the rule, instead of failing (or only being
-    /// logged, as in the Go library: aliyun-log-go-sdk issue 77) once the
-    /// worker runs.
-    pub fn build(self) -> Result<ConsumerConfig, ConfigError> {
+    /// Checks the names against the service's rules.
+    fn check_names(&self) -> Result<(), ConfigError> {
         for (field, kind, value) in [
             ("project", NameKind::Project, &self.project),
             ("logstore", NameKind::Logstore, &self.logstore),
@@ -506,13 +268,21 @@ impl ConsumerConfigBuilder {
             }
             names::check(kind, value).map_err(|err| ConfigError::new(field, err.to_string()))?;
         }
-        if self.heartbeat_interval < Duration::from_millis(100) {
+        Ok(())
+    }
+
+    /// The group's timeout: `set` if given, else 3 heartbeat intervals in
+    /// whole seconds; either way at least 2 intervals and a whole number
+    /// of seconds the service takes.
+    fn group_timeout(&self, set: Option<Duration>) -> Result<Duration, ConfigError> {
+        let interval = self.heartbeat_interval;
+        if interval < Duration::from_millis(100) {
             return Err(ConfigError::new(
                 "heartbeat_interval",
                 "must be at least 100 ms",
             ));
         }
-        let timeout = match self.timeout {
+        let timeout = match set {
             Some(timeout) if timeout.subsec_nanos() != 0 => {
                 return Err(ConfigError::new(
                     "heartbeat_timeout",
@@ -520,26 +290,9 @@ impl ConsumerConfigBuilder {
                 ));
             }
             Some(timeout) => timeout,
-            None => {
-                let Some(timeout) = self
-                    .heartbeat_interval
-                    .checked_mul(defaults::TIMEOUT_INTERVALS)
-                else {
-                    return Err(ConfigError::new(
-                        "heartbeat_interval",
-                        "too long: the group's timeout (3 intervals) overflows",
-                    ));
-                };
-                // Whole seconds, rounded down, but never below the
-                // 2 intervals every timeout must give (a sub-second
-                // interval rounds up to them).
-                let floor = Duration::from_secs(timeout.as_secs());
-                let two = self.heartbeat_interval.saturating_mul(2);
-                let two_up = Duration::from_secs(two.as_secs() + u64::from(two.subsec_nanos() > 0));
-                floor.max(two_up)
-            }
+            None => default_timeout(interval)?,
         };
-        if timeout < self.heartbeat_interval.saturating_mul(2) {
+        if timeout < interval.saturating_mul(2) {
             return Err(ConfigError::new(
                 "heartbeat_timeout",
                 "must be at least twice the heartbeat interval: the service drops a consumer \
@@ -552,6 +305,11 @@ impl ConsumerConfigBuilder {
                 "must be 1 s to 2^32-1 s",
             ));
         }
+        Ok(timeout)
+    }
+
+    /// Checks every bounded number and time against its range.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
         if self.fetch_interval.is_zero() {
             return Err(ConfigError::new("fetch_interval", "must be positive"));
         }
@@ -606,95 +364,352 @@ impl ConsumerConfigBuilder {
                 "must be positive (or None)",
             ));
         }
-        if self.client.is_some() {
-            for (field, set) in [
-                ("endpoint", self.endpoint.is_some()),
-                ("credentials", self.credentials.is_some()),
-                ("signature_version", self.signature.is_some()),
-                ("request_timeout", self.request_timeout.is_some()),
-                ("retry_policy", self.retry.is_some()),
-            ] {
-                if set {
-                    return Err(ConfigError::new(
-                        field,
-                        "set it on the Client given with `client`, not here",
-                    ));
-                }
-            }
-        }
-        let query = self.query.filter(|q| !q.trim().is_empty());
-        let processor = self.processor.filter(|p| !p.trim().is_empty());
-        if query.is_some() && processor.is_some() {
+        Ok(())
+    }
+
+    /// Drops a blank query or processor, and refuses both at once.
+    fn settle_spl(&mut self) -> Result<(), ConfigError> {
+        self.query = self.query.take().filter(|q| !q.trim().is_empty());
+        self.processor = self.processor.take().filter(|p| !p.trim().is_empty());
+        if self.query.is_some() && self.processor.is_some() {
             return Err(ConfigError::new(
                 "processor",
                 "set a query or a consume processor, not both (how the service combines them is not documented)",
             ));
         }
-        let client = match (self.client, self.endpoint) {
-            (Some(client), _) => client,
-            (None, Some(endpoint)) => {
-                let mut builder = Client::builder(endpoint);
-                if let Some(credentials) = self.credentials {
-                    builder = builder.credentials(credentials);
-                }
-                if let Some(version) = self.signature {
-                    builder = builder.signature_version(version);
-                }
-                if let Some(timeout) = self.request_timeout {
-                    if timeout.is_zero() {
-                        return Err(ConfigError::new("request_timeout", "must be positive"));
-                    }
-                    builder = builder.attempt_timeout(timeout);
-                }
-                if let Some(retry) = self.retry {
-                    builder = builder.retry_policy(retry);
-                }
-                builder
-                    .build()
-                    .map_err(|err| ConfigError::new("endpoint", err.to_string()))?
-            }
-            (None, None) => {
-                return Err(ConfigError::new("endpoint", "set an endpoint or a client"));
-            }
-        };
-        Ok(ConsumerConfig {
-            client,
-            project: self.project,
-            logstore: self.logstore,
-            group: self.group,
-            consumer: self.consumer,
-            start: self.start,
-            heartbeat_interval: self.heartbeat_interval,
-            timeout,
-            fetch_interval: self.fetch_interval,
-            max_idle_interval: self.max_idle_interval.max(self.fetch_interval),
-            max_fetch_groups: self.max_fetch_groups,
-            ordered: self.ordered,
-            auto_commit_interval: self.auto_commit_interval,
-            shutdown_timeout: self.shutdown_timeout,
-            compression: self.compression,
-            query,
-            processor,
-            on_group_deleted: self.on_group_deleted,
-            max_buffered_bytes: self.max_buffered_bytes,
-            max_concurrent_fetches: self.max_concurrent_fetches,
-            end_time: self.end_time,
-            max_pull_bytes: self.max_pull_bytes,
-            on_expired_cursor: self.on_expired_cursor,
-            process_stall_after: self.process_stall_after,
-        })
+        Ok(())
     }
 }
 
-impl fmt::Debug for ConsumerConfigBuilder {
+/// The default group timeout for `interval`: 3 intervals, rounded down to
+/// whole seconds, but never below the 2 intervals every timeout must give
+/// (a sub-second interval rounds up to them).
+fn default_timeout(interval: Duration) -> Result<Duration, ConfigError> {
+    let Some(timeout) = interval.checked_mul(defaults::TIMEOUT_INTERVALS) else {
+        return Err(ConfigError::new(
+            "heartbeat_interval",
+            "too long: the group's timeout (3 intervals) overflows",
+        ));
+    };
+    let floor = Duration::from_secs(timeout.as_secs());
+    let two = interval.saturating_mul(2);
+    let two_up = Duration::from_secs(two.as_secs() + u64::from(two.subsec_nanos() > 0));
+    Ok(floor.max(two_up))
+}
+
+/// A credentials provider whose `Debug` shows nothing of it: a provider's
+/// own `Debug` is its author's, and may not redact.
+struct Provider(Arc<dyn ProvideCredentials>);
+
+impl fmt::Debug for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConsumerConfigBuilder")
-            .field("endpoint", &self.endpoint)
-            .field("project", &self.project)
-            .field("logstore", &self.logstore)
-            .field("group", &self.group)
-            .field("consumer", &self.consumer)
-            .finish_non_exhaustive()
+        f.write_str("<redacted>")
+    }
+}
+
+/// What builds the client when none is given: the builder's inputs that are
+/// not configuration fields.
+#[derive(Debug, Default)]
+struct Connection {
+    endpoint: Option<String>,
+    credentials: Option<Provider>,
+    signature: Option<SignatureVersion>,
+    request_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+}
+
+impl Connection {
+    /// With a ready client, every connection setting belongs on it: one set
+    /// here as well is an error, not silently ignored.
+    fn check_unset(&self) -> Result<(), ConfigError> {
+        for (field, set) in [
+            ("endpoint", self.endpoint.is_some()),
+            ("credentials", self.credentials.is_some()),
+            ("signature_version", self.signature.is_some()),
+            ("request_timeout", self.request_timeout.is_some()),
+            ("retry_policy", self.retry.is_some()),
+        ] {
+            if set {
+                return Err(ConfigError::new(
+                    field,
+                    "set it on the Client given with `client`, not here",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a client of the endpoint.
+    fn client(self) -> Result<Client, ConfigError> {
+        let Some(endpoint) = self.endpoint else {
+            return Err(ConfigError::new("endpoint", "set an endpoint or a client"));
+        };
+        let mut builder = Client::builder(endpoint);
+        if let Some(Provider(credentials)) = self.credentials {
+            builder = builder.credentials(credentials);
+        }
+        if let Some(version) = self.signature {
+            builder = builder.signature_version(version);
+        }
+        if let Some(timeout) = self.request_timeout {
+            if timeout.is_zero() {
+                return Err(ConfigError::new("request_timeout", "must be positive"));
+            }
+            builder = builder.attempt_timeout(timeout);
+        }
+        if let Some(retry) = self.retry {
+            builder = builder.retry_policy(retry);
+        }
+        builder
+            .build()
+            .map_err(|err| ConfigError::new("endpoint", err.to_string()))
+    }
+}
+
+/// Builds a [`ConsumerConfig`]; every default is in [`defaults`].
+#[derive(Debug)]
+#[must_use]
+pub struct ConsumerConfigBuilder {
+    /// The configuration as set so far, from the defaults.
+    config: ConsumerConfig,
+    /// The group's timeout, if set; else `build()` derives it.
+    heartbeat_timeout: Option<Duration>,
+    /// What builds the client when none is given.
+    connection: Connection,
+}
+
+impl ConsumerConfigBuilder {
+    /// The service endpoint (with [`ConsumerConfigBuilder::credentials`]);
+    /// or give a ready [`Client`] instead.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.connection.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The credentials for [`ConsumerConfigBuilder::endpoint`] (default: the
+    /// `ALIBABA_CLOUD_*` environment variables).
+    pub fn credentials(mut self, provider: impl ProvideCredentials) -> Self {
+        self.connection.credentials = Some(Provider(Arc::new(provider)));
+        self
+    }
+
+    /// The signature for [`ConsumerConfigBuilder::endpoint`] (default v1;
+    /// v4 with the endpoint's region, for `AuthVersion`/`Region` users).
+    pub fn signature_version(mut self, version: SignatureVersion) -> Self {
+        self.connection.signature = Some(version);
+        self
+    }
+
+    /// The per-attempt request timeout for
+    /// [`ConsumerConfigBuilder::endpoint`] (default 60 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.connection.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The retry policy of service calls for
+    /// [`ConsumerConfigBuilder::endpoint`] (default
+    /// [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.connection.retry = Some(retry);
+        self
+    }
+
+    /// A ready client (its endpoint, credentials, retries and timeouts).
+    /// The endpoint, credentials, signature, timeout and retry settings
+    /// above then belong on the client: setting one here as well is an
+    /// error, not silently ignored.
+    pub fn client(mut self, client: Client) -> Self {
+        self.config.client = Some(client);
+        self
+    }
+
+    /// Where shards without a checkpoint start (default `Begin`).
+    pub fn start_position(mut self, start: StartPosition) -> Self {
+        self.config.start = start;
+        self
+    }
+
+    /// The heartbeat interval (default 20 s).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+
+    /// The group's timeout (default 3 heartbeat intervals, rounded down to
+    /// whole seconds); must be at least 2 intervals (the official Python
+    /// consumer's ratio) and whole seconds, as the service takes it
+    /// (CreateConsumerGroup's `timeout` is an integer of seconds). Every
+    /// member writes its own timeout into the group as it starts; the
+    /// worker's lease follows the timeout in force, whoever set it.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// The wait between pulls of a caught-up shard (default 200 ms), and
+    /// the first wait after an empty pull; must be positive (zero would
+    /// poll a caught-up shard in a busy loop).
+    pub fn fetch_interval(mut self, interval: Duration) -> Self {
+        self.config.fetch_interval = interval;
+        self
+    }
+
+    /// The longest wait between pulls of an idle shard (default 1 s): after
+    /// an empty pull the wait starts at the fetch interval and doubles
+    /// with each empty pull in a row up to this; data ends it at once.
+    /// Set it to the fetch interval to pull at a fixed pace. A value below
+    /// the fetch interval counts as the fetch interval.
+    pub fn max_idle_interval(mut self, interval: Duration) -> Self {
+        self.config.max_idle_interval = interval;
+        self
+    }
+
+    /// Log groups per pull, 1..=1000 (default 1000).
+    pub fn max_fetch_groups(mut self, groups: u32) -> Self {
+        self.config.max_fetch_groups = groups;
+        self
+    }
+
+    /// Consume children shards only after their parents (default off).
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.config.ordered = ordered;
+        self
+    }
+
+    /// Commit processed cursors on this interval (default 60 s); `None`
+    /// commits only on revoke, shard end and shutdown, and when the
+    /// processor asks.
+    pub fn auto_commit_interval(mut self, interval: Option<Duration>) -> Self {
+        self.config.auto_commit_interval = interval;
+        self
+    }
+
+    /// The compression pulls ask for (default lz4; zstd also works).
+    pub fn compression(mut self, compression: CompressType) -> Self {
+        self.config.compression = compression;
+        self
+    }
+
+    /// An SPL query run on the service for every pull (`query` with
+    /// `pullMode=scan_on_stream`); batches hold what it returns, and
+    /// progress is made even when it filters everything out. The official
+    /// SDKs' docs prefer a named consume processor
+    /// ([`processor`](Self::processor)); set one or the other.
+    pub fn query(mut self, spl: impl Into<String>) -> Self {
+        self.config.query = Some(spl.into());
+        self
+    }
+
+    /// A consume processor run on the service for every pull: the SPL
+    /// stored under `name` in the project (PullLogs' `processor`, as the
+    /// Go `LogHubConfig.Processor`, Java and Python `processor` options
+    /// pass it). Batches hold what it returns, as with
+    /// [`query`](Self::query).
+    ///
+    /// Setting both a query and a processor is refused by
+    /// [`build`](Self::build) with a [`ConfigError`] on `processor`: the
+    /// official consumers send both, but how the service combines them is
+    /// not documented, so we do not guess.
+    pub fn processor(mut self, name: impl Into<String>) -> Self {
+        self.config.processor = Some(name.into());
+        self
+    }
+
+    /// What to do if the group is deleted while running (default
+    /// [`OnGroupDeleted::Recreate`]).
+    pub fn on_group_deleted(mut self, action: OnGroupDeleted) -> Self {
+        self.config.on_group_deleted = action;
+        self
+    }
+
+    /// The most fetched-but-unprocessed data, in decompressed bytes, all
+    /// shards together (default 256 MiB; at least 8 MiB, so the largest
+    /// log group, 5 MB, always fits).
+    pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Bounded replay: read only data received before this Unix time
+    /// (seconds). Each shard stops at it, commits it and is released;
+    /// [`Worker::replay_finished`](crate::Worker::replay_finished) resolves
+    /// once every shard of the logstore got there.
+    pub fn end_time(mut self, unix_seconds: i64) -> Self {
+        self.config.end_time = Some(unix_seconds);
+        self
+    }
+
+    /// The most pulls in flight at once, all shards together (default 16).
+    pub fn max_concurrent_fetches(mut self, fetches: u32) -> Self {
+        self.config.max_concurrent_fetches = fetches;
+        self
+    }
+
+    /// The byte target of one pull, in decompressed bytes (default 8 MiB,
+    /// at least 64 KiB, at most the memory budget). Each shard asks for as
+    /// many groups as fit it (from the group sizes it has seen, at most
+    /// `max_fetch_groups`); an answer larger than its reservation is
+    /// refused from its headers and asked again with fewer groups, down to
+    /// one, so no group size stops a shard.
+    pub fn max_pull_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_pull_bytes = bytes;
+        self
+    }
+
+    /// What a shard does when its position points into data dropped by
+    /// retention (default [`OnExpiredCursor::Oldest`]).
+    pub fn on_expired_cursor(mut self, policy: OnExpiredCursor) -> Self {
+        self.config.on_expired_cursor = policy;
+        self
+    }
+
+    /// How long one `process` call may run before the shard shows as
+    /// stalled in [`Worker::metrics`](crate::Worker::metrics) and
+    /// [`Worker::health`](crate::Worker::health) (default 5 minutes). The
+    /// call is not interrupted.
+    pub fn process_stall_after(mut self, after: Duration) -> Self {
+        self.config.process_stall_after = after;
+        self
+    }
+
+    /// How long shutdown waits for in-flight processing (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How a failing batch is retried, and what happens after the retries
+    /// (default [`ErrorPolicy::default`]: 5 retries from 1 s up to 30 s,
+    /// then keep retrying).
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.config.error_policy = policy;
+        self
+    }
+
+    /// Validates and builds. Names are checked against the service's rules
+    /// ([`sls_client::names`]): a name the service would refuse fails here,
+    /// naming the field and the rule, instead of failing (or only being
+    /// logged, as in the Go library: aliyun-log-go-sdk issue 77) once the
+    /// worker runs.
+    pub fn build(self) -> Result<ConsumerConfig, ConfigError> {
+        let Self {
+            mut config,
+            heartbeat_timeout,
+            connection,
+        } = self;
+        config.check_names()?;
+        config.timeout = config.group_timeout(heartbeat_timeout)?;
+        config.check_ranges()?;
+        if config.client.is_some() {
+            connection.check_unset()?;
+        }
+        config.settle_spl()?;
+        if config.client.is_none() {
+            config.client = Some(connection.client()?);
+        }
+        config.max_idle_interval = config.max_idle_interval.max(config.fetch_interval);
+        Ok(config)
     }
 }
 
@@ -729,6 +744,24 @@ mod tests {
             !shown.contains("SECRET-xyz") && !shown.contains("TOKEN-xyz"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn debug_output_shows_every_option() {
+        let builder = base().max_pull_bytes(1 << 20);
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("127.0.0.1:1"), "{shown}");
+        let config = builder.build().unwrap();
+        let shown = format!("{config:?}");
+        for option in [
+            "max_pull_bytes: 1048576",
+            "on_expired_cursor: Oldest",
+            "process_stall_after: 300s",
+            "error_policy: ErrorPolicy",
+            "endpoint",
+        ] {
+            assert!(shown.contains(option), "{option} missing: {shown}");
+        }
     }
 
     #[test]

@@ -223,6 +223,7 @@
 //! - [`exactly_once`]: a transactional sink's pattern ([`exactly_once::ExactlyOnce`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::too_many_lines)]
 
 mod blocking;
 mod budget;

@@ -235,7 +235,8 @@ pub enum AfterRetries {
 }
 
 /// How a failing batch is retried: with back-off (never a tight loop), a
-/// number of times, then [`AfterRetries`].
+/// number of times, then [`AfterRetries`]. Set it with
+/// [`ConsumerConfigBuilder::error_policy`](crate::ConsumerConfigBuilder::error_policy).
 #[derive(Debug, Clone)]
 pub struct ErrorPolicy {
     pub(crate) retries: u32,

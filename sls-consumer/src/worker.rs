@@ -13,7 +13,7 @@ use crate::error::ConsumerError;
 use crate::health::Health;
 use crate::heartbeat::Coordinator;
 use crate::metrics::{MemoryStats, Registry, WorkerMetrics};
-use crate::processor::{ErrorPolicy, Processor};
+use crate::processor::Processor;
 use crate::report::WorkerReport;
 use crate::shard::ShardSettings;
 
@@ -60,28 +60,18 @@ pub struct Worker {
 impl Worker {
     /// Joins the group (creating it, or updating its timeout and order if
     /// it exists) and starts heartbeating and consuming. `factory` makes
-    /// one processor per shard this worker is given.
+    /// one processor per shard this worker is given; failing batches go
+    /// through the configuration's
+    /// [`error_policy`](crate::ConsumerConfigBuilder::error_policy).
     pub async fn start<P, F>(config: ConsumerConfig, factory: F) -> Result<Self, ConsumerError>
     where
         P: Processor,
         F: Fn(u32) -> P + Send + Sync + 'static,
     {
-        Self::start_with(config, ErrorPolicy::default(), factory).await
-    }
-
-    /// [`Worker::start`] with a policy for failing batches.
-    pub async fn start_with<P, F>(
-        config: ConsumerConfig,
-        errors: ErrorPolicy,
-        factory: F,
-    ) -> Result<Self, ConsumerError>
-    where
-        P: Processor,
-        F: Fn(u32) -> P + Send + Sync + 'static,
-    {
+        let config = Arc::new(config);
         let c = &config;
         let target = Arc::new(Target::new(
-            &c.client,
+            c.client(),
             &c.project,
             &c.logstore,
             &c.group,
@@ -91,21 +81,9 @@ impl Worker {
         let group_timeout = join_group(&calls, c).await?;
         let budget = Budget::new(c.max_buffered_bytes, c.max_concurrent_fetches);
         let settings = Arc::new(ShardSettings {
+            config: config.clone(),
             target,
-            start: c.start,
-            fetch_interval: c.fetch_interval,
-            max_idle_interval: c.max_idle_interval,
-            max_fetch_groups: c.max_fetch_groups,
-            max_pull_bytes: c.max_pull_bytes,
-            on_expired: c.on_expired_cursor,
-            compression: c.compression,
-            query: c.query.clone(),
-            processor: c.processor.clone(),
-            end_time: c.end_time,
-            ordered: c.ordered,
             budget: budget.clone(),
-            auto_commit: c.auto_commit_interval,
-            errors,
             readonly: RwLock::default(),
             metrics: Arc::new(Registry::default()),
         });

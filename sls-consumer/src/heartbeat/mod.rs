@@ -58,7 +58,7 @@ type Beat = Pin<Box<dyn Future<Output = (Instant, Result<Vec<u32>, CallError>)> 
 
 /// What the coordinator needs, set up by [`Worker`](crate::Worker).
 pub(crate) struct Coordinator<F> {
-    pub(crate) config: ConsumerConfig,
+    pub(crate) config: Arc<ConsumerConfig>,
     pub(crate) factory: Arc<F>,
     pub(crate) settings: Arc<ShardSettings>,
     pub(crate) calls: GroupCalls,
@@ -358,7 +358,7 @@ where
             shards: &shards,
             still_rounds: &still,
             process_stall_after: self.config.process_stall_after,
-            processor_retries: self.settings.errors.retries,
+            processor_retries: self.config.error_policy.retries,
         });
         for m in &shards {
             let now_stalled = stalled.contains(&m.shard);

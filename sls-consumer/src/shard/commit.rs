@@ -55,7 +55,10 @@ impl<P: Processor> ShardTask<P> {
 
     /// The periodic commit (auto-commit): what was processed, if it moved.
     pub(super) async fn commit_due(&mut self) -> Result<(), Leave> {
-        match self.tracker.to_commit(self.settings.auto_commit.is_some()) {
+        match self
+            .tracker
+            .to_commit(self.settings.config.auto_commit_interval.is_some())
+        {
             Some(cursor) => self.commit(cursor, AbortOn::AnyStop).await,
             None => Ok(()),
         }
@@ -64,7 +67,10 @@ impl<P: Processor> ShardTask<P> {
     /// The commit of a revoke or shutdown: it goes on through those stops
     /// (bounded by the shutdown timeout), not through a loss.
     pub(super) async fn commit_closing(&mut self) -> Result<(), Leave> {
-        match self.tracker.to_commit(self.settings.auto_commit.is_some()) {
+        match self
+            .tracker
+            .to_commit(self.settings.config.auto_commit_interval.is_some())
+        {
             Some(cursor) => match self.commit(cursor, AbortOn::Loss).await {
                 // A closing commit is only ever abandoned for a loss.
                 Err(Leave::Stop(_)) => Err(Leave::Stop(Stop::Lose)),

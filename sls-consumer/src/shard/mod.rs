@@ -27,6 +27,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use sls_client::PullLogsResponse;
 use sls_proto::Cursor;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -35,15 +36,15 @@ use tracing::Instrument;
 use self::process::Outcome;
 use self::pull::{Fetched, Pull};
 use self::sizing::PullSizer;
-use crate::budget::Budget;
+use crate::budget::{Budget, Reservation};
 use crate::calls::Calls;
 pub(crate) use crate::calls::Stop;
 use crate::calls::Target;
 use crate::checkpoint::Tracker;
-use crate::config::{OnExpiredCursor, StartPosition};
+use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
 use crate::metrics::Registry;
-use crate::processor::{Batch, Decision, ErrorPolicy, Processor};
+use crate::processor::{Batch, Decision, Processor};
 
 /// How a shard task ended.
 #[derive(Debug)]
@@ -59,7 +60,8 @@ pub enum ShardExit {
     Shutdown,
     /// A permanent error (the processor under
     /// [`AfterRetries::Stop`](crate::AfterRetries::Stop), a call no retry
-    /// fixes, an expired cursor under [`OnExpiredCursor::Stop`]): the
+    /// fixes, an expired cursor under
+    /// [`OnExpiredCursor::Stop`](crate::OnExpiredCursor::Stop)): the
     /// worker stops with it.
     Failed(ConsumerError),
     /// The task itself died (a bug of this crate, not of the processor,
@@ -84,29 +86,13 @@ pub struct ShardReport {
     pub committed: Option<Cursor>,
 }
 
-/// What every shard task of a worker shares.
+/// What every shard task of a worker shares: the configuration, and the
+/// worker's runtime state.
 #[derive(Debug)]
 pub(crate) struct ShardSettings {
+    /// The worker's configuration, shared with the coordinator.
+    pub(crate) config: Arc<ConsumerConfig>,
     pub(crate) target: Arc<Target>,
-    pub(crate) start: StartPosition,
-    pub(crate) fetch_interval: Duration,
-    /// The cap of the growing wait of an idle shard.
-    pub(crate) max_idle_interval: Duration,
-    pub(crate) max_fetch_groups: u32,
-    /// The byte target of one pull.
-    pub(crate) max_pull_bytes: u64,
-    pub(crate) compression: sls_proto::CompressType,
-    /// The SPL query every pull carries, if any.
-    pub(crate) query: Option<String>,
-    /// The consume processor every pull names, if any.
-    pub(crate) processor: Option<String>,
-    /// Bounded replay: stop at the data received at this Unix time.
-    pub(crate) end_time: Option<i64>,
-    /// Children only after their parents.
-    pub(crate) ordered: bool,
-    pub(crate) auto_commit: Option<Duration>,
-    pub(crate) errors: ErrorPolicy,
-    pub(crate) on_expired: OnExpiredCursor,
     /// The memory budget shared by every shard.
     pub(crate) budget: Arc<Budget>,
     /// Read-only shards, as the heartbeat loop last listed them.
@@ -162,8 +148,8 @@ pub(crate) async fn run<P: Processor>(
         settings.metrics.clone(),
     );
     let sizer = PullSizer::new(
-        settings.max_pull_bytes,
-        settings.max_fetch_groups,
+        settings.config.max_pull_bytes,
+        settings.config.max_fetch_groups,
         settings.budget.total(),
     );
     let mut task = ShardTask {
@@ -239,6 +225,8 @@ impl<P: Processor> ShardTask<P> {
             .update(self.shard, |m| m.position = Some(cursor));
     }
 
+    /// The stages in a loop (commit when due, pull, process) until the
+    /// task leaves.
     async fn consume(&mut self) -> ShardExit {
         if let Err(leave) = self.hook_assigned().await {
             return self.leave(leave, None).await;
@@ -256,7 +244,7 @@ impl<P: Processor> ShardTask<P> {
             // Commit: on the interval, whether or not data is flowing, so
             // a caught-up shard's last batches do not wait for the next
             // one to be committed.
-            if let Some(interval) = self.settings.auto_commit {
+            if let Some(interval) = self.settings.config.auto_commit_interval {
                 if last_commit.elapsed() >= interval {
                     last_commit = Instant::now();
                     if let Err(leave) = self.commit_due().await {
@@ -272,7 +260,7 @@ impl<P: Processor> ShardTask<P> {
             }
 
             // Pull.
-            let pulled = match self.fetch(cursor, prefetch.take()).await {
+            let (pulled, reservation) = match self.fetch(cursor, prefetch.take()).await {
                 Fetched::Data(pulled, reservation) => (pulled, reservation),
                 Fetched::Again => continue,
                 Fetched::Moved(to) => {
@@ -281,7 +269,6 @@ impl<P: Processor> ShardTask<P> {
                 }
                 Fetched::Leave(leave) => return self.leave(leave, None).await,
             };
-            let (pulled, reservation) = pulled;
             if pulled.count > 0 {
                 self.idle_pulls = 0;
             }
@@ -295,62 +282,79 @@ impl<P: Processor> ShardTask<P> {
                 }
             }
             prefetch = self.prefetch(&pulled);
-            let batch = Batch {
-                shard: self.shard,
-                cursor: pulled.cursor,
-                next_cursor: pulled.next_cursor,
-                group_cursors: pulled.group_cursors(),
-                raw_size: pulled.raw_size,
-                groups: pulled.groups,
-            };
 
             // Process.
-            let started = Instant::now();
-            let span = tracing::debug_span!(
-                "batch",
-                cursor = %batch.cursor,
-                logs = batch.log_count(),
-                bytes = batch.raw_size
-            );
-            let outcome = self.process(&batch).instrument(span).await;
-            let took = started.elapsed();
-            let (batch_logs, batch_next, batch_bytes) =
-                (batch.log_count() as u64, batch.next_cursor, batch.raw_size);
-            // The batch is processed or dropped: its budget goes back.
-            drop(batch);
-            drop(reservation);
-            match outcome {
-                Outcome::Done(Decision::Continue) => {
-                    self.batches += 1;
-                    self.logs += batch_logs;
-                    self.tracker.processed = Some(batch_next);
-                    cursor = batch_next;
-                    self.settings.metrics.update(self.shard, |m| {
-                        m.batches += 1;
-                        m.processed_logs += batch_logs;
-                        m.processed_bytes += batch_bytes;
-                        m.position = Some(batch_next);
-                        m.last_process_time = Some(took);
-                    });
-                }
-                Outcome::Done(Decision::RollBack(to)) => {
-                    if let Some(pull) = prefetch.take() {
-                        pull.abort();
-                    }
-                    self.tracker.processed = Some(to);
-                    if self.tracker.saved.is_some_and(|s| s > to) {
-                        self.tracker.saved = Some(to);
-                    }
-                    self.position(to);
-                    cursor = to;
-                }
-                Outcome::Leave(leave) => return self.leave(leave, prefetch).await,
+            match self
+                .process_pulled(pulled, reservation, &mut prefetch)
+                .await
+            {
+                Ok(next) => cursor = next,
+                Err(leave) => return self.leave(leave, prefetch).await,
             }
             if prefetch.is_none() {
-                if let Some(stop) = self.pause(self.settings.fetch_interval).await {
+                if let Some(stop) = self.pause(self.settings.config.fetch_interval).await {
                     return self.finish(stop, None).await;
                 }
             }
+        }
+    }
+
+    /// Processes a pulled batch, then gives its budget back: returns where
+    /// to pull next (the batch's end, or where the processor rolled back
+    /// to, dropping the pull started ahead).
+    async fn process_pulled(
+        &mut self,
+        pulled: PullLogsResponse,
+        reservation: Reservation,
+        prefetch: &mut Option<Pull>,
+    ) -> Result<Cursor, Leave> {
+        let batch = Batch {
+            shard: self.shard,
+            cursor: pulled.cursor,
+            next_cursor: pulled.next_cursor,
+            group_cursors: pulled.group_cursors(),
+            raw_size: pulled.raw_size,
+            groups: pulled.groups,
+        };
+        let started = Instant::now();
+        let span = tracing::debug_span!(
+            "batch",
+            cursor = %batch.cursor,
+            logs = batch.log_count(),
+            bytes = batch.raw_size
+        );
+        let outcome = self.process(&batch).instrument(span).await;
+        let took = started.elapsed();
+        let (logs, next, bytes) = (batch.log_count() as u64, batch.next_cursor, batch.raw_size);
+        // The batch is processed or dropped: its budget goes back.
+        drop(batch);
+        drop(reservation);
+        match outcome {
+            Outcome::Done(Decision::Continue) => {
+                self.batches += 1;
+                self.logs += logs;
+                self.tracker.processed = Some(next);
+                self.settings.metrics.update(self.shard, |m| {
+                    m.batches += 1;
+                    m.processed_logs += logs;
+                    m.processed_bytes += bytes;
+                    m.position = Some(next);
+                    m.last_process_time = Some(took);
+                });
+                Ok(next)
+            }
+            Outcome::Done(Decision::RollBack(to)) => {
+                if let Some(pull) = prefetch.take() {
+                    pull.abort();
+                }
+                self.tracker.processed = Some(to);
+                if self.tracker.saved.is_some_and(|s| s > to) {
+                    self.tracker.saved = Some(to);
+                }
+                self.position(to);
+                Ok(to)
+            }
+            Outcome::Leave(leave) => Err(leave),
         }
     }
 
@@ -383,7 +387,7 @@ impl<P: Processor> ShardTask<P> {
             .read()
             .map(|set| set.contains(&self.shard))
             .unwrap_or(false);
-        let drained = match self.settings.auto_commit {
+        let drained = match self.settings.config.auto_commit_interval {
             Some(_) => self.tracker.processed == Some(cursor),
             None => self.tracker.saved == Some(cursor),
         };
@@ -396,8 +400,8 @@ impl<P: Processor> ShardTask<P> {
         // shard costs about one request a second (requests are billed and
         // count against the shard's read quota); data ends it at once.
         let wait = idle_wait(
-            self.settings.fetch_interval,
-            self.settings.max_idle_interval,
+            self.settings.config.fetch_interval,
+            self.settings.config.max_idle_interval,
             self.idle_pulls,
         );
         self.idle_pulls = self.idle_pulls.saturating_add(1);
@@ -414,7 +418,7 @@ impl<P: Processor> ShardTask<P> {
         cursor: Cursor,
         prefetch: &mut Option<Pull>,
     ) -> Result<(), Leave> {
-        let drained = match self.settings.auto_commit {
+        let drained = match self.settings.config.auto_commit_interval {
             Some(_) => self.tracker.processed.is_some_and(|p| p >= cursor),
             None => self.tracker.saved.is_some_and(|s| s >= cursor),
         };
@@ -422,14 +426,16 @@ impl<P: Processor> ShardTask<P> {
             if let Some(pull) = prefetch.take() {
                 pull.abort();
             }
-            let due = self.tracker.to_commit(self.settings.auto_commit.is_some());
+            let due = self
+                .tracker
+                .to_commit(self.settings.config.auto_commit_interval.is_some());
             if let Some(due) = due {
                 self.commit_at_end(due).await?;
             }
             self.hook_shard_end().await?;
             return Err(Leave::Exit(ShardExit::Ended));
         }
-        match self.pause(self.settings.fetch_interval).await {
+        match self.pause(self.settings.config.fetch_interval).await {
             Some(stop) => Err(stop.into()),
             None => Ok(()),
         }

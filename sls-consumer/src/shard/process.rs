@@ -53,7 +53,7 @@ impl<P: Processor> ShardTask<P> {
     /// back-off; only a loss interrupts (a revoke or shutdown lets the
     /// batch finish).
     pub(super) async fn process(&mut self, batch: &Batch) -> Outcome {
-        let mut policy: ErrorPolicy = self.settings.errors.clone();
+        let mut policy: ErrorPolicy = self.settings.config.error_policy.clone();
         let mut failures = 0u32;
         loop {
             let settings = self.settings.clone();
@@ -129,7 +129,7 @@ impl<P: Processor> ShardTask<P> {
     fn hook_panicked(&self, hook: &'static str, panic: ProcessorPanic) -> Result<(), Leave> {
         self.settings.metrics.update(self.shard, |m| m.panics += 1);
         tracing::error!(shard = self.shard, hook, panic = %panic.message(), "processor hook panicked");
-        if self.settings.errors.then == AfterRetries::Stop {
+        if self.settings.config.error_policy.then == AfterRetries::Stop {
             return Err(Leave::Exit(ShardExit::Failed(ConsumerError::Processor {
                 shard: self.shard,
                 source: Box::new(panic),
@@ -150,7 +150,7 @@ impl<P: Processor> ShardTask<P> {
     /// (never falling back to another position), until it answers, the
     /// policy says stop, or the shard is lost.
     pub(super) async fn hook_seek(&mut self) -> Result<Option<Cursor>, Leave> {
-        let mut policy: ErrorPolicy = self.settings.errors.clone();
+        let mut policy: ErrorPolicy = self.settings.config.error_policy.clone();
         let mut failures = 0u32;
         loop {
             let err: ProcessError = match hook(&self.stop, self.processor.seek(self.shard)).await? {

@@ -32,7 +32,7 @@ impl<P: Processor> ShardTask<P> {
     /// Where to start: waits for parents (ordered groups), finds the
     /// replay's end (bounded replay), and returns the first cursor.
     pub(super) async fn find_start(&mut self) -> Result<Cursor, Leave> {
-        if self.settings.ordered {
+        if self.settings.config.ordered {
             self.wait_for_parents().await?;
         }
         let sought = self.hook_seek().await?;
@@ -57,7 +57,7 @@ impl<P: Processor> ShardTask<P> {
                 self.check_cursor(cursor, false).await?
             }
             (None, None) => {
-                let position = match self.settings.start {
+                let position = match self.settings.config.start {
                     StartPosition::Begin => CursorPosition::Begin,
                     StartPosition::End => CursorPosition::End,
                     StartPosition::At(t) => CursorPosition::At(t),
@@ -74,7 +74,7 @@ impl<P: Processor> ShardTask<P> {
             m.position = Some(cursor);
             m.committed = committed;
         });
-        if let Some(end_time) = self.settings.end_time {
+        if let Some(end_time) = self.settings.config.end_time {
             let end = self
                 .calls
                 .cursor(self.shard, CursorPosition::At(end_time))
@@ -146,7 +146,7 @@ impl<P: Processor> ShardTask<P> {
                 },
             )));
         }
-        let policy = self.settings.on_expired;
+        let policy = self.settings.config.on_expired_cursor;
         let resumed = match policy {
             OnExpiredCursor::Stop => {
                 tracing::error!(shard = self.shard, dead = %cursor, %oldest, "the position points into data dropped by retention; stopping as configured");
@@ -200,6 +200,7 @@ impl<P: Processor> ShardTask<P> {
     async fn wait_for_parents(&mut self) -> Result<(), Leave> {
         let wait = self
             .settings
+            .config
             .fetch_interval
             .max(std::time::Duration::from_secs(1));
         loop {

@@ -240,8 +240,11 @@ async fn fragile(
     let logs = Arc::new(AtomicU64::new(0));
     let first_success_at = Arc::new(Mutex::new(None));
     let (l, f) = (logs.clone(), first_success_at.clone());
-    let config = harness::config(hub, "c1", StartPosition::Begin);
-    let worker = Worker::start_with(config, policy, move |_| {
+    let config = harness::builder(hub, "c1", StartPosition::Begin)
+        .error_policy(policy)
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, move |_| {
         Blocking::new(Fragile {
             panics,
             calls: 0,

@@ -404,15 +404,15 @@ async fn failing_batches_follow_the_error_policy() {
     let log = Log::default();
     let l = log.clone();
     let policy = ErrorPolicy::new(3, backoff.clone(), AfterRetries::Stop);
-    let worker = Worker::start_with(
-        harness::config(&hub, "f1", StartPosition::Begin),
-        policy,
-        move |_| Flaky {
-            log: l.clone(),
-            failures: 2,
-            tries: BTreeMap::new(),
-        },
-    )
+    let config = harness::builder(&hub, "f1", StartPosition::Begin)
+        .error_policy(policy)
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, move |_| Flaky {
+        log: l.clone(),
+        failures: 2,
+        tries: BTreeMap::new(),
+    })
     .await
     .unwrap();
     assert!(harness::wait_until(Duration::from_secs(30), || log.len() as u64 >= total).await);
@@ -425,15 +425,15 @@ async fn failing_batches_follow_the_error_policy() {
     harness::write(&hub, 0, 2, 2).await;
     let policy = ErrorPolicy::new(2, backoff, AfterRetries::Stop);
     let l = Log::default();
-    let worker = Worker::start_with(
-        harness::config(&hub, "f2", StartPosition::Begin),
-        policy,
-        move |_| Flaky {
-            log: l.clone(),
-            failures: u32::MAX,
-            tries: BTreeMap::new(),
-        },
-    )
+    let config = harness::builder(&hub, "f2", StartPosition::Begin)
+        .error_policy(policy)
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, move |_| Flaky {
+        log: l.clone(),
+        failures: u32::MAX,
+        tries: BTreeMap::new(),
+    })
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;

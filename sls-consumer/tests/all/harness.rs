@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use sls_client::PutLogsRequest;
 use sls_consumer::{
-    Batch, ConsumerConfig, FnProcessor, ProcessError, StartPosition, Worker, processor_fn,
+    Batch, ConsumerConfig, ConsumerConfigBuilder, FnProcessor, ProcessError, StartPosition, Worker,
+    processor_fn,
 };
 use sls_proto::{ByteSlice, LogGroup};
 use sls_testkit::FakeLogHub;
@@ -79,6 +80,15 @@ pub(crate) async fn write(hub: &FakeLogHub, first: u64, groups: u64, per_group: 
 }
 
 pub(crate) fn config(hub: &FakeLogHub, consumer: &str, start: StartPosition) -> ConsumerConfig {
+    builder(hub, consumer, start).build().unwrap()
+}
+
+/// [`config`]'s settings, to add more to.
+pub(crate) fn builder(
+    hub: &FakeLogHub,
+    consumer: &str,
+    start: StartPosition,
+) -> ConsumerConfigBuilder {
     ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, consumer)
         .client(hub.client())
         .start_position(start)
@@ -87,8 +97,6 @@ pub(crate) fn config(hub: &FakeLogHub, consumer: &str, start: StartPosition) -> 
         .fetch_interval(Duration::from_millis(100))
         .max_fetch_groups(5)
         .auto_commit_interval(Some(Duration::from_millis(500)))
-        .build()
-        .unwrap()
 }
 
 type Recorder =

@@ -361,11 +361,8 @@ async fn a_processor_that_panics_once_is_retried_under_every_policy() {
         let counter = Counter::default();
         counter.panics_left.store(1, Ordering::SeqCst);
         let seen = counter.clone();
-        let worker = Worker::start_with(config(&hub).build().unwrap(), policy(then), move |_| {
-            seen.clone()
-        })
-        .await
-        .unwrap();
+        let config = config(&hub).error_policy(policy(then)).build().unwrap();
+        let worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
         assert!(
             counted(&counter, total).await,
             "{then:?}: {} of {total}",
@@ -409,8 +406,10 @@ async fn always_panicking(
         always_panic: true,
         ..Counter::default()
     };
-    let config = settings(config(&hub)).build().unwrap();
-    let worker = Worker::start_with(config, policy(then), move |_| counter.clone())
+    let config = settings(config(&hub).error_policy(policy(then)))
+        .build()
+        .unwrap();
+    let worker = Worker::start(config, move |_| counter.clone())
         .await
         .unwrap();
     (hub, worker)

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sls_consumer::{
-    Batch, Checkpoint, ConsumerConfig, ConsumerError, CursorReset, Decision, ProcessError,
-    Processor, Worker,
+    Batch, Checkpoint, ConsumerConfig, ConsumerConfigBuilder, ConsumerError, CursorReset, Decision,
+    ProcessError, Processor, Worker,
 };
 use sls_proto::{ByteSlice, Cursor};
 use sls_testkit::FakeLogHub;
@@ -59,14 +59,17 @@ impl Processor for Sink {
 }
 
 fn config(hub: &FakeLogHub) -> ConsumerConfig {
+    builder(hub).build().unwrap()
+}
+
+/// [`config`]'s settings, to add more to.
+fn builder(hub: &FakeLogHub) -> ConsumerConfigBuilder {
     ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "c")
         .client(hub.client())
         .heartbeat_interval(INTERVAL)
         .fetch_interval(Duration::from_millis(100))
         .max_fetch_groups(1)
         .auto_commit_interval(Some(Duration::from_millis(500)))
-        .build()
-        .unwrap()
 }
 
 /// A one-shard hub with 6 groups of one log (ids 0..6) and a group whose
@@ -189,9 +192,8 @@ async fn a_seek_that_keeps_failing_shows_in_health() {
         sls_client::retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(1)),
         sls_consumer::AfterRetries::Skip,
     );
-    let mut worker = Worker::start_with(config(&hub), policy, move |_| seen.clone())
-        .await
-        .unwrap();
+    let config = builder(&hub).error_policy(policy).build().unwrap();
+    let mut worker = Worker::start(config, move |_| seen.clone()).await.unwrap();
     let failing = sls_consumer::Problem::ProcessorFailing { shard: 0 };
     tokio::time::timeout(INTERVAL * 20, async {
         while !worker.health_changed().await.problems().contains(&failing) {}

@@ -33,9 +33,10 @@ async fn crashes_restarts_and_lost_answers_leave_each_log_once() {
         let config = config(GROUP, &name)
             .client(hub.client())
             .max_fetch_groups(3)
+            .error_policy(errors())
             .build()
             .unwrap();
-        Worker::start_with(config, errors(), move |_shard| {
+        Worker::start(config, move |_shard| {
             ExactlyOnce::new(
                 PgSink::new(db.clone(), stats.clone()).losing_answers(7, commits.clone()),
             )

@@ -199,12 +199,13 @@ fn consumer_process() {
                 DEFAULT_ACCESS_KEY_SECRET,
             ))
             .max_fetch_groups(3)
+            .error_policy(errors())
             .build()
             .unwrap();
         let db: tokio_postgres::Config = db.parse().unwrap();
         let stats = Arc::new(SinkStats::default());
         let commits = Arc::new(AtomicU64::new(0));
-        let mut worker = Worker::start_with(config, errors(), move |_shard| {
+        let mut worker = Worker::start(config, move |_shard| {
             ExactlyOnce::new(
                 PgSink::new(db.clone(), stats.clone()).losing_answers(5, commits.clone()),
             )

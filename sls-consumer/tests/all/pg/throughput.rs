@@ -150,10 +150,11 @@ async fn measure<P: Processor>(
         .client(hub.client())
         .max_fetch_groups(GROUPS_PER_BATCH)
         .fetch_interval(Duration::from_millis(1))
+        .error_policy(errors())
         .build()
         .unwrap();
     let started = Instant::now();
-    let worker = Worker::start_with(config, errors(), factory).await.unwrap();
+    let worker = Worker::start(config, factory).await.unwrap();
     while done.load(Ordering::SeqCst) < total {
         assert!(started.elapsed() < PATIENCE * 5, "too slow");
         tokio::time::sleep(Duration::from_millis(1)).await;
