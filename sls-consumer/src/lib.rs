@@ -158,7 +158,10 @@
 //!
 //! # No poison pills
 //! Real data and real service states never stop a shard for good while the
-//! worker looks alive; every error a shard's calls can meet has one fate:
+//! worker looks alive; every error a call can meet has one fate (one
+//! table, in one place, matched on [`sls_client::ErrorCode`]; the client's
+//! own retries are off for the worker's calls, so this is the only retry
+//! layer):
 //!
 //! | error | fate |
 //! |---|---|
@@ -167,7 +170,9 @@
 //! | a pull's answer larger than its reservation ([`sls_client::Error::TooLarge`], refused from its headers) | asked again with fewer groups, down to one; one group over the whole budget stops the worker ([`ConsumerError::GroupOverBudget`]) |
 //! | `InvalidCursor` on PullLogs | the cursor is checked against the oldest retained data: expired → [`OnExpiredCursor`]; otherwise the worker stops ([`ConsumerError::CursorRefused`]) |
 //! | `ConsumerNotMatch`, `ConsumerNotExist` on a commit | the shard was lost ([`Processor::on_lost`]) |
-//! | `ConsumerGroupNotExist` | the heartbeat loop recreates the group ([`OnGroupDeleted`]) or stops the worker; shard calls wait meanwhile |
+//! | `ConsumerGroupNotExist` | the coordinator recreates the group ([`OnGroupDeleted`]) or stops the worker; shard calls wait meanwhile |
+//! | a heartbeat's transient failure | retried at once with a short back-off (100 ms, 200 ms, then a quarter interval) until the next heartbeat is due; past the lease every shard is dropped uncommitted ([`Processor::on_lost`]) |
+//! | `NotExistConsumerWithBody` on a heartbeat (the service dropped this consumer) | every shard is dropped uncommitted, and the next heartbeat joins again |
 //! | anything else (bad keys after one credential refresh, a missing project, logstore or shard, `ParameterInvalid`, an unknown code) | the worker stops with [`ConsumerError::ShardCall`] (shard, call, the service's error) |
 //!
 //! A panic in [`Processor::process`] or a hook is caught and goes through
