@@ -38,6 +38,24 @@ impl Log {
         self.0.lock().unwrap().len()
     }
 
+    /// Records every log of `batch` as delivered to `consumer`.
+    pub(crate) fn record(&self, consumer: &str, batch: &Batch) {
+        let mut seen = self.0.lock().unwrap();
+        for group in &batch.groups {
+            for entry in group.logs() {
+                let id = entry
+                    .get("id")
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(u64::MAX);
+                seen.push(Seen {
+                    consumer: consumer.to_owned(),
+                    shard: batch.shard,
+                    id,
+                });
+            }
+        }
+    }
+
     /// How many times each id was delivered.
     pub(crate) fn counts(&self) -> BTreeMap<u64, usize> {
         let mut counts = BTreeMap::new();
@@ -114,20 +132,7 @@ pub(crate) fn recorder(
         let consumer = consumer.clone();
         let f: Box<dyn FnMut(Batch) -> std::future::Ready<Result<(), ProcessError>> + Send> =
             Box::new(move |batch: Batch| {
-                let mut seen = log.0.lock().unwrap();
-                for group in &batch.groups {
-                    for entry in group.logs() {
-                        let id = entry
-                            .get("id")
-                            .and_then(|v| v.to_str().ok()?.parse().ok())
-                            .unwrap_or(u64::MAX);
-                        seen.push(Seen {
-                            consumer: consumer.clone(),
-                            shard: batch.shard,
-                            id,
-                        });
-                    }
-                }
+                log.record(&consumer, &batch);
                 std::future::ready(Ok(()))
             });
         processor_fn(f)

@@ -13,9 +13,7 @@ use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, Decision, ProcessError, Processor, StartPosition, Worker,
 };
 
-use sls_proto::ByteSlice;
-
-use crate::harness::{self, GROUP, LOGSTORE, Log, PROJECT, Seen};
+use crate::harness::{self, GROUP, LOGSTORE, Log, PROJECT};
 
 /// Records every log id and counts lost shards.
 struct Counting {
@@ -30,20 +28,7 @@ impl Processor for Counting {
         batch: &Batch,
         _: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
-        let mut seen = self.log.0.lock().unwrap();
-        for group in &batch.groups {
-            for log in group.logs() {
-                let id = log
-                    .get("id")
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .unwrap_or(u64::MAX);
-                seen.push(Seen {
-                    consumer: self.consumer.clone(),
-                    shard: batch.shard,
-                    id,
-                });
-            }
-        }
+        self.log.record(&self.consumer, batch);
         Ok(Decision::Continue)
     }
 

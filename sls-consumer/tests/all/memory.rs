@@ -7,9 +7,9 @@ use sls_client::PutLogsRequest;
 use sls_consumer::{
     Batch, Checkpoint, ConsumerConfig, Decision, ProcessError, Processor, StartPosition, Worker,
 };
-use sls_proto::{ByteSlice, LogGroup};
+use sls_proto::LogGroup;
 
-use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, Log, PROJECT, Seen};
+use crate::harness::{self, GROUP, INTERVAL, LOGSTORE, Log, PROJECT};
 
 /// Takes 200 ms (virtual) per batch, and records ids.
 struct Slow {
@@ -23,20 +23,7 @@ impl Processor for Slow {
         _: &mut Checkpoint<'_>,
     ) -> Result<Decision, ProcessError> {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut seen = self.log.0.lock().unwrap();
-        for group in &batch.groups {
-            for log in group.logs() {
-                let id = log
-                    .get("id")
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .unwrap_or(u64::MAX);
-                seen.push(Seen {
-                    consumer: "slow".into(),
-                    shard: batch.shard,
-                    id,
-                });
-            }
-        }
+        self.log.record("slow", batch);
         Ok(Decision::Continue)
     }
 }

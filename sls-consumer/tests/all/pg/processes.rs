@@ -44,12 +44,7 @@ async fn killed_consumer_processes_leave_each_log_once() {
         return;
     };
     let logs = Scratch::new("pg-consumers");
-    let mut consumers = Consumers {
-        slots: (0..PROCESSES).map(|_| None).collect(),
-        hub: hub.endpoint(),
-        db: cluster.connection_string(),
-        logs: logs.path().to_owned(),
-    };
+    let mut consumers = Consumers::new(&hub, &cluster, &logs);
     for slot in 0..PROCESSES {
         consumers.spawn(slot);
     }
@@ -112,12 +107,7 @@ async fn frozen_consumer_processes_leave_each_log_once() {
         return;
     };
     let logs = Scratch::new("pg-frozen");
-    let mut consumers = Consumers {
-        slots: (0..PROCESSES).map(|_| None).collect(),
-        hub: hub.endpoint(),
-        db: cluster.connection_string(),
-        logs: logs.path().to_owned(),
-    };
+    let mut consumers = Consumers::new(&hub, &cluster, &logs);
     for (slot, interval) in ["500", "333", "250"].into_iter().enumerate() {
         consumers.spawn_with(slot, Some(interval));
     }
@@ -180,6 +170,21 @@ struct Consumers {
 }
 
 impl Consumers {
+    /// No process yet; each will reach `hub` and `cluster`, and write its
+    /// output under `logs`.
+    fn new(
+        hub: &sls_testkit::FakeLogHub,
+        cluster: &super::harness::PgCluster,
+        logs: &Scratch,
+    ) -> Self {
+        Self {
+            slots: (0..PROCESSES).map(|_| None).collect(),
+            hub: hub.endpoint(),
+            db: cluster.connection_string(),
+            logs: logs.path().to_owned(),
+        }
+    }
+
     fn spawn(&mut self, slot: usize) {
         self.spawn_with(slot, None);
     }
