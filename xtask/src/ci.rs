@@ -18,9 +18,16 @@ pub(crate) const CARGO_DENY_VERSION: &str = "0.20.2";
 /// runs what a contributor is told to run (a test below checks the README).
 const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-features"];
 
-/// The published crates, packaged together so that each verifies against
-/// the others just packaged (none is on crates.io yet).
-const LIBRARY_CRATES: &[&str] = &["sls-proto", "sls-client", "sls-testkit", "sls-consumer"];
+/// The published crates (the libraries and the `sls` CLI), packaged
+/// together so that each verifies against the others just packaged (none
+/// is on crates.io yet).
+const LIBRARY_CRATES: &[&str] = &[
+    "sls-proto",
+    "sls-client",
+    "sls-testkit",
+    "sls-consumer",
+    "sls-cli",
+];
 
 /// Every example CI runs, by name and with its arguments, in its short
 /// mode (`SLS_EXAMPLE_SHORT=1`: a few seconds each).

@@ -1,0 +1,146 @@
+//! The command line, as clap types: global connection and output flags,
+//! then one subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `sls`: shards, consumer groups, lag and checkpoint resets on Alibaba
+/// Cloud Log Service (LogHub).
+///
+/// Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID,
+/// ALIBABA_CLOUD_ACCESS_KEY_SECRET and, for STS keys,
+/// ALIBABA_CLOUD_SECURITY_TOKEN. Exit codes: 0 success, 1 a service or
+/// network error (or a refused reset), 2 bad usage or input.
+#[derive(Debug, Parser)]
+#[command(name = "sls", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Connection and output flags, accepted before or after the command.
+    #[command(flatten)]
+    pub(crate) global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The flags every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection and output")]
+pub(crate) struct Global {
+    /// The service endpoint, such as https://cn-hangzhou.log.aliyuncs.com
+    #[arg(long, env = "SLS_ENDPOINT", global = true, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// The project
+    #[arg(long, env = "SLS_PROJECT", global = true)]
+    pub(crate) project: Option<String>,
+    /// The logstore
+    #[arg(long, env = "SLS_LOGSTORE", global = true)]
+    pub(crate) logstore: Option<String>,
+    /// Request signature version; v4 needs --region
+    #[arg(
+        long,
+        env = "SLS_SIGNATURE_VERSION",
+        global = true,
+        value_enum,
+        default_value_t = SignatureVersionArg::V1
+    )]
+    pub(crate) signature_version: SignatureVersionArg,
+    /// The endpoint's region, such as cn-hangzhou (for v4 signatures)
+    #[arg(long, env = "SLS_REGION", global = true)]
+    pub(crate) region: Option<String>,
+    /// Output format: aligned columns, or one JSON document
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    pub(crate) output: Output,
+}
+
+/// `--signature-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SignatureVersionArg {
+    /// HMAC-SHA1 (the default)
+    V1,
+    /// SLS4-HMAC-SHA256, scoped to --region
+    V4,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned columns for people
+    Table,
+    /// One JSON document for scripts (field names are stable)
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List the logstore's shards: id, status, and the receive time at
+    /// their begin and end cursors
+    Shards,
+    /// See and steer consumer groups
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+}
+
+/// `sls groups ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupsCommand {
+    /// List the logstore's consumer groups: name, timeout, in-order flag
+    List,
+    /// Per shard: checkpoint and its time, shard end time, lag, owner,
+    /// and when the checkpoint was last updated; then a summary
+    Describe(DescribeArgs),
+    /// Move a group's checkpoints: prints the plan and changes nothing
+    /// unless --execute is given
+    Reset(ResetArgs),
+}
+
+/// `sls groups describe`.
+#[derive(Debug, Args)]
+pub(crate) struct DescribeArgs {
+    /// The consumer group
+    pub(crate) group: String,
+}
+
+/// `sls groups reset`.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("target")
+        .required(true)
+        .multiple(false)
+        .args(["to_earliest", "to_latest", "to_datetime", "by_duration", "from_file"])
+))]
+pub(crate) struct ResetArgs {
+    /// The consumer group
+    pub(crate) group: String,
+    /// To the oldest data each shard retains
+    #[arg(long)]
+    pub(crate) to_earliest: bool,
+    /// To the end of each shard (skip everything not yet consumed)
+    #[arg(long)]
+    pub(crate) to_latest: bool,
+    /// To the first data received at or after TIME (RFC 3339, such as
+    /// 2024-05-01T09:00:00+08:00, or Unix seconds)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) to_datetime: Option<String>,
+    /// To DUR before now, such as 1h30m, 15m, 2d or 90s
+    #[arg(long, value_name = "DUR")]
+    pub(crate) by_duration: Option<String>,
+    /// To the cursors of a CSV file of shard,cursor[,time] rows, as
+    /// --export writes
+    #[arg(long, value_name = "CSV")]
+    pub(crate) from_file: Option<PathBuf>,
+    /// Only this shard (repeatable; default every shard)
+    #[arg(long = "shard", value_name = "N")]
+    pub(crate) shards: Vec<u32>,
+    /// Write the checkpoints (not a dry run)
+    #[arg(long)]
+    pub(crate) execute: bool,
+    /// With --execute: reset even while a consumer is live
+    #[arg(long, requires = "execute")]
+    pub(crate) force: bool,
+    /// First write the current checkpoints to CSV (shard,cursor,time), so
+    /// that --from-file CSV undoes the reset
+    #[arg(long, value_name = "CSV")]
+    pub(crate) export: Option<PathBuf>,
+}

@@ -1,0 +1,87 @@
+//! `sls`: the command line for Alibaba Cloud Log Service (LogHub):
+//! shards, consumer groups, lag, and checkpoint resets with a dry run by
+//! default. See the crate README and `docs/cli.md`.
+//!
+//! Every failure is one line on stderr, `sls: ...`, naming the call and
+//! the service's error code; exit code 1 for a service or network error,
+//! 2 for bad usage or input.
+
+mod cli;
+mod conn;
+mod error;
+mod groups;
+mod reset;
+mod shards;
+mod table;
+mod timefmt;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, GroupsCommand, Output};
+use crate::conn::Target;
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    // A bug must still be one line, without a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("sls: internal error{location}; please report it");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to stdout and exit 0; usage errors
+        // exit 2.
+        Err(err) => err.exit(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("sls: cannot start: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(text) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`sls ... | head`) is not an error.
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("sls: cannot write the output: {err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(err) => {
+            eprintln!("sls: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Runs the command; the text to print.
+async fn run(cli: &Cli) -> Result<String, CliError> {
+    let json = cli.global.output == Output::Json;
+    let target = Target::from_flags(&cli.global)?;
+    match &cli.command {
+        Command::Shards => shards::run(&target, json).await,
+        Command::Groups(GroupsCommand::List) => groups::list(&target, json).await,
+        Command::Groups(GroupsCommand::Describe(args)) => {
+            groups::describe(&target, &args.group, json).await
+        }
+        Command::Groups(GroupsCommand::Reset(args)) => reset::run(&target, args, json).await,
+    }
+}

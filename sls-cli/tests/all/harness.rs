@@ -1,0 +1,195 @@
+//! A fake LogHub whose clock the test moves, and `sls` run against it.
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sls_client::{Checkpoint, CheckpointUpdate, Client, CursorPosition, PutLogsRequest};
+use sls_proto::{Cursor, LogGroup};
+use sls_testkit::{Clock, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FakeLogHub};
+
+pub(crate) const PROJECT: &str = "demo";
+pub(crate) const LOGSTORE: &str = "app";
+pub(crate) const GROUP: &str = "etl";
+
+/// How far in the past the hub's clock starts: data is written at
+/// `start + n` seconds, then the clock is moved to the present
+/// ([`Hub::to_present`]) so that "ago" and liveness read sensibly on the
+/// CLI, which uses this machine's clock.
+const BACK: u64 = 10_000;
+
+/// A fake hub with one consumer group.
+pub(crate) struct Hub {
+    pub(crate) hub: FakeLogHub,
+    /// The hub clock's start, in Unix seconds.
+    pub(crate) start: i64,
+    /// The present when the hub started, in Unix seconds.
+    present: i64,
+}
+
+impl Hub {
+    /// `shards` shards and group [`GROUP`] with heartbeat `timeout`.
+    pub(crate) async fn start(shards: u32, timeout: u32) -> Self {
+        let present = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let start = present - BACK;
+        let hub = FakeLogHub::builder()
+            .logstore(PROJECT, LOGSTORE, shards)
+            .consumer_group(PROJECT, LOGSTORE, GROUP, timeout, false)
+            .clock(Clock::manual(UNIX_EPOCH + Duration::from_secs(start)))
+            // The CLI signs with this machine's clock.
+            .check_date(false)
+            .start()
+            .await
+            .unwrap();
+        Self {
+            hub,
+            start: start as i64,
+            present: present as i64,
+        }
+    }
+
+    /// A client signing as the hub wants.
+    pub(crate) fn client(&self) -> Client {
+        self.hub.client()
+    }
+
+    /// Now on the hub's clock, in Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        self.hub.clock().unix_seconds()
+    }
+
+    /// Moves the hub's clock to `start + offset` seconds.
+    pub(crate) fn at(&self, offset: i64) {
+        let to = self.start + offset;
+        let now = self.now();
+        assert!(to >= now, "the clock only moves forward");
+        self.hub
+            .clock()
+            .advance(Duration::from_secs((to - now) as u64));
+    }
+
+    /// Moves the hub's clock to the present as of the hub's start.
+    pub(crate) fn to_present(&self) {
+        self.at(self.present - self.start);
+    }
+
+    /// Writes one group of one log `{"id": id}` to `shard` (of 2 shards at
+    /// most) at `start + offset`.
+    pub(crate) async fn write(&self, shard: u32, offset: i64, id: u64) {
+        self.at(offset);
+        let key = if shard == 0 { "00" } else { "ff" };
+        let group = LogGroup::builder()
+            .log(self.now() as u32, [("id", id.to_string())])
+            .build();
+        self.client()
+            .put_logs(
+                PutLogsRequest::from_group(PROJECT, LOGSTORE, &group)
+                    .hash_key(format!("{key}{}", "0".repeat(30))),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The cursor of the first group received at or after `start + offset`.
+    pub(crate) async fn cursor_at(&self, shard: u32, offset: i64) -> Cursor {
+        self.client()
+            .get_cursor(
+                PROJECT,
+                LOGSTORE,
+                shard,
+                CursorPosition::At(self.start + offset),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Saves `cursor` as `shard`'s checkpoint, as `consumer` (forced).
+    pub(crate) async fn commit(&self, consumer: &str, shard: u32, cursor: Cursor) {
+        self.client()
+            .update_checkpoint(
+                PROJECT,
+                LOGSTORE,
+                GROUP,
+                consumer,
+                CheckpointUpdate::new(shard, cursor).force(true),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The group's checkpoints.
+    pub(crate) async fn checkpoints(&self) -> Vec<Checkpoint> {
+        self.client()
+            .get_checkpoints(PROJECT, LOGSTORE, GROUP, None)
+            .await
+            .unwrap()
+    }
+
+    /// Each shard's checkpoint cursor, by shard.
+    pub(crate) async fn cursors(&self) -> Vec<(u32, Option<Cursor>)> {
+        self.checkpoints()
+            .await
+            .into_iter()
+            .map(|c| (c.shard, c.cursor))
+            .collect()
+    }
+
+    /// `sls` with the hub's connection in the environment.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sls"));
+        command
+            .args(args)
+            .env("SLS_ENDPOINT", self.hub.endpoint())
+            .env("SLS_PROJECT", PROJECT)
+            .env("SLS_LOGSTORE", LOGSTORE)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
+            .env_remove("ALIBABA_CLOUD_SECURITY_TOKEN")
+            .env_remove("SLS_SIGNATURE_VERSION")
+            .env_remove("SLS_REGION")
+            .env_remove("RUST_BACKTRACE");
+        command
+    }
+
+    /// Runs `sls args...`; its exit code, stdout and stderr.
+    pub(crate) async fn sls(&self, args: &[&str]) -> Run {
+        run(self.command(args)).await
+    }
+
+    /// Runs `sls args...` and expects it to succeed; its stdout.
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
+        let run = self.sls(args).await;
+        assert_eq!(run.code, 0, "sls {args:?} failed: {}", run.stderr);
+        run.stdout
+    }
+
+    /// `sls --output json args...`, parsed.
+    pub(crate) async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let stdout = self.ok(&all).await;
+        serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+    }
+}
+
+/// What a run of `sls` did.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs `command` off the runtime (the hub serves on it meanwhile).
+pub(crate) async fn run(mut command: Command) -> Run {
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
