@@ -80,6 +80,25 @@ pub(crate) enum Command {
     /// See and steer consumer groups
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Print a shell completion script: `sls completions bash >
+    /// /etc/bash_completion.d/sls`, `sls completions zsh > ~/.zfunc/_sls`,
+    /// `sls completions fish > ~/.config/fish/completions/sls.fish`
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// `sls completions SHELL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Shell {
+    /// Bash
+    Bash,
+    /// Zsh
+    Zsh,
+    /// Fish
+    Fish,
 }
 
 /// `sls groups ...`.
@@ -93,6 +112,51 @@ pub(crate) enum GroupsCommand {
     /// Move a group's checkpoints: prints the plan and changes nothing
     /// unless --execute is given
     Reset(ResetArgs),
+    /// Create a consumer group
+    Create(CreateArgs),
+    /// Change a consumer group's timeout or in-order flag
+    Update(UpdateArgs),
+    /// Delete a consumer group and its checkpoints (needs --yes)
+    Delete(DeleteArgs),
+}
+
+/// `sls groups create`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// The consumer group
+    pub(crate) group: String,
+    /// Seconds without a heartbeat after which a consumer is dropped
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) timeout: u32,
+    /// Children shards wait until their parents are consumed
+    #[arg(long)]
+    pub(crate) in_order: bool,
+}
+
+/// `sls groups update`.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("change").required(true).multiple(true).args(["timeout", "in_order"])
+))]
+pub(crate) struct UpdateArgs {
+    /// The consumer group
+    pub(crate) group: String,
+    /// The new timeout, in seconds
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) timeout: Option<u32>,
+    /// The new in-order flag
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) in_order: Option<bool>,
+}
+
+/// `sls groups delete`.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// The consumer group
+    pub(crate) group: String,
+    /// Yes, delete it: its checkpoints go with it
+    #[arg(long)]
+    pub(crate) yes: bool,
 }
 
 /// `sls groups describe`.

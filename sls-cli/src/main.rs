@@ -6,6 +6,7 @@
 //! the service's error code; exit code 1 for a service or network error,
 //! 2 for bad usage or input.
 
+mod admin;
 mod cli;
 mod conn;
 mod error;
@@ -18,9 +19,10 @@ mod timefmt;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use clap_complete::{generate, shells};
 
-use crate::cli::{Cli, Command, GroupsCommand, Output};
+use crate::cli::{Cli, Command, GroupsCommand, Output, Shell};
 use crate::conn::Target;
 use crate::error::CliError;
 
@@ -75,6 +77,9 @@ fn main() -> ExitCode {
 /// Runs the command; the text to print.
 async fn run(cli: &Cli) -> Result<String, CliError> {
     let json = cli.global.output == Output::Json;
+    if let Command::Completions { shell } = &cli.command {
+        return Ok(completions(*shell));
+    }
     let target = Target::from_flags(&cli.global)?;
     match &cli.command {
         Command::Shards => shards::run(&target, json).await,
@@ -83,5 +88,21 @@ async fn run(cli: &Cli) -> Result<String, CliError> {
             groups::describe(&target, &args.group, json).await
         }
         Command::Groups(GroupsCommand::Reset(args)) => reset::run(&target, args, json).await,
+        Command::Groups(GroupsCommand::Create(args)) => admin::create(&target, args, json).await,
+        Command::Groups(GroupsCommand::Update(args)) => admin::update(&target, args, json).await,
+        Command::Groups(GroupsCommand::Delete(args)) => admin::delete(&target, args, json).await,
+        Command::Completions { .. } => unreachable!("handled above"),
     }
+}
+
+/// The completion script for `shell`.
+fn completions(shell: Shell) -> String {
+    let mut script = Vec::new();
+    let mut command = Cli::command();
+    match shell {
+        Shell::Bash => generate(shells::Bash, &mut command, "sls", &mut script),
+        Shell::Zsh => generate(shells::Zsh, &mut command, "sls", &mut script),
+        Shell::Fish => generate(shells::Fish, &mut command, "sls", &mut script),
+    }
+    String::from_utf8_lossy(&script).into_owned()
 }
