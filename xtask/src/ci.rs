@@ -26,6 +26,7 @@ const LIBRARY_CRATES: &[&str] = &["sls-proto", "sls-client", "sls-testkit", "sls
 /// mode (`SLS_EXAMPLE_SHORT=1`: a few seconds each).
 pub(crate) const EXAMPLES: &[(&str, &[&str])] = &[
     ("quickstart", &[]),
+    ("produce", &[]),
     ("copy_logstore", &[]),
     ("manual_checkpoint", &[]),
     ("tail", &["--demo"]),
