@@ -9,6 +9,12 @@
 //! this client) · [sls-testkit](https://docs.rs/sls-testkit) (a fake
 //! LogHub for tests, used below).
 //!
+//! These docs are the reference (types, methods, errors). An overview of
+//! the calls, retries, credentials, proxies and TLS roots, and the
+//! service's behaviour this client relies on, with public sources, are in
+//! the sls-rs guide, the `docs/` folder of the sls-rs repository (chapters
+//! "The client and the wire format" and the protocol notes).
+//!
 //! ```
 //! use sls_client::{Client, CursorPosition, PullLogsRequest, PutLogsRequest};
 //! use sls_proto::LogGroup;

@@ -10,6 +10,14 @@
 //! [sls-testkit](https://docs.rs/sls-testkit) (a fake LogHub to test
 //! consumers on, used below).
 //!
+//! These docs are the reference: every type, method and error, the
+//! guarantees and the fate of each error. The concepts behind them
+//! (consumer groups, shards, checkpoints, the lease, a shard's lifecycle,
+//! hand-off after a clean stop or a crash, with diagrams), every option
+//! with its default and its name in the official Go, Java and Python
+//! consumers, operating a consumer, and the test behind each guarantee are
+//! in the sls-rs guide, the `docs/` folder of the sls-rs repository.
+//!
 //! ```
 //! use sls_client::PutLogsRequest;
 //! use sls_consumer::{Batch, ConsumerConfig, StartPosition, Worker, processor_fn};

@@ -9,6 +9,12 @@
 //! Most users need only sls-consumer or sls-client, which re-export what
 //! they hand out from here.
 //!
+//! These docs are the reference (types, methods, errors). Why text is
+//! bytes, what the view checks, and the decoding figures with the commands
+//! that measure them are in the sls-rs guide, the `docs/` folder of the
+//! sls-rs repository (chapters "The client and the wire format" and
+//! "Performance").
+//!
 //! ```
 //! use sls_proto::prost::Message;
 //! use sls_proto::{CompressType, Decompressor, LogGroup, LogGroupList, LogGroupListView};

@@ -10,6 +10,12 @@
 //! (consumer groups) · **sls-testkit** (this crate). Use it as a
 //! dev-dependency.
 //!
+//! These docs are the reference (types, methods, errors, and what the fake
+//! chose where the service is undocumented). How to test a consumer with
+//! it, and how to point the official Go, Java and Python SDKs at
+//! `sls-fake`, are in the sls-rs guide, the `docs/` folder of the sls-rs
+//! repository (chapter "Testing with sls-testkit").
+//!
 //! ```
 //! use sls_client::{Error, PutLogsRequest};
 //! use sls_proto::LogGroup;

