@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod operate;
 pub mod sqlite_sink;
 
 /// Prints the libraries' warnings and errors (a shard that stalls, a pull
