@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod operate;
 pub mod sqlite_sink;
 
 // The guide's chapters (`docs/`), compiled and run as doctests of this

@@ -72,7 +72,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `metrics` | no | publishes worker and shard figures through the [`metrics`](https://docs.rs/metrics) facade (the same figures as [`Worker::metrics`]) |
+//! | `metrics` | no | publishes worker and shard figures through the [`metrics`](https://docs.rs/metrics) facade, named and typed for Prometheus: counters `_total`, lag in seconds per shard, calls by outcome, latency histograms, health; every name, type and label in `export`'s table (built with the feature) |
 //! | `logging` | no | [`logging`]: console or rotating-file logging for the worker (tracing-subscriber, file-rotate) |
 //!
 //! # Against the service
@@ -230,7 +230,9 @@
 //!   commit), with the pull sizing.
 //! - `budget`: the memory budget and the fetch cap.
 //! - `metrics`: [`WorkerMetrics`], [`ShardMetrics`].
-//! - `export` (feature `metrics`): the figures through the `metrics` facade.
+//! - `export`: the figures through the `metrics` facade (its table of
+//!   names, types and labels is public with feature `metrics`; without it
+//!   the module does nothing).
 //! - `logging` (feature `logging`): console or rotating-file logging.
 //! - `error`: [`ConsumerError`].
 //! - [`exactly_once`]: a transactional sink's pattern ([`exactly_once::ExactlyOnce`]).
@@ -246,6 +248,9 @@ mod config;
 mod error;
 pub mod exactly_once;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod export;
+#[cfg(not(feature = "metrics"))]
 mod export;
 mod health;
 mod heartbeat;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use sls_proto::Cursor;
 use tokio::time::Instant;
 
+use crate::export::{Series, ShardSeries, Totals};
+
 /// A call that keeps failing, as [`ShardMetrics::retrying`](crate::ShardMetrics::retrying)
 /// shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,9 @@ pub struct ShardMetrics {
     pub fetched_logs: u64,
     /// Decompressed bytes pulled.
     pub fetched_bytes: u64,
+    /// Bytes pulled as they came over the network (the compressed
+    /// bodies).
+    pub fetched_wire_bytes: u64,
     /// Logs processed.
     pub processed_logs: u64,
     /// Decompressed bytes processed.
@@ -115,6 +120,7 @@ impl ShardMetrics {
             held_for: Duration::ZERO,
             fetched_logs: 0,
             fetched_bytes: 0,
+            fetched_wire_bytes: 0,
             processed_logs: 0,
             processed_bytes: 0,
             batches: 0,
@@ -162,15 +168,28 @@ struct Entry {
     /// ask the service for it).
     end_seen: Option<Instant>,
     metrics: ShardMetrics,
+    /// Its series through the `metrics` facade.
+    series: ShardSeries,
 }
 
-/// The registry shard tasks update and `Worker::metrics` reads.
+/// The registry shard tasks update and `Worker::metrics` reads; it feeds
+/// the `metrics` facade too ([`Series`]).
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     shards: Mutex<BTreeMap<u32, Entry>>,
+    /// The worker's series.
+    pub(crate) series: Series,
 }
 
 impl Registry {
+    /// A registry publishing through `series`.
+    pub(crate) fn new(series: Series) -> Self {
+        Self {
+            shards: Mutex::default(),
+            series,
+        }
+    }
+
     pub(crate) fn start(&self, shard: u32) {
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         shards.insert(
@@ -180,6 +199,7 @@ impl Registry {
                 processing_since: None,
                 end_seen: None,
                 metrics: ShardMetrics::empty(shard),
+                series: self.series.shard(shard),
             },
         );
     }
@@ -195,7 +215,9 @@ impl Registry {
     pub(crate) fn update(&self, shard: u32, f: impl FnOnce(&mut ShardMetrics)) {
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = shards.get_mut(&shard) {
+            let before = Totals::of(&entry.metrics);
             f(&mut entry.metrics);
+            entry.series.advanced(&before, &entry.metrics);
             let m = &mut entry.metrics;
             m.lag_groups = match (m.position, m.end) {
                 (Some(position), Some(end)) => {
@@ -232,6 +254,9 @@ impl Registry {
     pub(crate) fn processing(&self, shard: u32, running: bool) {
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = shards.get_mut(&shard) {
+            if let (false, Some(since)) = (running, entry.processing_since) {
+                self.series.processed_in(since.elapsed());
+            }
             entry.processing_since = running.then(Instant::now);
         }
     }
@@ -244,6 +269,28 @@ impl Registry {
             .keys()
             .copied()
             .collect()
+    }
+
+    /// Publishes the heartbeat round through the `metrics` facade: every
+    /// held shard's series, and the worker's.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish(
+        &self,
+        memory: MemoryStats,
+        health: &crate::Health,
+        last_heartbeat: Option<std::time::SystemTime>,
+    ) {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        let held: Vec<(&ShardSeries, ShardMetrics)> = shards
+            .values()
+            .map(|entry| (&entry.series, entry.metrics.clone()))
+            .collect();
+        self.series.publish(&crate::export::Round {
+            shards: &held,
+            memory,
+            health,
+            last_heartbeat,
+        });
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ShardMetrics> {

@@ -12,7 +12,7 @@ use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
 use crate::health::Health;
 use crate::heartbeat::Coordinator;
-use crate::metrics::{MemoryStats, Registry, WorkerMetrics};
+use crate::metrics::{MemoryStats, WorkerMetrics};
 use crate::processor::Processor;
 use crate::report::WorkerReport;
 use crate::shard::ShardSettings;
@@ -82,10 +82,10 @@ impl Worker {
         let budget = Budget::new(c.max_buffered_bytes, c.max_concurrent_fetches);
         let settings = Arc::new(ShardSettings {
             config: config.clone(),
-            target,
+            target: target.clone(),
             budget: budget.clone(),
             readonly: RwLock::default(),
-            metrics: Arc::new(Registry::default()),
+            metrics: target.metrics.clone(),
         });
         let shared_settings = settings.clone();
         let (replay_done, replay) = watch::channel(false);

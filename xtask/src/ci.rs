@@ -43,6 +43,7 @@ pub(crate) const EXAMPLES: &[(&str, &[&str])] = &[
     ("tail", &["--demo"]),
     ("exactly_once", &[]),
     ("idle_cost", &[]),
+    ("service", &[]),
     ("decode", &[]),
     ("fake_hub", &[]),
 ];

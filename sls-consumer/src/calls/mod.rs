@@ -63,6 +63,8 @@ pub(crate) struct Target {
     pub(crate) logstore: String,
     pub(crate) group: String,
     pub(crate) consumer: String,
+    /// The worker's figures: every attempt is counted there.
+    pub(crate) metrics: Arc<Registry>,
 }
 
 impl Target {
@@ -81,6 +83,9 @@ impl Target {
             logstore: logstore.to_owned(),
             group: group.to_owned(),
             consumer: consumer.to_owned(),
+            metrics: Arc::new(Registry::new(crate::export::Series::new(
+                project, logstore, group, consumer,
+            ))),
         }
     }
 
@@ -199,14 +204,20 @@ impl Service<ShardCall> for ClientService {
     fn call(&mut self, req: ShardCall) -> Self::Future {
         let t = self.target.clone();
         let attempt_timeout = self.attempt_timeout;
+        let kind = req.kind();
         Box::pin(async move {
+            let started = tokio::time::Instant::now();
             let call = attempt(&t, req.op);
-            match attempt_timeout {
+            let result = match attempt_timeout {
                 Some(limit) => tokio::time::timeout(limit, call)
                     .await
                     .unwrap_or(Err(sls_client::Error::Timeout(limit))),
                 None => call.await,
-            }
+            };
+            t.metrics
+                .series
+                .call(kind, result.as_ref().err(), started.elapsed());
+            result
         })
     }
 }
@@ -292,6 +303,7 @@ where
 pub(crate) struct Calls {
     shard: u32,
     service: BoxCloneSyncService<ShardCall, Reply, CallError>,
+    metrics: Arc<Registry>,
 }
 
 impl std::fmt::Debug for Calls {
@@ -307,7 +319,7 @@ impl Calls {
         stop: watch::Receiver<Option<Stop>>,
         metrics: Arc<Registry>,
     ) -> Self {
-        let policy = policy::FatePolicy::for_shard(shard, stop.clone(), metrics);
+        let policy = policy::FatePolicy::for_shard(shard, stop.clone(), metrics.clone());
         let retrying = ServiceBuilder::new()
             .layer(tower::retry::RetryLayer::new(policy))
             .service(ClientService {
@@ -321,6 +333,7 @@ impl Calls {
         Self {
             shard,
             service: BoxCloneSyncService::new(service),
+            metrics,
         }
     }
 
@@ -396,10 +409,21 @@ impl Calls {
     /// Commits `cursor` for this shard, checked against ownership.
     pub(crate) async fn commit(&self, cursor: Cursor, abort_on: AbortOn) -> Result<(), CallError> {
         let shard = self.shard;
-        match self.send(Op::Commit { shard, cursor }, abort_on).await? {
-            Reply::Committed => Ok(()),
-            other => Err(unexpected(CallKind::UpdateCheckpoint, other)),
-        }
+        let result = match self.send(Op::Commit { shard, cursor }, abort_on).await {
+            Ok(Reply::Committed) => Ok(()),
+            Ok(other) => Err(unexpected(CallKind::UpdateCheckpoint, other)),
+            Err(err) => Err(err),
+        };
+        self.metrics.series.commit(match &result {
+            Ok(()) => "ok",
+            Err(CallError::Failed {
+                fate: Fate::Recover(fate::Recovery::NotOwner),
+                ..
+            }) => "not_owner",
+            Err(CallError::Stopped(_)) => "stopped",
+            Err(CallError::Failed { .. }) => "error",
+        });
+        result
     }
 
     /// The logstore's shards.

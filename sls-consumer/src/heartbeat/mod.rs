@@ -100,6 +100,9 @@ struct Run {
     abandoned: bool,
     /// The worker stopped on its own: health says so and stays.
     stopped: bool,
+    /// When the service last answered a heartbeat (for the figures).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    last_answer: Option<std::time::SystemTime>,
 }
 
 /// Waits for the heartbeat in flight, if any (never resolves otherwise).
@@ -158,6 +161,7 @@ where
             drain_until: None,
             abandoned: false,
             stopped: false,
+            last_answer: None,
         };
         while !(run.membership.draining() && run.tasks.is_empty()) {
             let event = Self::next_event(&mut run, &mut shutdown, &mut group_timeout).await;
@@ -195,6 +199,7 @@ where
             Event::BeatDue => self.send_heartbeat(run, now),
             Event::Beat(sent_at, Ok(assigned)) => {
                 run.beat = None;
+                run.last_answer = Some(std::time::SystemTime::now());
                 for shard in run
                     .membership
                     .on_heartbeat_answered(sent_at, now, &assigned)
@@ -205,6 +210,7 @@ where
             }
             Event::Beat(_, Err(err)) => {
                 run.beat = None;
+                self.settings.metrics.series.heartbeat_failed();
                 self.on_heartbeat_failed(run, err, now);
                 self.judge_health(run);
             }
@@ -375,16 +381,14 @@ where
             });
         }
         #[cfg(feature = "metrics")]
-        crate::export::publish(
-            &self.config.consumer,
-            &crate::metrics::WorkerMetrics {
-                shards: metrics.snapshot(),
-                memory: crate::metrics::MemoryStats {
-                    budget: self.settings.budget.total(),
-                    buffered: self.settings.budget.in_use(),
-                    peak: self.settings.budget.peak(),
-                },
+        metrics.publish(
+            crate::metrics::MemoryStats {
+                budget: self.settings.budget.total(),
+                buffered: self.settings.budget.in_use(),
+                peak: self.settings.budget.peak(),
             },
+            &self.health.borrow(),
+            run.last_answer,
         );
     }
 

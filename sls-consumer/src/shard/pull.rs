@@ -196,6 +196,7 @@ impl<P: Processor> ShardTask<P> {
         self.settings.metrics.update(self.shard, |m| {
             m.fetched_logs += pulled.groups.log_count() as u64;
             m.fetched_bytes += pulled.raw_size;
+            m.fetched_wire_bytes += pulled.compressed.len() as u64;
             if at_end {
                 m.end = Some(pulled.next_cursor);
                 if pulled.count == 0 && pulled.cursor_time.is_some() {
