@@ -21,7 +21,9 @@ use tokio::time::Instant;
 
 use super::data::{Ledger, Tagged};
 use super::figures::Figures;
-use super::history::{Ended, Event, Hold, Incarnation, Release, holds};
+use super::history::{
+    Ended, Event, Hold, Incarnation, Release, group_timeout, holds, lowered_within,
+};
 
 /// Each shard's oldest retained cursor as the history goes.
 #[derive(Debug, Clone)]
@@ -337,8 +339,22 @@ fn holders(events: &[Event], incs: &[Incarnation], holds: &[Hold]) -> Result<(),
         for b in &holds[i + 1..] {
             if a.shard == b.shard && a.inc != b.inc && b.from < a.to {
                 let t0 = incs[0].started;
+                // The likeliest story, when it is one: a start lowered the
+                // group's timeout while the first holder was silent, so
+                // the service counted its silence against the new timeout.
+                let lowered = lowered_within(incs, a.from, b.from).map_or(
+                    String::new(),
+                    |(inc, at, before, after)| {
+                        format!(
+                            "; consumer {inc}'s start at {:?} lowered the group's timeout \
+                             from {before:?} to {after:?}",
+                            at - t0
+                        )
+                    },
+                );
                 return Err(format!(
-                    "shard {}: consumers {} and {} held it at once ({:?}..{:?} {:?}, {:?}..{:?} {:?})",
+                    "shard {}: consumers {} and {} held it at once ({:?}..{:?} {:?}, {:?}..{:?} \
+                     {:?}{lowered})",
                     a.shard,
                     a.inc,
                     b.inc,
@@ -508,6 +524,13 @@ fn handoffs(incs: &[Incarnation], holds: &[Hold], figures: &mut Figures) {
             };
             if let Some(taken) = next.filter(|t| could(*t)) {
                 figures.handoffs[kind].push(taken - at);
+                if let (1, Some(timeout)) = (kind, group_timeout(incs, at)) {
+                    figures
+                        .crash_handoffs
+                        .entry(timeout)
+                        .or_default()
+                        .push(taken - at);
+                }
             }
         }
     }

@@ -1,8 +1,9 @@
 //! The figures of a chaos run, summed over seeds, and their report.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::harness::INTERVAL;
+use super::history::Heartbeat;
 
 /// The figures of one run (summed over many).
 #[derive(Debug, Default, Clone)]
@@ -48,9 +49,30 @@ pub(super) struct Figures {
     pub(super) handoffs: [Vec<Duration>; 3],
     /// The seed with the longest hand-off of each kind.
     pub(super) worst: [Option<(Duration, u64)>; 3],
+    /// Starts per heartbeat interval and timeout (each start writes its
+    /// timeout into the group).
+    pub(super) heartbeats: BTreeMap<Heartbeat, u64>,
+    /// Starts that lowered the group's timeout, and that raised it.
+    pub(super) timeout_changes: [u64; 2],
+    /// Hand-off times after a crash, by the group's timeout in force when
+    /// it crashed (a start soon after may lower or raise the timeout the
+    /// service counts the crashed member's silence against).
+    pub(super) crash_handoffs: BTreeMap<Duration, Vec<Duration>>,
 }
 
 impl Figures {
+    /// A consumer started with `heartbeat`, the group's timeout `before`
+    /// until it wrote its own.
+    pub(super) fn note_start(&mut self, heartbeat: Heartbeat, before: Option<Duration>) {
+        self.starts += 1;
+        *self.heartbeats.entry(heartbeat).or_default() += 1;
+        match before {
+            Some(before) if heartbeat.timeout < before => self.timeout_changes[0] += 1,
+            Some(before) if heartbeat.timeout > before => self.timeout_changes[1] += 1,
+            _ => {}
+        }
+    }
+
     /// Adds another run's figures.
     pub(super) fn add(&mut self, other: &Figures) {
         self.runs += other.runs;
@@ -87,6 +109,18 @@ impl Figures {
             if theirs > *mine {
                 *mine = theirs;
             }
+        }
+        for (heartbeat, starts) in &other.heartbeats {
+            *self.heartbeats.entry(*heartbeat).or_default() += starts;
+        }
+        for (mine, theirs) in self.timeout_changes.iter_mut().zip(other.timeout_changes) {
+            *mine += theirs;
+        }
+        for (timeout, times) in &other.crash_handoffs {
+            self.crash_handoffs
+                .entry(*timeout)
+                .or_default()
+                .extend(times);
         }
     }
 }
@@ -152,22 +186,47 @@ pub(super) fn report(figures: &Figures) {
         refused + read_from_oldest,
         figures.lost_to_retention,
     );
+    let drawn: Vec<String> = figures
+        .heartbeats
+        .iter()
+        .map(|(h, starts)| format!("{:?}/{:?} {starts}", h.interval, h.timeout))
+        .collect();
+    println!(
+        "chaos: heartbeats (interval/timeout, per consumer from the seed): starts {}; {} \
+         starts lowered the group's timeout, {} raised it",
+        drawn.join(", "),
+        figures.timeout_changes[0],
+        figures.timeout_changes[1],
+    );
     for ((name, times), worst) in ["a clean stop", "a crash", "a partition"]
         .iter()
         .zip(&figures.handoffs)
         .zip(&figures.worst)
     {
-        let mut times = times.clone();
-        times.sort();
-        let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q) as usize);
         println!(
-            "chaos: hand-off after {name}: {} shards, median {:?}, p99 {:?}, max {:?} \
-             (seed {}; heartbeat {INTERVAL:?})",
-            times.len(),
-            at(0.5).unwrap_or(&Duration::ZERO),
-            at(0.99).unwrap_or(&Duration::ZERO),
-            times.last().unwrap_or(&Duration::ZERO),
+            "chaos: hand-off after {name}: {} (seed {})",
+            spread(times),
             worst.map_or("-".to_owned(), |(_, seed)| seed.to_string()),
         );
     }
+    for (timeout, times) in &figures.crash_handoffs {
+        println!(
+            "chaos: hand-off after a crash, the group's timeout {timeout:?} in force: {}",
+            spread(times)
+        );
+    }
+}
+
+/// How many, median, p99 and max of `times`.
+fn spread(times: &[Duration]) -> String {
+    let mut times = times.to_vec();
+    times.sort();
+    let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q) as usize);
+    format!(
+        "{} shards, median {:?}, p99 {:?}, max {:?}",
+        times.len(),
+        at(0.5).unwrap_or(&Duration::ZERO),
+        at(0.99).unwrap_or(&Duration::ZERO),
+        times.last().unwrap_or(&Duration::ZERO),
+    )
 }

@@ -2,6 +2,7 @@
 //! who held which shard when.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use sls_proto::Cursor;
 use tokio::time::Instant;
@@ -72,9 +73,21 @@ pub(super) enum Event {
     },
 }
 
+/// A consumer's heartbeat settings, drawn per slot from the seed: its
+/// interval, and the group timeout it writes into the group as it starts
+/// (each start rewrites the group's timeout, as members of a mixed fleet
+/// do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Heartbeat {
+    pub(super) interval: Duration,
+    pub(super) timeout: Duration,
+}
+
 /// One consumer process's life.
 #[derive(Debug)]
 pub(super) struct Incarnation {
+    /// Its heartbeat interval and the timeout it wrote into the group.
+    pub(super) heartbeat: Heartbeat,
     pub(super) started: Instant,
     /// When it stopped, and whether cleanly.
     pub(super) ended: Option<(Instant, bool)>,
@@ -98,6 +111,35 @@ impl Incarnation {
                 .iter()
                 .any(|(a, b)| *a <= to && b.is_none_or(|b| b >= from))
     }
+}
+
+/// The group's timeout in force at `at`: the one the last consumer to
+/// start before it wrote (the run starts consumers one at a time, and
+/// nothing else writes the timeout; a start's write lands while its
+/// `Worker::start` runs, so `at` must not fall within a start).
+pub(super) fn group_timeout(incs: &[Incarnation], at: Instant) -> Option<Duration> {
+    // Incarnations are in order of start.
+    incs.iter()
+        .rev()
+        .find(|i| i.started <= at)
+        .map(|i| i.heartbeat.timeout)
+}
+
+/// The last start within `from..=to` that lowered the group's timeout:
+/// the consumer, when it started, the timeout before and its own.
+pub(super) fn lowered_within(
+    incs: &[Incarnation],
+    from: Instant,
+    to: Instant,
+) -> Option<(usize, Instant, Duration, Duration)> {
+    incs.windows(2)
+        .enumerate()
+        .rev()
+        .map(|(i, pair)| (i + 1, &pair[1], pair[0].heartbeat.timeout))
+        .find(|(_, inc, before)| {
+            from <= inc.started && inc.started <= to && inc.heartbeat.timeout < *before
+        })
+        .map(|(i, inc, before)| (i, inc.started, before, inc.heartbeat.timeout))
 }
 
 /// How a consumer's hold on a shard ended.
