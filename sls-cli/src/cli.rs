@@ -27,7 +27,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection and output")]
 pub(crate) struct Global {
-    /// The service endpoint, such as https://cn-hangzhou.log.aliyuncs.com
+    /// The service endpoint, such as `https://cn-hangzhou.log.aliyuncs.com`
     #[arg(long, env = "SLS_ENDPOINT", global = true, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// The project
@@ -190,7 +190,7 @@ pub(crate) struct ResetArgs {
     /// To DUR before now, such as 1h30m, 15m, 2d or 90s
     #[arg(long, value_name = "DUR")]
     pub(crate) by_duration: Option<String>,
-    /// To the cursors of a CSV file of shard,cursor[,time] rows, as
+    /// To the cursors of a CSV file of `shard,cursor` rows (a third `time` column is optional), as
     /// --export writes
     #[arg(long, value_name = "CSV")]
     pub(crate) from_file: Option<PathBuf>,
