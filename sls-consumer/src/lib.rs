@@ -118,8 +118,8 @@
 //! - **No two owners.** A consumer whose heartbeats fail (each failure is
 //!   retried promptly within the interval) stops its shards without
 //!   committing once its local lease runs out: the group's timeout *in
-//!   force* (read back from the service, as another member may have
-//!   changed it) less a quarter interval, counted from when the last
+//!   force* (read back from the service every 5 s, or every interval if
+//!   shorter, as another member may have changed it) less a quarter interval, counted from when the last
 //!   answered heartbeat was sent, so before the service can reassign them.
 //!   Any timeout of at least 2 intervals (the official Python consumer's
 //!   ratio) holds without flapping. Commits are ownership-checked, so a

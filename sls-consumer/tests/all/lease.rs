@@ -112,29 +112,30 @@ async fn a_timeout_of_two_intervals_holds_the_lease() {
     assert_eq!(report.logs(), total);
 }
 
-/// Another member (a Python consumer starting, say) lowers the group's
-/// timeout from 9 s to 2 s, just after one of our heartbeats, while we
-/// hold every shard with 3 s heartbeats. Were the worker to keep its own
-/// figures, the service would drop it before its next heartbeat and hand
-/// the shards round again, every interval; it reads the group's timeout
-/// every second, follows it, heartbeats every second, and loses nothing.
+/// Another member (a Python consumer with 4 s heartbeats starting, say)
+/// lowers the group's timeout from 36 s to 8 s, just after one of our
+/// heartbeats, while we hold every shard with 12 s heartbeats. Were the
+/// worker to keep its own figures, the service would drop it before its
+/// next heartbeat and hand the shards round again, every interval; it
+/// reads the group's timeout every 5 s, follows it, heartbeats every 4 s,
+/// and loses nothing.
 #[tokio::test(start_paused = true)]
 async fn a_timeout_lowered_by_another_member_is_followed() {
     let hub = harness::hub(4).await;
     let log = Log::default();
     let second = Duration::from_secs(1);
-    let (worker, lost) = start(&hub, &log, "c1", 3 * second, 9 * second).await;
+    let (worker, lost) = start(&hub, &log, "c1", 12 * second, 36 * second).await;
     let writer = tokio::spawn({
         let client = hub.client();
         async move {
-            tokio::time::sleep(Duration::from_millis(3100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             client
-                .update_consumer_group(PROJECT, LOGSTORE, GROUP, Some(2), None)
+                .update_consumer_group(PROJECT, LOGSTORE, GROUP, Some(8), None)
                 .await
                 .unwrap();
         }
     });
-    let total = write_steadily(&hub, 15).await;
+    let total = write_steadily(&hub, 30).await;
     writer.await.unwrap();
     assert!(
         harness::wait_until(Duration::from_secs(30), || log.len() >= total as usize).await,
