@@ -539,9 +539,11 @@ impl ConsumerConfigBuilder {
     /// The group's timeout (default 3 heartbeat intervals, rounded down to
     /// whole seconds); must be at least 2 intervals (the official Python
     /// consumer's ratio) and whole seconds, as the service takes it
-    /// (CreateConsumerGroup's `timeout` is an integer of seconds). Every
-    /// member writes its own timeout into the group as it starts; the
-    /// worker's lease follows the timeout in force, whoever set it.
+    /// (CreateConsumerGroup's `timeout` is an integer of seconds). A
+    /// worker creates the group with it, or raises an existing group's
+    /// timeout to it, but never lowers it (lower it with `sls groups
+    /// update`); official consumers write theirs either way. The worker's
+    /// lease follows the timeout in force, whoever set it.
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
         self.heartbeat_timeout = Some(timeout);
         self

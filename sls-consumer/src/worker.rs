@@ -25,9 +25,9 @@ fn at_start(err: CallError) -> ConsumerError {
     }
 }
 
-/// Joins the group: creates it, or updates its timeout and order, as every
-/// official consumer does; then reads back the timeout in force (another
-/// member may have written its own since).
+/// Joins the group: creates it, or updates its order and raises its
+/// timeout (never lowers it); then reads back the timeout in force
+/// (another member may have written its own since).
 async fn join_group(calls: &GroupCalls, c: &ConsumerConfig) -> Result<Duration, ConsumerError> {
     let timeout_s = u32::try_from(c.timeout.as_secs()).unwrap_or(u32::MAX);
     calls
@@ -58,8 +58,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Joins the group (creating it, or updating its timeout and order if
-    /// it exists) and starts heartbeating and consuming. `factory` makes
+    /// Joins the group (creating it, or updating its order and raising its
+    /// timeout to this worker's if it exists) and starts heartbeating and consuming. `factory` makes
     /// one processor per shard this worker is given; failing batches go
     /// through the configuration's
     /// [`error_policy`](crate::ConsumerConfigBuilder::error_policy).

@@ -100,8 +100,11 @@ impl GroupCalls {
         }
     }
 
-    /// Creates the group, or updates its timeout and order if it exists
-    /// (as every official consumer does when it starts).
+    /// Creates the group, or updates an existing one: its order, and its
+    /// timeout if ours is longer. Every official consumer writes its own
+    /// timeout when it starts; this one only ever raises it, because a
+    /// lowered timeout can make the service drop live members before
+    /// their lease, computed from the old one, runs out.
     pub(crate) async fn ensure_group(
         &self,
         timeout_s: u32,
@@ -113,10 +116,17 @@ impl GroupCalls {
             Err(CallError::Failed {
                 fate: Fate::Recover(Recovery::GroupExists),
                 ..
-            }) => self
-                .send_at_start(Op::UpdateGroup { timeout_s, ordered })
-                .await
-                .map(drop),
+            }) => {
+                // Never lower a live group's timeout: the service would
+                // then drop members silent for less than their own lease
+                // allows, and hand their shards on while they still read
+                // them (the chaos run found it). Raising is safe.
+                let existing = self.describe_group(true).await?.map_or(0, |g| g.timeout);
+                let timeout_s = timeout_s.max(existing);
+                self.send_at_start(Op::UpdateGroup { timeout_s, ordered })
+                    .await
+                    .map(drop)
+            }
             Err(err) => Err(err),
         }
     }
