@@ -241,7 +241,8 @@ async fn a_zombies_late_commit_is_refused_and_reported_as_lost() {
     let hub = harness::hub(1).await;
     harness::write(&hub, 0, 4, 5).await;
     let lost = Arc::new(Mutex::new(Vec::new()));
-    // a believes in a 60 s lease; b then sets the group's timeout to 3 s.
+    // a believes in a 60 s lease; another member (an official consumer:
+    // ours only ever raise it) then sets the group's timeout to 3 s.
     let zombie_config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "a")
         .client(hub.client())
         .heartbeat_interval(INTERVAL)
@@ -255,6 +256,10 @@ async fn a_zombies_late_commit_is_refused_and_reported_as_lost() {
         .await
         .unwrap();
     tokio::time::sleep(INTERVAL * 3).await;
+    hub.client()
+        .update_consumer_group(PROJECT, LOGSTORE, GROUP, Some(3), None)
+        .await
+        .unwrap();
     let log = Log::default();
     let b = harness::start(&hub, &log, "b", StartPosition::Begin).await;
     // a's heartbeats fail, and so does every read of the group (which
