@@ -154,10 +154,11 @@ async fn a_timeout_lowered_by_another_member_is_followed() {
     assert_eq!(log.counts().len() as u64, total);
 }
 
-/// A mixed group: members with timeouts of 2, 3 and 4 intervals join one
-/// after another, each writing its own timeout into the group as it
-/// starts, and leave cleanly in turn. Every member follows the timeout in
-/// force; the hand-offs are clean, so nothing is delivered twice.
+/// A mixed group: members with timeouts of 2, 4 and 3 intervals join one
+/// after another, each raising the group's timeout to its own as it
+/// starts (never lowering it), and leave cleanly in turn. Every member
+/// follows the timeout in force; the hand-offs are clean, so nothing is
+/// delivered twice.
 #[tokio::test(start_paused = true)]
 async fn members_with_different_timeouts_share_a_group_cleanly() {
     let hub = harness::hub(4).await;
