@@ -280,14 +280,24 @@ where
 
     fn call(&mut self, req: ShardCall) -> Self::Future {
         let mut stop = self.stop.clone();
+        let pending = self.stop.clone();
         let (call, abort_on) = (req.kind(), req.abort_on);
         let inner = self.inner.call(req);
         Box::pin(async move {
             tokio::select! {
-                result = inner => result.map_err(|error| CallError::Failed {
-                    call,
-                    fate: fate::fate(call, &error),
-                    error,
+                result = inner => result.map_err(|error| {
+                    let fate = fate::fate(call, &error);
+                    // The retry policy gives a transient error back once a
+                    // stop that ends this call is pending: that is the
+                    // stop, not a failure (found by the chaos run: a 503
+                    // met during a shutdown stopped the worker).
+                    let pending = *pending.borrow();
+                    match (fate, pending) {
+                        (Fate::Retry(_) | Fate::Wait, Some(s)) if abort_on.aborts(Some(s)) => {
+                            CallError::Stopped(s)
+                        }
+                        _ => CallError::Failed { call, fate, error },
+                    }
                 }),
                 stop = stop.wait_for(|s| abort_on.aborts(*s)) => {
                     // A closed channel means the worker is gone: a loss.
