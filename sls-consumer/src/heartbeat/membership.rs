@@ -40,6 +40,16 @@ pub(crate) enum AfterFailure {
     Stop,
 }
 
+/// What follows a shard task's end ([`Membership::on_task_ended`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskEnd {
+    /// The processor's error policy stopped the worker.
+    pub(crate) stop_worker: bool,
+    /// A revoked shard was committed and let go: heartbeat at once so the
+    /// service hands it on.
+    pub(crate) heartbeat_now: bool,
+}
+
 /// The coordinator's state; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Membership {
@@ -235,19 +245,26 @@ impl Membership {
         }
     }
 
-    /// A shard's task ended. Returns whether the worker must stop (the
-    /// processor's policy said so).
-    pub(crate) fn on_task_ended(&mut self, report: &ShardReport) -> bool {
+    /// A shard's task ended. Says whether the worker must stop and
+    /// whether to heartbeat at once.
+    pub(crate) fn on_task_ended(&mut self, report: &ShardReport) -> TaskEnd {
         let shard = report.shard;
         self.held.remove(&shard);
-        self.stopping.remove(&shard);
+        let revoked = self.stopping.remove(&shard).is_some();
         self.losing.remove(&shard);
         if self.replay && matches!(report.exit, ShardExit::Ended) {
             // Replayed to its end: keep it (announced, no task) so it does
             // not bounce between consumers.
             self.finished.insert(shard);
         }
-        matches!(report.exit, ShardExit::Failed(_))
+        TaskEnd {
+            stop_worker: matches!(report.exit, ShardExit::Failed(_)),
+            // The service moves a revoked shard to its next owner when our
+            // heartbeat no longer announces it; saying so now rather than
+            // at the next heartbeat saves the new owner up to an interval.
+            // A shutdown's farewell announces the releases instead.
+            heartbeat_now: revoked && !self.draining,
+        }
     }
 
     /// The worker shuts down: every shard finishes its batch and commits
@@ -418,7 +435,8 @@ mod tests {
             answer(&mut m, later, &[0, 1]).is_empty(),
             "old tasks still ending"
         );
-        m.on_task_ended(&ended(0, ShardExit::Lost));
+        let end = m.on_task_ended(&ended(0, ShardExit::Lost));
+        assert!(!end.heartbeat_now, "a lost shard is not announced early");
         assert_eq!(
             answer(&mut m, later, &[0, 1])
                 .keys()
@@ -466,7 +484,26 @@ mod tests {
         answer(&mut m, t0 + S, &[0]);
         assert_eq!(*tasks[&1].borrow(), Some(Stop::Revoke));
         assert_eq!(m.announced(), [0, 1]);
-        assert!(!m.on_task_ended(&ended(1, ShardExit::Revoked)));
+        let end = m.on_task_ended(&ended(1, ShardExit::Revoked));
+        assert_eq!(
+            end,
+            TaskEnd {
+                stop_worker: false,
+                heartbeat_now: true
+            }
+        );
+        assert_eq!(m.announced(), [0]);
+    }
+
+    #[test]
+    fn a_shard_released_while_draining_waits_for_the_farewell() {
+        let t0 = Instant::now();
+        let mut m = membership(S, 3 * S);
+        answer(&mut m, t0, &[0, 1]);
+        answer(&mut m, t0 + S, &[0]);
+        m.on_shutdown(false);
+        let end = m.on_task_ended(&ended(1, ShardExit::Revoked));
+        assert!(!end.heartbeat_now && !end.stop_worker);
         assert_eq!(m.announced(), [0]);
     }
 
@@ -561,6 +598,6 @@ mod tests {
         let mut m = membership(S, 3 * S);
         answer(&mut m, t0, &[0]);
         let failure = ShardExit::Failed(crate::ConsumerError::Stopped);
-        assert!(m.on_task_ended(&ended(0, failure)));
+        assert!(m.on_task_ended(&ended(0, failure)).stop_worker);
     }
 }

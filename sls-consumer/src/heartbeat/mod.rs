@@ -334,7 +334,11 @@ where
                 }
             }
         };
-        let failed = run.membership.on_task_ended(&report);
+        let end = run.membership.on_task_ended(&report);
+        if end.heartbeat_now {
+            run.next_beat = run.next_beat.min(Instant::now());
+        }
+        let failed = end.stop_worker;
         if let ShardExit::Failed(err) = &report.exit {
             self.health.send_replace(Health::Stopped(err.to_string()));
         }

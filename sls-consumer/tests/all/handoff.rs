@@ -131,3 +131,48 @@ async fn a_crash_moves_shards_after_the_timeout_losing_nothing() {
         }
     }
 }
+
+/// A joining consumer reads its share soon after it asks. The holder
+/// learns of the transfer at its next heartbeat, finishes its batch,
+/// commits, and heartbeats at once without the shard, which the service
+/// then makes the joiner's; the joiner starts reading at its own next
+/// heartbeat. So at most two intervals, one in this test's phases (where
+/// announcing the release only at the holder's next heartbeat took 2.05 s
+/// at 1 s heartbeats; this takes 1.05 s).
+#[tokio::test(start_paused = true)]
+async fn a_joiner_reads_its_share_one_interval_after_joining() {
+    let hub = harness::hub(4).await;
+    let next = harness::write(&hub, 0, 20, 5).await;
+    let log = Log::default();
+    let a = harness::start(&hub, &log, "a", StartPosition::Begin).await;
+    assert!(harness::wait_until(Duration::from_secs(60), || log.len() >= next as usize).await);
+    let mut worst = Duration::ZERO;
+    // Join at different points of a's heartbeat cycle.
+    for offset_ms in [0, 250, 500, 750, 950] {
+        tokio::time::sleep(INTERVAL * 3 + Duration::from_millis(offset_ms)).await;
+        let joined_at = tokio::time::Instant::now();
+        let b = harness::start(&hub, &log, "b", StartPosition::Begin).await;
+        // b reads two shards: the service made it their owner and b's
+        // heartbeat learned it.
+        let owns_two = || b.metrics().shards.len() == 2;
+        assert!(
+            harness::wait_until(INTERVAL * 4, owns_two).await,
+            "{:?}",
+            harness::owners(&hub)
+        );
+        let took = joined_at.elapsed();
+        eprintln!("joined at +{offset_ms} ms: b owns 2 shards after {took:?}");
+        worst = worst.max(took);
+        b.shutdown().await.unwrap();
+        assert!(
+            harness::wait_until(INTERVAL * 3, || harness::owners(&hub)
+                .values()
+                .all(|o| o.as_deref() == Some("a")))
+            .await
+        );
+    }
+    a.shutdown().await.unwrap();
+    assert!(worst <= INTERVAL * 3 / 2, "worst hand-off {worst:?}");
+    let counts = log.counts();
+    assert!(counts.values().all(|&n| n == 1), "duplicates");
+}
