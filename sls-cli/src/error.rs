@@ -23,6 +23,9 @@ pub(crate) enum CliError {
     /// a consumer is live), or a local file that could not be written.
     /// Exit code 1.
     Refused(String),
+    /// `sls tail`'s consumer could not join the group or stopped on an
+    /// error no retry fixes. Exit code 1.
+    Consumer(sls_consumer::ConsumerError),
 }
 
 impl CliError {
@@ -34,7 +37,7 @@ impl CliError {
                 error: Error::Credentials(_) | Error::InvalidArgument(_),
                 ..
             } => 2,
-            Self::Call { .. } | Self::Refused(_) => 1,
+            Self::Call { .. } | Self::Refused(_) | Self::Consumer(_) => 1,
         }
     }
 }
@@ -46,6 +49,9 @@ impl fmt::Display for CliError {
             Self::Call { call, error } => {
                 write!(f, "{call} failed: ")?;
                 describe(error, f)
+            }
+            Self::Consumer(error) => {
+                write!(f, "the consumer stopped: {}", one_line(&error.to_string()))
             }
         }
     }

@@ -193,3 +193,52 @@ pub(crate) async fn run(mut command: Command) -> Run {
         stderr: String::from_utf8(output.stderr).unwrap(),
     }
 }
+
+/// A running `sls` whose stdout is read a line at a time.
+pub(crate) struct Live {
+    pub(crate) child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Live {
+    /// Starts `command` with stdout piped.
+    pub(crate) fn spawn(command: Command) -> Self {
+        let mut command = tokio::process::Command::from(command);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        use tokio::io::AsyncBufReadExt;
+        Self {
+            child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// The next line of stdout (bounded: 60 s), `None` at its end.
+    pub(crate) async fn line(&mut self) -> Option<String> {
+        tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
+            .await
+            .expect("a line within 60 s")
+            .unwrap()
+    }
+
+    /// Sends SIGINT, as Ctrl-C does, and waits for the exit code.
+    pub(crate) async fn interrupt(mut self) -> i32 {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // Drain stdout so a full pipe cannot block the process.
+        while self.lines.next_line().await.ok().flatten().is_some() {}
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("exits within 60 s after SIGINT")
+            .unwrap();
+        status.code().unwrap_or(-1)
+    }
+}

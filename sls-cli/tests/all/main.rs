@@ -6,3 +6,4 @@ mod describe;
 mod errors;
 mod harness;
 mod reset;
+mod watch;
