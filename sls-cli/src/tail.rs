@@ -24,10 +24,10 @@ use crate::timefmt::{now_micros, parse_time, rfc3339};
 /// ends it soon after.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// `TIME`, or `now` (this machine's clock).
-fn time_or_now(text: &str) -> Result<i64, CliError> {
+/// `TIME`, or `now`: this machine's clock, plus `now_extra` seconds.
+fn time_or_now(text: &str, now_extra: i64) -> Result<i64, CliError> {
     if text.trim() == "now" {
-        return Ok(now_micros().div_euclid(1_000_000));
+        return Ok(now_micros().div_euclid(1_000_000) + now_extra);
     }
     parse_time(text)
 }
@@ -37,7 +37,7 @@ fn start(from: &str) -> Result<StartPosition, CliError> {
     match from.trim() {
         "begin" => Ok(StartPosition::Begin),
         "end" => Ok(StartPosition::End),
-        other => time_or_now(other).map(StartPosition::At),
+        other => time_or_now(other, 0).map(StartPosition::At),
     }
 }
 
@@ -56,7 +56,14 @@ struct Shared {
 /// `sls tail`.
 pub(crate) async fn run(target: &Target, args: &TailArgs, json: bool) -> Result<String, CliError> {
     let from = start(&args.from)?;
-    let to = args.to.as_deref().map(time_or_now).transpose()?;
+    // A shard stops before the first data received at or after `--to`:
+    // `--to now` is the next second, so that what was received in this
+    // second is read too.
+    let to = args
+        .to
+        .as_deref()
+        .map(|to| time_or_now(to, 1))
+        .transpose()?;
     let format = args.format.unwrap_or(if json {
         TailFormat::Json
     } else {

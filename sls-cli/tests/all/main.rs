@@ -6,4 +6,5 @@ mod describe;
 mod errors;
 mod harness;
 mod reset;
+mod tail;
 mod watch;
