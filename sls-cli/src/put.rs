@@ -286,7 +286,13 @@ pub(crate) async fn run(target: &Target, args: &PutArgs, json: bool) -> Result<S
             json!({"logs": logs, "requests": requests, "bytes": bytes})
         )
     } else {
-        format!("put {logs} logs in {requests} requests ({bytes} bytes)\n")
+        let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "put {} in {} ({})\n",
+            plural(logs, "log"),
+            plural(requests, "request"),
+            plural(bytes, "byte")
+        )
     })
 }
 

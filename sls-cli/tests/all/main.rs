@@ -4,6 +4,7 @@
 mod admin;
 mod describe;
 mod errors;
+mod fake;
 mod harness;
 mod reset;
 mod tail;
