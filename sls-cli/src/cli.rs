@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// `sls`: shards, consumer groups, lag and checkpoint resets on Alibaba
-/// Cloud Log Service (LogHub).
+/// `sls`: shards, consumer groups, lag and checkpoint resets, tail and
+/// put, on Alibaba Cloud Log Service (LogHub); and a local fake.
 ///
 /// Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID,
 /// ALIBABA_CLOUD_ACCESS_KEY_SECRET and, for STS keys,

@@ -1,6 +1,7 @@
 //! `sls`: the command line for Alibaba Cloud Log Service (LogHub):
 //! shards, consumer groups, lag, and checkpoint resets with a dry run by
-//! default. See the crate README and `docs/cli.md`.
+//! default; logs printed (`tail`) and written (`put`) byte for byte; a
+//! local fake (`fake`). See the crate README and `docs/cli.md`.
 //!
 //! Every failure is one line on stderr, `sls: ...`, naming the call and
 //! the service's error code; exit code 1 for a service or network error,
