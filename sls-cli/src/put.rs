@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -26,6 +26,10 @@ use crate::timefmt::now_micros;
 
 /// Room left in a group for what the size estimate does not count.
 const GROUP_MARGIN: usize = 64 << 10;
+
+/// The longest input line read: a log as large as a group may be, as
+/// base64 in JSON (4/3 of it), with room for names and escapes.
+const MAX_LINE: usize = 2 * MAX_GROUP_BYTES;
 
 /// A JSON object's members in order, repeated names kept (a log may
 /// hold a key twice).
@@ -239,13 +243,19 @@ pub(crate) async fn run(target: &Target, args: &PutArgs, json: bool) -> Result<S
     let mut number = 0u64;
     loop {
         line.clear();
-        let read = input
+        let read = (&mut input)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|err| CliError::Usage(format!("cannot read stdin: {err}")))?;
         if read == 0 {
             break;
         }
         number += 1;
+        if line.len() > MAX_LINE {
+            return Err(CliError::Usage(format!(
+                "bad input line {number}: longer than {MAX_LINE} bytes"
+            )));
+        }
         let text = line.trim_ascii();
         if text.is_empty() {
             continue;

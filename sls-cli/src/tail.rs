@@ -92,6 +92,18 @@ pub(crate) async fn run(target: &Target, args: &TailArgs, json: bool) -> Result<
     if let Some(to) = to {
         config = config.end_time(to);
     }
+    if let Some(name) = &args.group {
+        // Joining sets the group's in-order flag to the worker's: keep
+        // the group's own.
+        let groups = target
+            .client
+            .list_consumer_groups(&target.project, &target.logstore)
+            .await
+            .call("ListConsumerGroup")?;
+        if let Some(existing) = groups.iter().find(|g| &g.name == name) {
+            config = config.ordered(existing.order);
+        }
+    }
     let config = config
         .build()
         .map_err(|err| CliError::Usage(format!("bad option: {err}")))?;

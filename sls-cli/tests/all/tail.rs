@@ -173,6 +173,8 @@ async fn tail_with_a_query_and_as_a_group_member() {
     // stays.
     let before = hub.cursors().await;
     assert!(before.iter().all(|(_, c)| c.is_none()), "{before:?}");
+    hub.ok(&["groups", "update", GROUP, "--in-order", "true"])
+        .await;
     let all = hub
         .ok(&[
             "tail", "--group", GROUP, "--from", "begin", "--to", "now", "-o", "json",
@@ -192,6 +194,12 @@ async fn tail_with_a_query_and_as_a_group_member() {
         ));
     }
     assert_eq!(hub.cursors().await, ends);
+    // Joining kept the group's settings.
+    let groups = hub.json(&["groups", "list"]).await;
+    assert_eq!(
+        groups["groups"],
+        json!([{"name": GROUP, "timeout_seconds": 3600, "in_order": true}])
+    );
     // Again from the checkpoints: nothing new.
     let again = hub
         .ok(&["tail", "--group", GROUP, "--from", "begin", "--to", "now"])
@@ -320,5 +328,33 @@ async fn put_batches_by_topic_and_refuses_bad_lines() {
         .sls_with_input(&["put", "--hash-key", "zz"], b"{}\n")
         .await;
     assert_eq!(bad_key.code, 2, "{bad_key:?}");
+    hub.hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_refuses_a_log_larger_than_a_group() {
+    let hub = Hub::start(1, 60).await;
+    let big = format!(
+        "{{\"ok\": \"1\"}}\n{{\"a\": \"{}\"}}\n",
+        "x".repeat(6 << 20)
+    );
+    let run = hub.sls_with_input(&["put"], big.as_bytes()).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("sls: bad input line 2: the log is ")
+            && run.stderr.contains("a log group holds at most 5242880"),
+        "{}",
+        run.stderr
+    );
+    let endless = vec![b' '; (10 << 20) + 10];
+    let run = hub.sls_with_input(&["put"], &endless).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("sls: bad input line 1: longer than 10485760 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert!(hub.logs(LOGSTORE).await.is_empty());
     hub.hub.shutdown().await;
 }
