@@ -3,6 +3,7 @@
 use std::fmt;
 
 use sls_client::Error;
+use sls_consumer::ConsumerError;
 
 /// A failed command.
 #[derive(Debug)]
@@ -25,7 +26,7 @@ pub(crate) enum CliError {
     Refused(String),
     /// `sls tail`'s consumer could not join the group or stopped on an
     /// error no retry fixes. Exit code 1.
-    Consumer(sls_consumer::ConsumerError),
+    Consumer(ConsumerError),
 }
 
 impl CliError {
@@ -51,7 +52,19 @@ impl fmt::Display for CliError {
                 describe(error, f)
             }
             Self::Consumer(error) => {
-                write!(f, "the consumer stopped: {}", one_line(&error.to_string()))
+                f.write_str("the consumer stopped: ")?;
+                match error {
+                    ConsumerError::Service(error) => describe(error, f),
+                    ConsumerError::ShardCall {
+                        shard,
+                        call,
+                        source,
+                    } => {
+                        write!(f, "shard {shard}: {call} failed: ")?;
+                        describe(source, f)
+                    }
+                    other => f.write_str(&one_line(&other.to_string())),
+                }
             }
         }
     }

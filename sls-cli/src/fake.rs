@@ -54,11 +54,11 @@ pub(crate) fn run(global: &Global, args: &FakeArgs) -> ExitCode {
             };
             eprintln!(
                 "sls fake: project {project}, logstore {logstore} ({} shards); to use it:\n  \
-                 export SLS_ENDPOINT={} SLS_PROJECT={project} SLS_LOGSTORE={logstore}\n  \
+                 export SLS_ENDPOINT=http://{} SLS_PROJECT={project} SLS_LOGSTORE={logstore}\n  \
                  export ALIBABA_CLOUD_ACCESS_KEY_ID={} ALIBABA_CLOUD_ACCESS_KEY_SECRET={secret}\n\
                  Ctrl-C stops it (the data is in memory only).",
                 serve_args.shards,
-                hub.endpoint(),
+                hub.address(),
                 serve_args.access_key_id,
             );
         },

@@ -26,11 +26,12 @@ fn sls(endpoint: &str, args: &[&str]) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fake_put_tail_describe() {
     // A free port: the fake binds port 0 and says which it got.
+    let stderr_path = std::env::temp_dir().join(format!("sls-cli-fake-{}.err", std::process::id()));
     let mut fake = Command::new(env!("CARGO_BIN_EXE_sls"));
     fake.args(["fake", "--listen", "127.0.0.1:0", "--shards", "2"])
         .env_remove("SLS_PROJECT")
         .env_remove("SLS_LOGSTORE")
-        .stderr(std::process::Stdio::null());
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
     let mut fake = Live::spawn(fake);
     let line = fake.line().await.unwrap();
     let endpoint = line
@@ -84,6 +85,56 @@ async fn fake_put_tail_describe() {
         assert_eq!(shard["lag_seconds"], 0, "{doc}");
     }
     assert_eq!(fake.interrupt().await, 0);
+    // How to use it, on stderr: the built-in test keys are public.
+    let hint = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        hint.contains(&format!(
+            "export SLS_ENDPOINT={endpoint} SLS_PROJECT=demo SLS_LOGSTORE=app"
+        )),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(&format!(
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEFAULT_ACCESS_KEY_SECRET}"
+        )),
+        "{hint}"
+    );
+    std::fs::remove_file(&stderr_path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_never_prints_a_secret_it_was_given() {
+    let stderr_path =
+        std::env::temp_dir().join(format!("sls-cli-fake-secret-{}.err", std::process::id()));
+    let mut fake = Command::new(env!("CARGO_BIN_EXE_sls"));
+    fake.args([
+        "fake",
+        "--access-key-id",
+        "AK",
+        "--access-key-secret",
+        "s3cret-value",
+        "--project",
+        "proj1",
+        "--logstore",
+        "logs1",
+    ])
+    .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let mut fake = Live::spawn(fake);
+    let endpoint = fake.line().await.unwrap().replace("listening on ", "");
+    let mut command = sls(&endpoint, &["shards", "-o", "json"]);
+    command
+        .env("SLS_PROJECT", "proj1")
+        .env("SLS_LOGSTORE", "logs1")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "AK")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "s3cret-value");
+    let shards = run(command).await;
+    assert_eq!(shards.code, 0, "{shards:?}");
+    assert_eq!(fake.interrupt().await, 0);
+    let hint = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(hint.contains("SLS_PROJECT=proj1 SLS_LOGSTORE=logs1"), "{hint}");
+    assert!(hint.contains("ALIBABA_CLOUD_ACCESS_KEY_ID=AK"), "{hint}");
+    assert!(!hint.contains("s3cret-value"), "{hint}");
+    std::fs::remove_file(&stderr_path).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

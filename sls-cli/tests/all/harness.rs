@@ -39,6 +39,7 @@ impl Hub {
         let hub = FakeLogHub::builder()
             .logstore(PROJECT, LOGSTORE, shards)
             .logstore(PROJECT, COPY, shards)
+            .consume_processor(PROJECT, "errors", "* | where level = 'ERROR'")
             .consumer_group(PROJECT, LOGSTORE, GROUP, timeout, false)
             .clock(Clock::manual(UNIX_EPOCH + Duration::from_secs(start)))
             // The CLI signs with this machine's clock.

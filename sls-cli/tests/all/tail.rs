@@ -168,6 +168,20 @@ async fn tail_with_a_query_and_as_a_group_member() {
     let errors = lines(&errors);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["n"], "2");
+    let processed = hub
+        .ok(&[
+            "tail",
+            "--from",
+            "begin",
+            "--to",
+            "now",
+            "--format",
+            "json",
+            "--processor",
+            "errors",
+        ])
+        .await;
+    assert_eq!(lines(&processed), errors);
 
     // As a member of GROUP: it commits each shard's end, and the group
     // stays.
@@ -356,5 +370,53 @@ async fn put_refuses_a_log_larger_than_a_group() {
         run.stderr
     );
     assert!(hub.logs(LOGSTORE).await.is_empty());
+    hub.hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_errors_are_one_line_and_an_exit_code() {
+    let hub = Hub::start(1, 60).await;
+    hub.write(0, 0, 0).await;
+    hub.to_present();
+    let missing = hub
+        .sls(&["tail", "--logstore", "nope", "--to", "now"])
+        .await;
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert_eq!(missing.stderr.lines().count(), 1, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .starts_with("sls: the consumer stopped: LogStoreNotExist (HTTP 404)"),
+        "{missing:?}"
+    );
+    let processor = hub
+        .sls(&[
+            "tail",
+            "--processor",
+            "nope",
+            "--from",
+            "begin",
+            "--to",
+            "now",
+        ])
+        .await;
+    assert_eq!(processor.code, 1, "{processor:?}");
+    assert!(
+        processor.stderr.starts_with(
+            "sls: the consumer stopped: shard 0: PullLogs failed: ConsumeProcessorNotExist (HTTP 404)"
+        ),
+        "{processor:?}"
+    );
+    for args in [
+        &["tail", "--from", "yesterday"][..],
+        &["tail", "--to", "soon"],
+        &["tail", "--from", "2000", "--to", "1000"],
+        &["tail", "--query", "*", "--processor", "errors"],
+        &["tail", "--format", "xml"],
+    ] {
+        let run = hub.sls(args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{run:?}");
+    }
     hub.hub.shutdown().await;
 }
