@@ -152,6 +152,11 @@ struct Pending {
     bytes: usize,
 }
 
+/// `1 log`, `2 logs`.
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 /// What was written.
 #[derive(Debug, Default)]
 struct Totals {
@@ -212,8 +217,9 @@ impl Sender<'_> {
         self.totals.bytes += group.encoded_len() as u64;
         if self.progress {
             eprint!(
-                "\rsls put: {} logs, {} requests",
-                self.totals.logs, self.totals.requests
+                "\rsls put: {}, {}",
+                plural(self.totals.logs, "log"),
+                plural(self.totals.requests, "request")
             );
         }
         Ok(())
@@ -296,7 +302,6 @@ pub(crate) async fn run(target: &Target, args: &PutArgs, json: bool) -> Result<S
             json!({"logs": logs, "requests": requests, "bytes": bytes})
         )
     } else {
-        let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         format!(
             "put {} in {} ({})\n",
             plural(logs, "log"),

@@ -131,7 +131,10 @@ async fn fake_never_prints_a_secret_it_was_given() {
     assert_eq!(shards.code, 0, "{shards:?}");
     assert_eq!(fake.interrupt().await, 0);
     let hint = std::fs::read_to_string(&stderr_path).unwrap();
-    assert!(hint.contains("SLS_PROJECT=proj1 SLS_LOGSTORE=logs1"), "{hint}");
+    assert!(
+        hint.contains("SLS_PROJECT=proj1 SLS_LOGSTORE=logs1"),
+        "{hint}"
+    );
     assert!(hint.contains("ALIBABA_CLOUD_ACCESS_KEY_ID=AK"), "{hint}");
     assert!(!hint.contains("s3cret-value"), "{hint}");
     std::fs::remove_file(&stderr_path).unwrap();

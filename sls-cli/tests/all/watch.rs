@@ -110,3 +110,55 @@ async fn a_watch_of_an_unknown_group_fails_at_once() {
     assert!(run.stderr.contains("ConsumerGroupNotExist"), "{run:?}");
     hub.hub.shutdown().await;
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`): a watch
+/// clears the screen before each frame, and `put` shows its progress on
+/// stderr. Skipped where `script` is not installed.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_gets_redraws_and_progress() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to make a terminal");
+        return;
+    }
+    let hub = hub().await;
+    let sls = env!("CARGO_BIN_EXE_sls");
+    let on_terminal = |line: String| {
+        let command = hub.command(&[]);
+        let mut script = std::process::Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]);
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => script.env(key, value),
+                None => script.env_remove(key),
+            };
+        }
+        script
+    };
+    let watch = crate::harness::run(on_terminal(format!(
+        "{sls} groups describe {GROUP} --watch 1 --watch-count 2"
+    )))
+    .await;
+    assert_eq!(watch.code, 0, "{watch:?}");
+    assert_eq!(
+        watch
+            .stdout
+            .matches("\x1b[H\x1b[2Jevery 1s: sls groups describe")
+            .count(),
+        2,
+        "{watch:?}"
+    );
+    let put = crate::harness::run(on_terminal(format!("echo '{{\"n\": 1}}' | {sls} put"))).await;
+    assert_eq!(put.code, 0, "{put:?}");
+    // `script` merges stderr into its output.
+    assert!(
+        put.stdout.contains("\rsls put: 1 log, 1 request"),
+        "{put:?}"
+    );
+    assert!(put.stdout.contains("put 1 log in 1 request ("), "{put:?}");
+    hub.hub.shutdown().await;
+}
