@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// `sls`: shards, consumer groups, lag and checkpoint resets on Alibaba
-/// Cloud Log Service (LogHub).
+/// `sls`: shards, consumer groups, lag and checkpoint resets, tail and
+/// put, on Alibaba Cloud Log Service (LogHub); and a local fake.
 ///
 /// Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID,
 /// ALIBABA_CLOUD_ACCESS_KEY_SECRET and, for STS keys,
@@ -80,6 +80,19 @@ pub(crate) enum Command {
     /// See and steer consumer groups
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Print a logstore's logs as they arrive, or from a time up to a
+    /// time, as a member of a consumer group
+    #[command(after_help = TAIL_HELP)]
+    Tail(TailArgs),
+    /// Write logs read from stdin, one JSON object a line, with PutLogs
+    #[command(after_help = PUT_HELP)]
+    Put(PutArgs),
+    /// Run a fake LogHub (sls-testkit) on loopback until Ctrl-C, for a
+    /// local demo or tests: prints `listening on http://ADDR`; the
+    /// project and logstore are --project and --logstore (default demo
+    /// and app)
+    #[cfg(feature = "fake")]
+    Fake(FakeArgs),
     /// Print a shell completion script: `sls completions bash >
     /// /etc/bash_completion.d/sls`, `sls completions zsh > ~/.zfunc/_sls`,
     /// `sls completions fish > ~/.config/fish/completions/sls.fish`
@@ -164,6 +177,21 @@ pub(crate) struct DeleteArgs {
 pub(crate) struct DescribeArgs {
     /// The consumer group
     pub(crate) group: String,
+    /// Redraw every SECS seconds (default 2) until Ctrl-C, like `top`. Not
+    /// on a terminal, frames follow one another, each under a header line
+    /// with the time; with `-o json`, one JSON document per line per frame
+    #[arg(
+        long,
+        value_name = "SECS",
+        num_args = 0..=1,
+        default_missing_value = "2",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub(crate) watch: Option<u64>,
+    /// With --watch: stop after N frames (for scripts and tests; people
+    /// stop a watch with Ctrl-C)
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) watch_count: Option<u64>,
 }
 
 /// `sls groups reset`.
@@ -207,4 +235,86 @@ pub(crate) struct ResetArgs {
     /// that --from-file CSV undoes the reset
     #[arg(long, value_name = "CSV")]
     pub(crate) export: Option<PathBuf>,
+}
+
+/// The output rules `sls tail --help` ends with.
+const TAIL_HELP: &str = "\
+Output, one line a log (docs/cli.md has the details):
+  json: a JSON object: __time__ (Unix seconds), __time_ns__ (when set),
+    __topic__ and __source__ (null when absent), __shard__, each tag as
+    __tag__:KEY, then the log's fields in order. A value that is not valid
+    UTF-8 is {\"base64\": \"...\"} of its bytes; a key that is not is
+    named __base64__:BASE64; a field whose key is one of the names above or
+    starts with __tag__:, __base64__: or __field__: is named __field__:KEY.
+    `sls put` reads these lines back to the same bytes.
+  text: TIME shard:N, then __topic__=, __source__=, __tag__:KEY= when
+    set, then key=value. In keys and values a byte that is not part of
+    valid UTF-8 or a control character is \\xNN (\\n, \\r, \\t), a
+    backslash \\\\ and a quote \\\"; a key or value that is empty or has a
+    space or = is in double quotes.
+
+Without --group the tail reads as group tail-PID, deleted when it ends.
+--from applies only to shards the group has no checkpoint for.";
+
+/// The input rules `sls put --help` ends with.
+const PUT_HELP: &str = "\
+Input: one flat JSON object a line (blank lines are skipped). Values are
+strings, numbers or booleans (written as their JSON text), or
+{\"base64\": \"...\"} for bytes that are not UTF-8; null, arrays and other
+objects are refused with the line number (exit 2). __time__ (Unix seconds,
+a number or a string; default now), __time_ns__, __topic__, __source__
+and __tag__:KEY set the log's time and its group's topic, source and tags;
+__shard__ is ignored; names are read as `sls tail -o json` writes them.
+Logs with the same topic, source and tags are sent together, up to 4096
+logs and 5 MiB a request.";
+
+/// `--format` of `sls tail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TailFormat {
+    /// `key=value` lines for people
+    Text,
+    /// JSON lines, byte for byte (what `sls put` reads)
+    Json,
+}
+
+/// `sls tail`.
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    /// Where to start: begin, end, now, or TIME (RFC 3339 or Unix seconds)
+    #[arg(long, value_name = "WHERE", default_value = "end")]
+    pub(crate) from: String,
+    /// Stop once every shard reached TIME (RFC 3339, Unix seconds, or now);
+    /// without it, run until Ctrl-C
+    #[arg(long, value_name = "TIME")]
+    pub(crate) to: Option<String>,
+    /// An SPL statement the service runs on the logs
+    #[arg(long, value_name = "SPL", conflicts_with = "processor")]
+    pub(crate) query: Option<String>,
+    /// A consume processor (SPL stored on the service) to read through
+    #[arg(long, value_name = "NAME")]
+    pub(crate) processor: Option<String>,
+    /// Read as a member of this consumer group, committing checkpoints
+    #[arg(long, value_name = "NAME")]
+    pub(crate) group: Option<String>,
+    /// Output: text, or JSON lines (default: json with -o json, else text)
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<TailFormat>,
+}
+
+/// `sls put`.
+#[derive(Debug, Args)]
+pub(crate) struct PutArgs {
+    /// Send every log to the shard whose range holds KEY (32 hex digits)
+    /// instead of spreading them
+    #[arg(long, value_name = "KEY")]
+    pub(crate) hash_key: Option<String>,
+}
+
+/// `sls fake`.
+#[cfg(feature = "fake")]
+#[derive(Debug, Args)]
+pub(crate) struct FakeArgs {
+    /// The server's options
+    #[command(flatten)]
+    pub(crate) serve: sls_testkit::standalone::ServeArgs,
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use sls_client::Error;
+use sls_consumer::ConsumerError;
 
 /// A failed command.
 #[derive(Debug)]
@@ -23,6 +24,9 @@ pub(crate) enum CliError {
     /// a consumer is live), or a local file that could not be written.
     /// Exit code 1.
     Refused(String),
+    /// `sls tail`'s consumer could not join the group or stopped on an
+    /// error no retry fixes. Exit code 1.
+    Consumer(ConsumerError),
 }
 
 impl CliError {
@@ -34,7 +38,7 @@ impl CliError {
                 error: Error::Credentials(_) | Error::InvalidArgument(_),
                 ..
             } => 2,
-            Self::Call { .. } | Self::Refused(_) => 1,
+            Self::Call { .. } | Self::Refused(_) | Self::Consumer(_) => 1,
         }
     }
 }
@@ -46,6 +50,21 @@ impl fmt::Display for CliError {
             Self::Call { call, error } => {
                 write!(f, "{call} failed: ")?;
                 describe(error, f)
+            }
+            Self::Consumer(error) => {
+                f.write_str("the consumer stopped: ")?;
+                match error {
+                    ConsumerError::Service(error) => describe(error, f),
+                    ConsumerError::ShardCall {
+                        shard,
+                        call,
+                        source,
+                    } => {
+                        write!(f, "shard {shard}: {call} failed: ")?;
+                        describe(source, f)
+                    }
+                    other => f.write_str(&one_line(&other.to_string())),
+                }
             }
         }
     }

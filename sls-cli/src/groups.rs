@@ -116,46 +116,79 @@ pub(crate) async fn list(target: &Target, json: bool) -> Result<String, CliError
     Ok(table.render())
 }
 
-/// `sls groups describe GROUP`.
-pub(crate) async fn describe(target: &Target, group: &str, json: bool) -> Result<String, CliError> {
-    let saved = checkpoints(target, group).await?;
-    let settings = settings(target, group).await?;
-    let now_us = now_micros();
-    let by_shard: BTreeMap<u32, &Checkpoint> = saved.iter().map(|c| (c.shard, c)).collect();
-    let mut rows = Vec::new();
-    for shard in shards::list(target).await? {
-        let id = shard.shard_id;
-        let saved = by_shard.get(&id).copied();
-        let checkpoint = saved.and_then(|c| c.cursor);
-        let checkpoint_time = match checkpoint {
-            Some(cursor) => Some(shards::cursor_time(target, id, cursor).await?),
-            None => None,
-        };
-        rows.push(Row {
-            shard: id,
-            status: shard.status,
-            checkpoint,
-            checkpoint_time,
-            end_time: shards::time_at(target, id, CursorPosition::End).await?,
-            owner: Owner::of(saved, settings.timeout, now_us),
-        });
+/// What `sls groups describe` shows: the group's shards as of `now_us`.
+#[derive(Debug)]
+pub(crate) struct Description {
+    group: String,
+    settings: ConsumerGroup,
+    now_us: i64,
+    rows: Vec<Row>,
+}
+
+impl Description {
+    /// Reads the group's checkpoints, settings and shards.
+    pub(crate) async fn read(target: &Target, group: &str) -> Result<Self, CliError> {
+        let saved = checkpoints(target, group).await?;
+        let settings = settings(target, group).await?;
+        let now_us = now_micros();
+        let by_shard: BTreeMap<u32, &Checkpoint> = saved.iter().map(|c| (c.shard, c)).collect();
+        let mut rows = Vec::new();
+        for shard in shards::list(target).await? {
+            let id = shard.shard_id;
+            let saved = by_shard.get(&id).copied();
+            let checkpoint = saved.and_then(|c| c.cursor);
+            let checkpoint_time = match checkpoint {
+                Some(cursor) => Some(shards::cursor_time(target, id, cursor).await?),
+                None => None,
+            };
+            rows.push(Row {
+                shard: id,
+                status: shard.status,
+                checkpoint,
+                checkpoint_time,
+                end_time: shards::time_at(target, id, CursorPosition::End).await?,
+                owner: Owner::of(saved, settings.timeout, now_us),
+            });
+        }
+        Ok(Self {
+            group: group.to_owned(),
+            settings,
+            now_us,
+            rows,
+        })
     }
-    let max_lag = rows
-        .iter()
-        .filter_map(|r| r.lag().map(|l| (l, r.shard)))
-        .max_by_key(|(lag, shard)| (*lag, std::cmp::Reverse(*shard)));
-    let unowned: Vec<u32> = rows
-        .iter()
-        .filter(|r| !r.owner.live)
-        .map(|r| r.shard)
-        .collect();
-    let consumers: BTreeSet<&str> = rows
-        .iter()
-        .filter(|r| r.owner.live)
-        .filter_map(|r| r.owner.consumer.as_deref())
-        .collect();
-    if json {
-        let shards: Vec<Value> = rows
+
+    /// The largest lag and its shard (the lowest id among equals).
+    fn max_lag(&self) -> Option<(i64, u32)> {
+        self.rows
+            .iter()
+            .filter_map(|r| r.lag().map(|l| (l, r.shard)))
+            .max_by_key(|(lag, shard)| (*lag, std::cmp::Reverse(*shard)))
+    }
+
+    /// Shards no live consumer holds.
+    fn unowned(&self) -> Vec<u32> {
+        self.rows
+            .iter()
+            .filter(|r| !r.owner.live)
+            .map(|r| r.shard)
+            .collect()
+    }
+
+    /// The distinct live owners.
+    fn consumers(&self) -> BTreeSet<&str> {
+        self.rows
+            .iter()
+            .filter(|r| r.owner.live)
+            .filter_map(|r| r.owner.consumer.as_deref())
+            .collect()
+    }
+
+    /// The JSON document (`docs/cli.md` names its fields).
+    pub(crate) fn to_json(&self, target: &Target) -> Value {
+        let now_us = self.now_us;
+        let shards: Vec<Value> = self
+            .rows
             .iter()
             .map(|r| {
                 let mut m = Map::new();
@@ -179,12 +212,13 @@ pub(crate) async fn describe(target: &Target, group: &str, json: bool) -> Result
                 Value::Object(m)
             })
             .collect();
+        let max_lag = self.max_lag();
         let mut doc = Map::new();
         doc.insert("project".into(), json!(target.project));
         doc.insert("logstore".into(), json!(target.logstore));
-        doc.insert("group".into(), json!(group));
-        doc.insert("timeout_seconds".into(), json!(settings.timeout));
-        doc.insert("in_order".into(), json!(settings.order));
+        doc.insert("group".into(), json!(self.group));
+        doc.insert("timeout_seconds".into(), json!(self.settings.timeout));
+        doc.insert("in_order".into(), json!(self.settings.order));
         put_time(&mut doc, "now", Some(now_us.div_euclid(1_000_000)));
         doc.insert("shards".into(), Value::Array(shards));
         doc.insert(
@@ -192,62 +226,78 @@ pub(crate) async fn describe(target: &Target, group: &str, json: bool) -> Result
             json!({
                 "max_lag_seconds": max_lag.map(|(lag, _)| lag),
                 "max_lag_shard": max_lag.map(|(_, shard)| shard),
-                "unowned_shards": unowned,
-                "consumers": consumers,
+                "unowned_shards": self.unowned(),
+                "consumers": self.consumers(),
             }),
         );
-        return Ok(format!("{:#}\n", Value::Object(doc)));
+        Value::Object(doc)
     }
-    let mut table = Table::new(&[
-        "SHARD",
-        "STATUS",
-        "CHECKPOINT",
-        "CHECKPOINT TIME",
-        "END TIME",
-        "LAG",
-        "OWNER",
-        "UPDATED",
-    ]);
-    for r in &rows {
-        table.row(vec![
-            r.shard.to_string(),
-            status_name(r.status).into(),
-            r.checkpoint.map_or_else(|| "-".into(), |c| c.to_string()),
-            r.checkpoint_time.map_or_else(|| "-".into(), rfc3339),
-            rfc3339(r.end_time),
-            r.lag().map_or_else(|| "-".into(), lag_text),
-            owner_text(&r.owner),
-            r.owner
-                .ago(now_us)
-                .map_or_else(|| "never".into(), |s| format!("{} ago", human(s))),
+
+    /// The table and the summary lines.
+    pub(crate) fn to_table(&self) -> String {
+        let now_us = self.now_us;
+        let mut table = Table::new(&[
+            "SHARD",
+            "STATUS",
+            "CHECKPOINT",
+            "CHECKPOINT TIME",
+            "END TIME",
+            "LAG",
+            "OWNER",
+            "UPDATED",
         ]);
+        for r in &self.rows {
+            table.row(vec![
+                r.shard.to_string(),
+                status_name(r.status).into(),
+                r.checkpoint.map_or_else(|| "-".into(), |c| c.to_string()),
+                r.checkpoint_time.map_or_else(|| "-".into(), rfc3339),
+                rfc3339(r.end_time),
+                r.lag().map_or_else(|| "-".into(), lag_text),
+                owner_text(&r.owner),
+                r.owner
+                    .ago(now_us)
+                    .map_or_else(|| "never".into(), |s| format!("{} ago", human(s))),
+            ]);
+        }
+        let mut out = table.render();
+        out.push('\n');
+        out.push_str(&format!(
+            "group {}: timeout {}, {}\n",
+            self.group,
+            human(i64::from(self.settings.timeout)),
+            if self.settings.order {
+                "in order"
+            } else {
+                "not in order"
+            }
+        ));
+        out.push_str(&match self.max_lag() {
+            Some((lag, shard)) => format!("max lag: {} (shard {shard})\n", lag_text(lag)),
+            None => "max lag: - (no checkpoints)\n".into(),
+        });
+        out.push_str(&format!("unowned shards: {}\n", list_text(&self.unowned())));
+        let consumers: Vec<&str> = self.consumers().into_iter().collect();
+        out.push_str(&format!(
+            "consumers seen: {}\n",
+            if consumers.is_empty() {
+                "none".into()
+            } else {
+                format!("{} ({})", consumers.len(), consumers.join(", "))
+            }
+        ));
+        out
     }
-    let mut out = table.render();
-    out.push('\n');
-    out.push_str(&format!(
-        "group {group}: timeout {}, {}\n",
-        human(i64::from(settings.timeout)),
-        if settings.order {
-            "in order"
-        } else {
-            "not in order"
-        }
-    ));
-    out.push_str(&match max_lag {
-        Some((lag, shard)) => format!("max lag: {} (shard {shard})\n", lag_text(lag)),
-        None => "max lag: - (no checkpoints)\n".into(),
-    });
-    out.push_str(&format!("unowned shards: {}\n", list_text(&unowned)));
-    let consumers: Vec<&str> = consumers.into_iter().collect();
-    out.push_str(&format!(
-        "consumers seen: {}\n",
-        if consumers.is_empty() {
-            "none".into()
-        } else {
-            format!("{} ({})", consumers.len(), consumers.join(", "))
-        }
-    ));
-    Ok(out)
+}
+
+/// `sls groups describe GROUP`.
+pub(crate) async fn describe(target: &Target, group: &str, json: bool) -> Result<String, CliError> {
+    let description = Description::read(target, group).await?;
+    Ok(if json {
+        format!("{:#}\n", description.to_json(target))
+    } else {
+        description.to_table()
+    })
 }
 
 /// `3m12s behind`, or `up to date`.

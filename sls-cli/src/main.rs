@@ -1,6 +1,7 @@
 //! `sls`: the command line for Alibaba Cloud Log Service (LogHub):
 //! shards, consumer groups, lag, and checkpoint resets with a dry run by
-//! default. See the crate README and `docs/cli.md`.
+//! default; logs printed (`tail`) and written (`put`) byte for byte; a
+//! local fake (`fake`). See the crate README and `docs/cli.md`.
 //!
 //! Every failure is one line on stderr, `sls: ...`, naming the call and
 //! the service's error code; exit code 1 for a service or network error,
@@ -10,11 +11,18 @@ mod admin;
 mod cli;
 mod conn;
 mod error;
+#[cfg(feature = "fake")]
+mod fake;
 mod groups;
+mod logline;
+mod output;
+mod put;
 mod reset;
 mod shards;
 mod table;
+mod tail;
 mod timefmt;
+mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -41,6 +49,10 @@ fn main() -> ExitCode {
         // exit 2.
         Err(err) => err.exit(),
     };
+    #[cfg(feature = "fake")]
+    if let Command::Fake(args) = &cli.command {
+        return fake::run(&cli.global, args);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,14 +96,19 @@ async fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
         Command::Shards => shards::run(&target, json).await,
         Command::Groups(GroupsCommand::List) => groups::list(&target, json).await,
-        Command::Groups(GroupsCommand::Describe(args)) => {
-            groups::describe(&target, &args.group, json).await
-        }
+        Command::Groups(GroupsCommand::Describe(args)) => match args.watch {
+            Some(every) => watch::run(&target, &args.group, json, every, args.watch_count).await,
+            None => groups::describe(&target, &args.group, json).await,
+        },
         Command::Groups(GroupsCommand::Reset(args)) => reset::run(&target, args, json).await,
         Command::Groups(GroupsCommand::Create(args)) => admin::create(&target, args, json).await,
         Command::Groups(GroupsCommand::Update(args)) => admin::update(&target, args, json).await,
         Command::Groups(GroupsCommand::Delete(args)) => admin::delete(&target, args, json).await,
+        Command::Tail(args) => tail::run(&target, args, json).await,
+        Command::Put(args) => put::run(&target, args, json).await,
         Command::Completions { .. } => unreachable!("handled above"),
+        #[cfg(feature = "fake")]
+        Command::Fake(_) => unreachable!("handled in main"),
     }
 }
 

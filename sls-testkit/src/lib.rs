@@ -172,6 +172,8 @@
 //! - `spl`: the SPL subset pulls run: parser (winnow) and evaluator.
 //! - `error`: the service's error responses.
 //! - `faults`: [`FaultPlan`], [`FaultRule`], [`Fault`].
+//! - [`standalone`]: the server on a socket until a signal, with the
+//!   options of `sls-fake` (and of `sls fake` in sls-cli).
 //! - `fuzzing` (feature `fuzzing`, not a stable API): a socketless harness
 //!   for the `fake_server` fuzz target.
 
@@ -191,6 +193,7 @@ mod handle;
 mod limits;
 mod server;
 mod spl;
+pub mod standalone;
 mod store;
 
 pub use call::CallKind;

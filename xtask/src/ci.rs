@@ -40,7 +40,6 @@ pub(crate) const EXAMPLES: &[(&str, &[&str])] = &[
     ("produce", &[]),
     ("copy_logstore", &[]),
     ("manual_checkpoint", &[]),
-    ("tail", &["--demo"]),
     ("exactly_once", &[]),
     ("idle_cost", &[]),
     ("service", &[]),

@@ -10,6 +10,8 @@ use sls_testkit::{Clock, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FakeL
 pub(crate) const PROJECT: &str = "demo";
 pub(crate) const LOGSTORE: &str = "app";
 pub(crate) const GROUP: &str = "etl";
+/// A second logstore of the project, empty at the start.
+pub(crate) const COPY: &str = "copy";
 
 /// How far in the past the hub's clock starts: data is written at
 /// `start + n` seconds, then the clock is moved to the present
@@ -36,6 +38,8 @@ impl Hub {
         let start = present - BACK;
         let hub = FakeLogHub::builder()
             .logstore(PROJECT, LOGSTORE, shards)
+            .logstore(PROJECT, COPY, shards)
+            .consume_processor(PROJECT, "errors", "* | where level = 'ERROR'")
             .consumer_group(PROJECT, LOGSTORE, GROUP, timeout, false)
             .clock(Clock::manual(UNIX_EPOCH + Duration::from_secs(start)))
             // The CLI signs with this machine's clock.
@@ -153,6 +157,17 @@ impl Hub {
         command
     }
 
+    /// Runs `sls args...` with `stdin` as its standard input.
+    pub(crate) async fn sls_with_input(&self, args: &[&str], stdin: &[u8]) -> Run {
+        run_with_input(self.command(args), stdin.to_vec()).await
+    }
+
+    /// Every log of `logstore`, read with the client, as comparable
+    /// tuples (topic, source, tags, time, time_ns, fields), sorted.
+    pub(crate) async fn logs(&self, logstore: &str) -> Vec<LogTuple> {
+        read_logs(&self.client(), logstore).await
+    }
+
     /// Runs `sls args...`; its exit code, stdout and stderr.
     pub(crate) async fn sls(&self, args: &[&str]) -> Run {
         run(self.command(args)).await
@@ -182,6 +197,89 @@ pub(crate) struct Run {
     pub(crate) stderr: String,
 }
 
+/// A log with its group's topic, source and tags, bytes as stored.
+pub(crate) type LogTuple = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(Vec<u8>, Vec<u8>)>,
+    u32,
+    Option<u32>,
+    Vec<(Vec<u8>, Vec<u8>)>,
+);
+
+/// Every log of `logstore` in [`PROJECT`], read with `client`, sorted.
+pub(crate) async fn read_logs(client: &Client, logstore: &str) -> Vec<LogTuple> {
+    let mut logs = Vec::new();
+    for shard in client.list_shards(PROJECT, logstore).await.unwrap() {
+        let id = shard.shard_id;
+        let mut cursor = client
+            .get_cursor(PROJECT, logstore, id, CursorPosition::Begin)
+            .await
+            .unwrap();
+        let end = client
+            .get_cursor(PROJECT, logstore, id, CursorPosition::End)
+            .await
+            .unwrap();
+        while cursor != end {
+            let pulled = client
+                .pull_logs(sls_client::PullLogsRequest::new(
+                    PROJECT, logstore, id, cursor,
+                ))
+                .await
+                .unwrap();
+            for group in &pulled.groups {
+                let tags: Vec<(Vec<u8>, Vec<u8>)> = group
+                    .tags()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .collect();
+                for log in group.logs() {
+                    logs.push((
+                        group.topic().map(|t| t.to_vec()),
+                        group.source().map(|s| s.to_vec()),
+                        tags.clone(),
+                        log.time(),
+                        log.time_ns(),
+                        log.contents()
+                            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                            .collect(),
+                    ));
+                }
+            }
+            cursor = pulled.next_cursor;
+        }
+    }
+    logs.sort();
+    logs
+}
+
+/// Runs `command` with `stdin` as its input, off the runtime.
+pub(crate) async fn run_with_input(mut command: Command, stdin: Vec<u8>) -> Run {
+    use std::io::Write;
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            // The command may stop reading early (a bad line).
+            let _ = input.write_all(&stdin);
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        output
+    })
+    .await
+    .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
 /// Runs `command` off the runtime (the hub serves on it meanwhile).
 pub(crate) async fn run(mut command: Command) -> Run {
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
@@ -191,5 +289,54 @@ pub(crate) async fn run(mut command: Command) -> Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8(output.stdout).unwrap(),
         stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// A running `sls` whose stdout is read a line at a time.
+pub(crate) struct Live {
+    pub(crate) child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Live {
+    /// Starts `command` with stdout piped.
+    pub(crate) fn spawn(command: Command) -> Self {
+        let mut command = tokio::process::Command::from(command);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        use tokio::io::AsyncBufReadExt;
+        Self {
+            child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// The next line of stdout (bounded: 60 s), `None` at its end.
+    pub(crate) async fn line(&mut self) -> Option<String> {
+        tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
+            .await
+            .expect("a line within 60 s")
+            .unwrap()
+    }
+
+    /// Sends SIGINT, as Ctrl-C does, and waits for the exit code.
+    pub(crate) async fn interrupt(mut self) -> i32 {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // Drain stdout so a full pipe cannot block the process.
+        while self.lines.next_line().await.ok().flatten().is_some() {}
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("exits within 60 s after SIGINT")
+            .unwrap();
+        status.code().unwrap_or(-1)
     }
 }

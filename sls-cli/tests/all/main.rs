@@ -4,5 +4,8 @@
 mod admin;
 mod describe;
 mod errors;
+mod fake;
 mod harness;
 mod reset;
+mod tail;
+mod watch;

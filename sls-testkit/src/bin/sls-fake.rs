@@ -17,169 +17,32 @@
 //! stdout; with `-v` it logs every request to stderr. It exits cleanly on
 //! SIGINT or SIGTERM.
 
-// Not in Cargo.toml: a crate inheriting `[lints] workspace = true` cannot
-// add its own there. The default threshold, 100 lines.
-#![warn(clippy::too_many_lines)]
-
-use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Arg, ArgAction, Command, value_parser};
-use sls_client::Credentials;
-use sls_testkit::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REQUEST_LOG_CAPACITY, FakeLogHub,
-};
+use clap::Parser;
+use sls_testkit::standalone::{ServeArgs, serve};
 
-fn command() -> Command {
-    Command::new("sls-fake")
-        .about("A fake Alibaba Cloud Log Service (LogHub) server on loopback, for tests")
-        .arg(
-            Arg::new("listen")
-                .long("listen")
-                .default_value("127.0.0.1:0")
-                .help("Address to bind"),
-        )
-        .arg(
-            Arg::new("project")
-                .long("project")
-                .default_value("demo")
-                .help("Project to create"),
-        )
-        .arg(
-            Arg::new("logstore")
-                .long("logstore")
-                .action(ArgAction::Append)
-                .help("Logstore to create in the project (repeatable; default app)"),
-        )
-        .arg(
-            Arg::new("shards")
-                .long("shards")
-                .default_value("2")
-                .value_parser(value_parser!(u32).range(1..=256))
-                .help("Shards of each logstore"),
-        )
-        .arg(
-            Arg::new("access-key-id")
-                .long("access-key-id")
-                .default_value(DEFAULT_ACCESS_KEY_ID),
-        )
-        .arg(
-            Arg::new("access-key-secret")
-                .long("access-key-secret")
-                .default_value(DEFAULT_ACCESS_KEY_SECRET),
-        )
-        .arg(
-            Arg::new("security-token")
-                .long("security-token")
-                .help("Require this STS token"),
-        )
-        .arg(
-            Arg::new("consume-processor")
-                .long("consume-processor")
-                .action(ArgAction::Append)
-                .value_name("NAME=SPL")
-                .help("Register a consume processor in the project (repeatable)"),
-        )
-        .arg(
-            Arg::new("request-log")
-                .long("request-log")
-                .value_parser(value_parser!(usize))
-                .help(
-                    "Requests the in-memory request log keeps (the most recent; counts stay exact)",
-                ),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::SetTrue)
-                .help("Log every request to stderr"),
-        )
+/// A fake Alibaba Cloud Log Service (LogHub) server on loopback, for tests
+#[derive(Debug, Parser)]
+#[command(name = "sls-fake")]
+struct Cli {
+    /// Project to create
+    #[arg(long, default_value = "demo")]
+    project: String,
+    /// Logstore to create in the project (repeatable; default app)
+    #[arg(long)]
+    logstore: Vec<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let matches = command().get_matches();
-    let text = |name: &str| matches.get_one::<String>(name).cloned().unwrap_or_default();
-    if matches.get_flag("verbose") {
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_max_level(tracing::Level::DEBUG)
-            .init();
-    }
-    let project = text("project");
-    let logstores: Vec<String> = matches
-        .get_many::<String>("logstore")
-        .map(|values| values.cloned().collect())
-        .unwrap_or_else(|| vec!["app".to_owned()]);
-    let shards = matches.get_one::<u32>("shards").copied().unwrap_or(2);
-    let mut credentials = Credentials::new(text("access-key-id"), text("access-key-secret"));
-    if let Some(token) = matches.get_one::<String>("security-token") {
-        credentials = credentials.with_security_token(token.clone());
-    }
-
-    let listener = match tokio::net::TcpListener::bind(text("listen")).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("sls-fake: cannot listen on {}: {err}", text("listen"));
-            return ExitCode::FAILURE;
-        }
+    let cli = Cli::parse();
+    let logstores = if cli.logstore.is_empty() {
+        vec!["app".to_owned()]
+    } else {
+        cli.logstore
     };
-    let request_log = matches
-        .get_one::<usize>("request-log")
-        .copied()
-        .unwrap_or(DEFAULT_REQUEST_LOG_CAPACITY);
-    let mut builder = FakeLogHub::builder()
-        .credentials(credentials)
-        .request_log_capacity(request_log)
-        .project(&project);
-    for logstore in &logstores {
-        builder = builder.logstore(&project, logstore, shards);
-    }
-    for processor in matches
-        .get_many::<String>("consume-processor")
-        .into_iter()
-        .flatten()
-    {
-        let Some((name, spl)) = processor.split_once('=') else {
-            eprintln!("sls-fake: --consume-processor takes NAME=SPL, got {processor:?}");
-            return ExitCode::FAILURE;
-        };
-        builder = builder.consume_processor(&project, name.trim(), spl);
-    }
-    let hub = match builder.serve(listener) {
-        Ok(hub) => hub,
-        Err(err) => {
-            eprintln!("sls-fake: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("listening on http://{}", hub.address());
-    let _ = std::io::stdout().flush();
-
-    wait_for_signal().await;
-    hub.shutdown().await;
-    ExitCode::SUCCESS
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    serve("sls-fake", &cli.project, &logstores, &cli.serve, |_| {}).await
 }
