@@ -45,7 +45,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `fuzzing` | no | [`fuzzing`]: serves requests without a socket, for the `fake_server` fuzz target; not a stable API |
+//! | `fuzzing` | no | the `fuzzing` module: serves requests without a socket, for the `fake_server` fuzz target; not a stable API |
 //!
 //! `cargo install sls-testkit` installs the `sls-fake` binary
 //! (`sls-fake --help`).
