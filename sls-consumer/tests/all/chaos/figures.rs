@@ -54,6 +54,9 @@ pub(super) struct Figures {
     pub(super) heartbeats: BTreeMap<Heartbeat, u64>,
     /// Starts that lowered the group's timeout, and that raised it.
     pub(super) timeout_changes: [u64; 2],
+    /// Shards held by two consumers at once because a start lowered the
+    /// group's timeout under a holder whose heartbeats went unanswered.
+    pub(super) overlaps_after_lowering: u64,
     /// Hand-off times after a crash, by the group's timeout in force when
     /// it crashed (a start soon after may lower or raise the timeout the
     /// service counts the crashed member's silence against).
@@ -116,6 +119,7 @@ impl Figures {
         for (mine, theirs) in self.timeout_changes.iter_mut().zip(other.timeout_changes) {
             *mine += theirs;
         }
+        self.overlaps_after_lowering += other.overlaps_after_lowering;
         for (timeout, times) in &other.crash_handoffs {
             self.crash_handoffs
                 .entry(*timeout)
@@ -193,10 +197,12 @@ pub(super) fn report(figures: &Figures) {
         .collect();
     println!(
         "chaos: heartbeats (interval/timeout, per consumer from the seed): starts {}; {} \
-         starts lowered the group's timeout, {} raised it",
+         starts lowered the group's timeout, {} raised it; {} shards held twice at once \
+         because a start lowered the timeout under a holder cut off from the service",
         drawn.join(", "),
         figures.timeout_changes[0],
         figures.timeout_changes[1],
+        figures.overlaps_after_lowering,
     );
     for ((name, times), worst) in ["a clean stop", "a crash", "a partition"]
         .iter()
