@@ -8,15 +8,23 @@
 //! - end to end: a `Worker` (default settings but 100 groups a pull) whose
 //!   processor visits every field, until every log is processed.
 //!
-//! It prints logs/s, MB/s (uncompressed), the ratio, and peak RSS.
+//! It prints logs/s, MB/s (uncompressed), the ratio, the CPU time per GB
+//! of each (user and system, from getrusage) and peak RSS.
 //!
-//! Run: `cargo bench -p sls-consumer --bench e2e`.
+//! The fake server runs on a runtime of its own, one thread, so that its
+//! CPU time (that thread's getrusage) can be told apart from the
+//! consumer's: the consumer's share is the process's less the server's.
+//!
+//! Run: `cargo bench -p sls-consumer --bench e2e` (five runs of each
+//! phase; `E2E_RUNS=50` for a profile).
 
+use std::ops::Sub;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nix::sys::resource::{UsageWho, getrusage};
 use sls_client::PutLogsRequest;
 use sls_consumer::{Batch, ConsumerConfig, StartPosition, Worker, processor_fn};
 use sls_proto::prost::Message;
@@ -27,6 +35,17 @@ use sls_testkit::FakeLogHub;
 const SHARDS: u32 = 8;
 const GROUPS_PER_SHARD: usize = 24;
 const LOGS_PER_GROUP: usize = 1024;
+/// Runs of each phase, unless `E2E_RUNS` says otherwise (a profile wants
+/// more).
+const RUNS: usize = 5;
+
+fn runs() -> usize {
+    std::env::var("E2E_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(RUNS)
+        .max(1)
+}
 
 fn visit(view: &LogGroupListView) -> usize {
     let mut n = 0;
@@ -49,12 +68,95 @@ fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time spent, in user space and in the kernel.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    user: Duration,
+    system: Duration,
+}
+
+impl Cpu {
+    fn of(who: UsageWho) -> Self {
+        let usage = getrusage(who).expect("getrusage");
+        let time = |t: nix::sys::time::TimeVal| {
+            Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000)
+        };
+        Self {
+            user: time(usage.user_time()),
+            system: time(usage.system_time()),
+        }
+    }
+
+    /// The whole process so far.
+    fn process() -> Self {
+        Self::of(UsageWho::RUSAGE_SELF)
+    }
+
+    /// The calling thread so far.
+    fn thread() -> Self {
+        Self::of(UsageWho::RUSAGE_THREAD)
+    }
+
+    fn total(self) -> Duration {
+        self.user + self.system
+    }
+
+    /// CPU-seconds per GB of `bytes`, total, user and system.
+    fn per_gb(self, bytes: u64) -> String {
+        let gb = bytes as f64 / 1e9;
+        format!(
+            "{:5.3} CPU-s/GB (user {:5.3}, system {:5.3}, {:2.0}% in the kernel)",
+            self.total().as_secs_f64() / gb,
+            self.user.as_secs_f64() / gb,
+            self.system.as_secs_f64() / gb,
+            100.0 * self.system.as_secs_f64() / self.total().as_secs_f64().max(1e-9),
+        )
+    }
+}
+
+impl Sub for Cpu {
+    type Output = Cpu;
+
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// What one end-to-end run took.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    elapsed: Duration,
+    /// The whole process.
+    process: Cpu,
+    /// The fake server's thread.
+    server: Cpu,
+}
+
+impl Run {
+    /// The process less the fake server: the consumer, its client and
+    /// the runtime they run on.
+    fn consumer(&self) -> Cpu {
+        self.process - self.server
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    // The fake server's own runtime: one thread, whose CPU time is the
+    // server's.
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sls-fake")
+        .enable_all()
+        .build()
+        .expect("server runtime");
     let mut logs = AccessLogs::new(7);
     let groups: Vec<LogGroup> = (0..SHARDS as usize * GROUPS_PER_SHARD)
         .map(|_| logs.group(LOGS_PER_GROUP))
@@ -75,8 +177,9 @@ fn main() {
         .collect();
     let raw_bytes: u64 = lists.iter().map(|(_, n)| n).sum();
     let decoder = Decompressor::default();
-    let decode_best = (0..3)
+    let decode_runs: Vec<(Duration, Cpu)> = (0..runs())
         .map(|_| {
+            let cpu = Cpu::process();
             let started = Instant::now();
             for (body, raw) in &lists {
                 let raw = decoder
@@ -85,17 +188,24 @@ fn main() {
                 let view = LogGroupListView::decode(raw).expect("view");
                 std::hint::black_box(visit(&view));
             }
-            started.elapsed()
+            (started.elapsed(), Cpu::process() - cpu)
         })
-        .min()
-        .expect("three runs");
+        .collect();
+    let decode_best = decode_runs.iter().map(|(t, _)| *t).min().expect("runs");
+    let decode_cpu = decode_runs
+        .iter()
+        .map(|(_, cpu)| *cpu)
+        .min_by_key(|cpu| cpu.total())
+        .expect("runs");
 
-    let hub = runtime.block_on(async {
-        let hub = FakeLogHub::builder()
+    let hub = server_runtime.block_on(async {
+        FakeLogHub::builder()
             .logstore("bench", "app", SHARDS)
             .start()
             .await
-            .expect("hub");
+            .expect("hub")
+    });
+    runtime.block_on(async {
         let client = hub.client();
         for group in &groups {
             client
@@ -103,19 +213,18 @@ fn main() {
                 .await
                 .expect("put");
         }
-        hub
     });
     drop(groups);
-    // Three runs, each a new consumer group reading everything from the
+    // Each run a new consumer group reading everything from the
     // beginning; the best is reported, as for decode-only.
-    let elapsed = (0..3)
-        .map(|run| runtime.block_on(consume(&hub, run, total_logs)))
-        .min()
-        .expect("three runs");
-    drop(hub);
+    let server = server_runtime.handle().clone();
+    let runs: Vec<Run> = (0..runs() as u32)
+        .map(|run| runtime.block_on(consume(&hub, &server, run, total_logs)))
+        .collect();
+    server_runtime.block_on(hub.shutdown());
+    drop(server_runtime);
 
     let mb = raw_bytes as f64 / 1e6;
-    let e2e_mbs = mb / elapsed.as_secs_f64();
     let decode_mbs = mb / decode_best.as_secs_f64();
     println!(
         "data: {SHARDS} shards x {GROUPS_PER_SHARD} groups x {LOGS_PER_GROUP} logs = {total_logs} logs, {mb:.1} MB raw"
@@ -124,11 +233,50 @@ fn main() {
         "decode only (lz4 + view + visit, 1 thread): {decode_mbs:6.0} MB/s {:10.0} logs/s",
         total_logs as f64 / decode_best.as_secs_f64()
     );
+    for (i, run) in runs.iter().enumerate() {
+        println!(
+            "end to end, run {}: {:6.0} MB/s in {:.2?}; process {}; fake server {:.3} CPU-s/GB",
+            i + 1,
+            mb / run.elapsed.as_secs_f64(),
+            run.elapsed,
+            run.process.per_gb(raw_bytes),
+            run.server.total().as_secs_f64() / (raw_bytes as f64 / 1e9),
+        );
+    }
+    let elapsed = runs.iter().map(|r| r.elapsed).min().expect("runs");
+    let e2e_mbs = mb / elapsed.as_secs_f64();
     println!(
         "end to end (fake server, loopback):         {e2e_mbs:6.0} MB/s {:10.0} logs/s in {elapsed:.2?} (from worker start, group join included)",
         total_logs as f64 / elapsed.as_secs_f64()
     );
     println!("end to end / decode only: {:.2}", e2e_mbs / decode_mbs);
+
+    // CPU per byte: the run that cost the consumer least, as the fastest
+    // decode-only run is the floor.
+    let best = runs
+        .iter()
+        .min_by_key(|run| run.consumer().total())
+        .expect("runs");
+    let floor = decode_cpu.total().as_secs_f64();
+    println!("CPU per GB (raw):");
+    println!(
+        "  decode only (the one-core floor):  {}",
+        decode_cpu.per_gb(raw_bytes)
+    );
+    println!(
+        "  end to end, whole process:         {} = {:.2}x the floor",
+        best.process.per_gb(raw_bytes),
+        best.process.total().as_secs_f64() / floor
+    );
+    println!(
+        "    of which the fake server:        {}",
+        best.server.per_gb(raw_bytes)
+    );
+    println!(
+        "    the rest (consumer and client):  {} = {:.2}x the floor",
+        best.consumer().per_gb(raw_bytes),
+        best.consumer().total().as_secs_f64() / floor
+    );
     if let Some(kib) = peak_rss_kib() {
         println!(
             "peak RSS: {:.0} MiB (the process also holds the server's copy of the data)",
@@ -137,8 +285,22 @@ fn main() {
     }
 }
 
-/// Consumes the whole logstore with a new group; returns the time taken.
-async fn consume(hub: &FakeLogHub, run: u32, total_logs: u64) -> Duration {
+/// The fake server thread's CPU time so far.
+async fn server_cpu(server: &tokio::runtime::Handle) -> Cpu {
+    server
+        .spawn(async { Cpu::thread() })
+        .await
+        .expect("server thread")
+}
+
+/// Consumes the whole logstore with a new group; returns the time and the
+/// CPU it took.
+async fn consume(
+    hub: &FakeLogHub,
+    server: &tokio::runtime::Handle,
+    run: u32,
+    total_logs: u64,
+) -> Run {
     let processed = Arc::new(AtomicU64::new(0));
     let counter = processed.clone();
     let config = ConsumerConfig::builder("bench", "app", format!("bench-{run}"), "worker-1")
@@ -147,6 +309,8 @@ async fn consume(hub: &FakeLogHub, run: u32, total_logs: u64) -> Duration {
         .start_position(StartPosition::Begin)
         .build()
         .expect("config");
+    let server_before = server_cpu(server).await;
+    let process_before = Cpu::process();
     let started = Instant::now();
     let worker = Worker::start(config, move |_| {
         let counter = counter.clone();
@@ -162,6 +326,12 @@ async fn consume(hub: &FakeLogHub, run: u32, total_logs: u64) -> Duration {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
+    let process = Cpu::process() - process_before;
+    let server = server_cpu(server).await - server_before;
     worker.shutdown().await.expect("shutdown");
-    elapsed
+    Run {
+        elapsed,
+        process,
+        server,
+    }
 }
