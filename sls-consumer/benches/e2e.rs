@@ -1,15 +1,19 @@
 //! End-to-end consumption from an in-process fake LogHub over loopback,
 //! beside decode-only on the same data in the same run.
 //!
-//! Writes 8 shards x 24 log groups x 1024 nginx access logs (12 fields;
-//! about 75 MB raw) to sls-testkit's server, then:
+//! Writes 8 shards x 96 log groups x 1024 nginx access logs (12 fields;
+//! about 300 MB raw; each shard several pulls deep, so that the steady
+//! state of a backlog dominates) to sls-testkit's server, then:
 //! - decode-only: lz4 decompression, validation and a visit of every field
-//!   of the same groups, in one thread;
+//!   of the same groups, in one thread, in lists of 24 groups (the size
+//!   of a pull);
 //! - end to end: a `Worker` (default settings but 100 groups a pull) whose
 //!   processor visits every field, until every log is processed.
 //!
 //! It prints logs/s, MB/s (uncompressed), the ratio, the CPU time per GB
-//! of each (user and system, from getrusage) and peak RSS.
+//! of each (user and system, from getrusage), the page faults per pull,
+//! and peak RSS: the whole process's, and the end-to-end phase's alone
+//! (the high-water mark is reset before it).
 //!
 //! The fake server runs on a runtime of its own, one thread, so that its
 //! CPU time (that thread's getrusage) can be told apart from the
@@ -33,8 +37,14 @@ use sls_proto::{CompressType, Decompressor, LogGroup, LogGroupList, LogGroupList
 use sls_testkit::FakeLogHub;
 
 const SHARDS: u32 = 8;
-const GROUPS_PER_SHARD: usize = 24;
+const GROUPS_PER_SHARD: usize = 96;
+/// Groups in one decode-only list: about one pull's worth (8 MiB).
+const GROUPS_PER_LIST: usize = 24;
 const LOGS_PER_GROUP: usize = 1024;
+/// Data pulls an end-to-end run makes, about: each shard's data in pulls
+/// of about 24 groups (8 MiB).
+const PULLS: u64 = (SHARDS as usize * GROUPS_PER_SHARD / GROUPS_PER_LIST) as u64;
+
 /// Runs of each phase, unless `E2E_RUNS` says otherwise (a profile wants
 /// more).
 const RUNS: usize = 5;
@@ -68,11 +78,18 @@ fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// CPU time spent, in user space and in the kernel.
+/// Resets the peak RSS to the current RSS (Linux: `clear_refs`); `false`
+/// where that is not allowed.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU time spent, in user space and in the kernel, and page faults.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cpu {
     user: Duration,
     system: Duration,
+    minor_faults: u64,
 }
 
 impl Cpu {
@@ -84,6 +101,7 @@ impl Cpu {
         Self {
             user: time(usage.user_time()),
             system: time(usage.system_time()),
+            minor_faults: usage.minor_page_faults().max(0) as u64,
         }
     }
 
@@ -121,6 +139,7 @@ impl Sub for Cpu {
         Cpu {
             user: self.user.saturating_sub(earlier.user),
             system: self.system.saturating_sub(earlier.system),
+            minor_faults: self.minor_faults.saturating_sub(earlier.minor_faults),
         }
     }
 }
@@ -157,24 +176,37 @@ fn main() {
         .enable_all()
         .build()
         .expect("server runtime");
+    let hub = server_runtime.block_on(async {
+        FakeLogHub::builder()
+            .logstore("bench", "app", SHARDS)
+            .start()
+            .await
+            .expect("hub")
+    });
+    // Written a list at a time; the decode-only phase reads the same
+    // lists, lz4-compressed.
     let mut logs = AccessLogs::new(7);
-    let groups: Vec<LogGroup> = (0..SHARDS as usize * GROUPS_PER_SHARD)
-        .map(|_| logs.group(LOGS_PER_GROUP))
-        .collect();
-    let total_logs = (groups.len() * LOGS_PER_GROUP) as u64;
-
-    // Decode-only baseline on the same groups, one lz4 list per shard.
-    let lists: Vec<(Bytes, u64)> = groups
-        .chunks(GROUPS_PER_SHARD)
-        .map(|chunk| {
-            let raw = LogGroupList {
-                log_groups: chunk.to_vec(),
+    let lists: Vec<(Bytes, u64)> = runtime.block_on(async {
+        let client = hub.client();
+        let mut lists = Vec::new();
+        for _ in 0..SHARDS as usize * GROUPS_PER_SHARD / GROUPS_PER_LIST {
+            let groups: Vec<LogGroup> = (0..GROUPS_PER_LIST)
+                .map(|_| logs.group(LOGS_PER_GROUP))
+                .collect();
+            for group in &groups {
+                client
+                    .put_logs(PutLogsRequest::from_group("bench", "app", group))
+                    .await
+                    .expect("put");
             }
-            .encode_to_vec();
+            let raw = LogGroupList { log_groups: groups }.encode_to_vec();
             let lz4 = CompressType::Lz4.compress(&raw).expect("lz4");
-            (Bytes::from(lz4), raw.len() as u64)
-        })
-        .collect();
+            lists.push((Bytes::from(lz4), raw.len() as u64));
+        }
+        lists
+    });
+    let total_logs = (SHARDS as usize * GROUPS_PER_SHARD * LOGS_PER_GROUP) as u64;
+
     let raw_bytes: u64 = lists.iter().map(|(_, n)| n).sum();
     let decoder = Decompressor::default();
     let decode_runs: Vec<(Duration, Cpu)> = (0..runs())
@@ -198,29 +230,15 @@ fn main() {
         .min_by_key(|cpu| cpu.total())
         .expect("runs");
 
-    let hub = server_runtime.block_on(async {
-        FakeLogHub::builder()
-            .logstore("bench", "app", SHARDS)
-            .start()
-            .await
-            .expect("hub")
-    });
-    runtime.block_on(async {
-        let client = hub.client();
-        for group in &groups {
-            client
-                .put_logs(PutLogsRequest::from_group("bench", "app", group))
-                .await
-                .expect("put");
-        }
-    });
-    drop(groups);
+    let before_e2e_kib = peak_rss_kib();
+    let e2e_peak_measured = reset_peak_rss();
     // Each run a new consumer group reading everything from the
     // beginning; the best is reported, as for decode-only.
     let server = server_runtime.handle().clone();
     let runs: Vec<Run> = (0..runs() as u32)
         .map(|run| runtime.block_on(consume(&hub, &server, run, total_logs)))
         .collect();
+    let e2e_peak_kib = peak_rss_kib().filter(|_| e2e_peak_measured);
     server_runtime.block_on(hub.shutdown());
     drop(server_runtime);
 
@@ -235,12 +253,14 @@ fn main() {
     );
     for (i, run) in runs.iter().enumerate() {
         println!(
-            "end to end, run {}: {:6.0} MB/s in {:.2?}; process {}; fake server {:.3} CPU-s/GB",
+            "end to end, run {}: {:6.0} MB/s in {:.2?}; process {}; fake server {:.3} CPU-s/GB; page faults a pull: {} consumer, {} server",
             i + 1,
             mb / run.elapsed.as_secs_f64(),
             run.elapsed,
             run.process.per_gb(raw_bytes),
             run.server.total().as_secs_f64() / (raw_bytes as f64 / 1e9),
+            run.consumer().minor_faults / PULLS,
+            run.server.minor_faults / PULLS,
         );
     }
     let elapsed = runs.iter().map(|r| r.elapsed).min().expect("runs");
@@ -277,10 +297,18 @@ fn main() {
         best.consumer().per_gb(raw_bytes),
         best.consumer().total().as_secs_f64() / floor
     );
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    if let (Some(before), Some(phase)) = (before_e2e_kib, e2e_peak_kib) {
+        println!(
+            "peak RSS: {:.0} MiB before the end-to-end phase (data generation, the server's copy), {:.0} MiB during it",
+            mib(before),
+            mib(phase)
+        );
+    }
     if let Some(kib) = peak_rss_kib() {
         println!(
-            "peak RSS: {:.0} MiB (the process also holds the server's copy of the data)",
-            kib as f64 / 1024.0
+            "peak RSS: {:.0} MiB, the whole process (it also holds the server's copy of the data)",
+            mib(kib)
         );
     }
 }
