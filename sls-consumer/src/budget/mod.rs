@@ -281,6 +281,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_buffer_comes_back_as_the_same_memory() {
+        let budget = Budget::new(100 * UNIT, 4, 20 * UNIT);
+        for len in [0, 100, 8 * UNIT as usize] {
+            let mut buf = Vec::with_capacity(8 * UNIT as usize);
+            buf.resize(len, 1);
+            let ptr = buf.as_ptr();
+            budget.recycle(Bytes::from(buf));
+            let taken = sls_client::PullBuffers::take(budget.as_ref(), 8 * UNIT as usize);
+            assert_eq!(taken.as_ptr(), ptr, "length {len}");
+            assert_eq!(taken.capacity(), 8 * UNIT as usize);
+        }
+    }
+
+    #[tokio::test]
     async fn kept_buffers_give_way_to_a_short_reservation() {
         let budget = Budget::new(20 * UNIT, 4, 10 * UNIT);
         for _ in 0..3 {
