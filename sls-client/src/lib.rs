@@ -131,6 +131,7 @@ mod stack;
 mod tls;
 mod transport;
 
+pub use api::buffers::PullBuffers;
 pub use api::groups::{Checkpoint, CheckpointUpdate, ConsumerGroup};
 pub use api::logs::{
     MAX_GROUP_BYTES, MAX_LOGS_PER_GROUP, MAX_PULL_COUNT, OFFLOAD_RAW_SIZE, PullLogsRequest,

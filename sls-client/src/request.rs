@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 
+use crate::PullBuffers;
 use crate::retry::Idempotent;
 
 /// `x-log-bodyrawsize`: the uncompressed length of the body.
@@ -32,6 +33,9 @@ pub struct SlsRequest {
     pub(crate) max_raw_size: Option<u64>,
     /// Attempts made so far, shared by the clones the retry layer sends.
     pub(crate) attempts: Arc<AtomicU32>,
+    /// Where a successful answer's body is read into, instead of a fresh
+    /// buffer.
+    pub(crate) body_buffers: Option<Arc<dyn PullBuffers>>,
 }
 
 impl SlsRequest {
@@ -49,6 +53,7 @@ impl SlsRequest {
             idempotent,
             max_raw_size: None,
             attempts: Arc::default(),
+            body_buffers: None,
         }
     }
 
@@ -82,6 +87,12 @@ impl SlsRequest {
     /// headers arrive: its body is neither read nor decompressed.
     pub fn max_raw_size(mut self, limit: u64) -> Self {
         self.max_raw_size = Some(limit);
+        self
+    }
+
+    /// Reads a successful answer's body into a buffer from `buffers`.
+    pub(crate) fn body_buffers(mut self, buffers: Arc<dyn PullBuffers>) -> Self {
+        self.body_buffers = Some(buffers);
         self
     }
 

@@ -21,7 +21,7 @@ use tower::Service;
 use crate::endpoint::Endpoint;
 use crate::proxy::{ProxyConnector, Route};
 use crate::request::{SlsRequest, SlsResponse, header_str};
-use crate::{Error, Sent, ServerError};
+use crate::{Error, PullBuffers, Sent, ServerError};
 
 /// Query encoding: everything but RFC 3986's unreserved characters, as
 /// the v4 signature encodes them.
@@ -110,23 +110,27 @@ impl Transport {
                     });
                 }
             }
-            let body = Limited::new(body, self.max_response_size)
-                .collect()
-                .await
-                .map_err(|err| {
-                    if err.is::<http_body_util::LengthLimitError>() {
-                        Error::Response(format!(
-                            "response body exceeds {} bytes",
-                            self.max_response_size
-                        ))
-                    } else {
-                        Error::Transport {
-                            sent: Sent::Maybe,
-                            source: err,
+            let body = match (&request.body_buffers, parts.status.is_success()) {
+                (Some(buffers), true) => {
+                    let declared = header_str(&parts.headers, "content-length")
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    read_into(body, declared, buffers.as_ref(), self.max_response_size).await?
+                }
+                _ => Limited::new(body, self.max_response_size)
+                    .collect()
+                    .await
+                    .map_err(|err| {
+                        if err.is::<http_body_util::LengthLimitError>() {
+                            too_long(self.max_response_size)
+                        } else {
+                            Error::Transport {
+                                sent: Sent::Maybe,
+                                source: err,
+                            }
                         }
-                    }
-                })?
-                .to_bytes();
+                    })?
+                    .to_bytes(),
+            };
             Ok::<_, Error>((parts, body))
         };
         let (parts, body) = tokio::time::timeout(self.attempt_timeout, exchange)
@@ -154,6 +158,43 @@ impl Transport {
             body,
         })
     }
+}
+
+/// The first reservation for a body read into a buffer that is too small,
+/// whatever its `Content-Length` claims: past it, the buffer grows with
+/// what arrives.
+const FIRST_RESERVE: usize = 256 << 10;
+
+fn too_long(limit: usize) -> Error {
+    Error::Response(format!("response body exceeds {limit} bytes"))
+}
+
+/// Reads a body of at most `limit` bytes into one buffer from `buffers`,
+/// chunk by chunk as it arrives, so the chunks' memory goes back to the
+/// connection at once and the body is copied once.
+async fn read_into(
+    mut body: hyper::body::Incoming,
+    declared: Option<u64>,
+    buffers: &dyn PullBuffers,
+    limit: usize,
+) -> Result<Bytes, Error> {
+    let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(limit));
+    let mut buf = buffers.take(declared);
+    buf.clear();
+    buf.reserve(declared.min(FIRST_RESERVE.max(buf.capacity())));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| Error::Transport {
+            sent: Sent::Maybe,
+            source: Box::new(err),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > limit - buf.len() {
+                return Err(too_long(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 impl Service<SlsRequest> for Transport {

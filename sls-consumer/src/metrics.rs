@@ -33,6 +33,12 @@ pub struct MemoryStats {
     pub buffered: u64,
     /// The most ever buffered at once.
     pub peak: u64,
+    /// Bytes of the buffers of processed pulls, kept for the next pulls
+    /// (a backlog is read without allocating afresh). They count against
+    /// the budget as buffered data does (`buffered + pooled` never exceeds
+    /// `budget`), give way to any pull that needs the room, and are freed
+    /// after a few seconds unused.
+    pub pooled: u64,
 }
 
 /// One held shard's figures.

@@ -79,7 +79,11 @@ impl Worker {
         ));
         let calls = GroupCalls::new(target.clone());
         let group_timeout = join_group(&calls, c).await?;
-        let budget = Budget::new(c.max_buffered_bytes, c.max_concurrent_fetches);
+        let budget = Budget::new(
+            c.max_buffered_bytes,
+            c.max_concurrent_fetches,
+            c.max_pull_bytes,
+        );
         let settings = Arc::new(ShardSettings {
             config: config.clone(),
             target: target.clone(),
@@ -156,6 +160,7 @@ impl Worker {
             budget: self.budget.total(),
             buffered: self.budget.in_use(),
             peak: self.budget.peak(),
+            pooled: self.budget.pooled(),
         }
     }
 

@@ -1,10 +1,13 @@
 //! PullLogs and PutLogs.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method};
 use sls_proto::{CompressType, Cursor, LogGroup, LogGroupBytes, LogGroupListView};
 
+use super::buffers::{Buffers, PullBuffers};
 use super::logstore_path;
 use crate::request::{BODY_RAW_SIZE, COMPRESS_TYPE, SlsRequest, header_str};
 use crate::{Client, Error};
@@ -29,6 +32,7 @@ pub struct PullLogsRequest {
     processor: Option<String>,
     accept: CompressType,
     max_raw_size: Option<u64>,
+    buffers: Buffers,
 }
 
 /// Bodies at least this large (decompressed) are decompressed and
@@ -51,7 +55,15 @@ impl PullLogsRequest {
             processor: None,
             accept: CompressType::Lz4,
             max_raw_size: None,
+            buffers: Buffers::default(),
         }
+    }
+
+    /// Reads the body and decompresses it into buffers from `buffers`
+    /// instead of fresh ones (see [`PullBuffers`]).
+    pub fn buffers(mut self, buffers: Arc<dyn PullBuffers>) -> Self {
+        self.buffers = Buffers(Some(buffers));
+        self
     }
 
     /// Refuses an answer that declares more than `limit` decompressed
@@ -334,6 +346,9 @@ impl Client {
         // than the decompressor would take: before the body is read.
         let cap = self.decompressor().max_raw_size() as u64;
         request = request.max_raw_size(pull.max_raw_size.map_or(cap, |limit| limit.min(cap)));
+        if let Some(buffers) = &pull.buffers.0 {
+            request = request.body_buffers(buffers.clone());
+        }
         let response = self.send(request).await?;
         let headers = response.headers();
 
@@ -367,19 +382,26 @@ impl Client {
         let compressed = response.body().clone();
         let decompressor = *self.decompressor();
         let body = compressed.clone();
+        let buffers = pull.buffers.0.clone();
         let decode = move || -> Result<LogGroupListView, Error> {
-            let raw = decompressor
-                .decompress(compress_type, body, raw_size)
-                .map_err(|err| match err {
-                    sls_proto::CodecError::RawSizeOverLimit { declared, limit } => {
-                        Error::TooLarge {
-                            declared,
-                            limit: limit as u64,
-                            groups: u32::try_from(count).ok(),
-                        }
-                    }
-                    err => Error::Codec(err),
-                })?;
+            let raw = match buffers {
+                // An uncompressed body is its own buffer.
+                Some(buffers) if compress_type != CompressType::None => {
+                    let mut out = buffers.take(usize::try_from(raw_size).unwrap_or(usize::MAX));
+                    decompressor
+                        .decompress_into(compress_type, &body, raw_size, &mut out)
+                        .map(|()| Bytes::from(out))
+                }
+                _ => decompressor.decompress(compress_type, body, raw_size),
+            }
+            .map_err(|err| match err {
+                sls_proto::CodecError::RawSizeOverLimit { declared, limit } => Error::TooLarge {
+                    declared,
+                    limit: limit as u64,
+                    groups: u32::try_from(count).ok(),
+                },
+                err => Error::Codec(err),
+            })?;
             Ok(LogGroupListView::decode(raw)?)
         };
         let groups = if raw_size >= OFFLOAD_RAW_SIZE {

@@ -7,6 +7,7 @@
 //! - `logstores`: create, get, list and delete logstores.
 //! - `groups`: consumer groups, heartbeats and checkpoints.
 
+pub(crate) mod buffers;
 pub(crate) mod groups;
 pub(crate) mod logs;
 pub(crate) mod logstores;

@@ -130,3 +130,67 @@ async fn a_body_over_the_offload_size_decodes_through_the_blocking_pool() {
     assert_eq!(pulled.raw_size, raw_len);
     assert_eq!(pulled.groups.log_count(), 8 * 1024);
 }
+
+/// Hands out the buffers it was given, and records what was asked.
+#[derive(Debug, Default)]
+struct Handed {
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+    asked: std::sync::Mutex<Vec<usize>>,
+}
+
+impl sls_client::PullBuffers for Handed {
+    fn take(&self, len: usize) -> Vec<u8> {
+        self.asked.lock().unwrap().push(len);
+        let mut free = self.free.lock().unwrap();
+        match free.iter().position(|buf| buf.capacity() >= len) {
+            Some(i) => free.swap_remove(i),
+            None => Vec::new(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pull_reads_and_decompresses_into_the_buffers_it_is_handed() {
+    // A small answer (decoded in place) and one over `OFFLOAD_RAW_SIZE`
+    // (decoded on the blocking pool).
+    for (groups, logs) in [(2, 20), (8, 1000)] {
+        let server = MockServer::start().await;
+        let (template, raw_len) = answer(groups, logs, None);
+        Mock::given(method("GET"))
+            .and(path("/logstores/app/shards/0"))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        let client = harness::client(server.address());
+        let handed = std::sync::Arc::new(Handed::default());
+        // Stale bytes in both: each is written over. The first holds the
+        // body but not the groups.
+        let raw = AccessLogs::new(9).list(groups, logs).encode_to_vec();
+        let body_len = CompressType::Lz4.compress(&raw).unwrap().len();
+        let body_buf = vec![0xee; body_len];
+        let raw_buf = vec![0xee; raw_len as usize + 100];
+        let (body_ptr, raw_ptr) = (body_buf.as_ptr(), raw_buf.as_ptr());
+        *handed.free.lock().unwrap() = vec![body_buf, raw_buf];
+        let pulled = client
+            .pull_logs(
+                PullLogsRequest::new("proj", "app", 0, Cursor::from_sequence(0))
+                    .buffers(handed.clone()),
+            )
+            .await
+            .unwrap();
+        let asked = handed.asked.lock().unwrap().clone();
+        assert_eq!(asked, [body_len, raw_len as usize]);
+        assert_eq!(pulled.compressed.as_ptr(), body_ptr, "the body's buffer");
+        assert_eq!(
+            pulled.groups.as_bytes().as_ptr(),
+            raw_ptr,
+            "the groups' buffer"
+        );
+        assert_eq!(
+            pulled.groups.to_message(),
+            AccessLogs::new(9).list(groups, logs),
+            "{groups} groups"
+        );
+        assert_eq!(pulled.groups.as_bytes().len() as u64, raw_len);
+    }
+}

@@ -390,6 +390,7 @@ where
                 budget: self.settings.budget.total(),
                 buffered: self.settings.budget.in_use(),
                 peak: self.settings.budget.peak(),
+                pooled: self.settings.budget.pooled(),
             },
             &self.health.borrow(),
             run.last_answer,

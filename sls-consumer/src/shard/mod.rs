@@ -316,6 +316,7 @@ impl<P: Processor> ShardTask<P> {
             raw_size: pulled.raw_size,
             groups: pulled.groups,
         };
+        let body = pulled.compressed;
         let started = Instant::now();
         let span = tracing::debug_span!(
             "batch",
@@ -326,9 +327,13 @@ impl<P: Processor> ShardTask<P> {
         let outcome = self.process(&batch).instrument(span).await;
         let took = started.elapsed();
         let (logs, next, bytes) = (batch.log_count() as u64, batch.next_cursor, batch.raw_size);
-        // The batch is processed or dropped: its budget goes back.
-        drop(batch);
+        // The batch is processed or dropped: its budget goes back, and
+        // its buffers are kept for the next pulls (unless the processor
+        // still holds them).
         drop(reservation);
+        let budget = &self.settings.budget;
+        budget.recycle(body);
+        budget.recycle(batch.groups.into_bytes());
         match outcome {
             Outcome::Done(Decision::Continue) => {
                 self.batches += 1;

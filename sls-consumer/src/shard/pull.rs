@@ -49,7 +49,8 @@ impl<P: Processor> ShardTask<P> {
         let mut pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
             .count(self.sizer.count())
             .max_raw_size(self.sizer.limit())
-            .accept_encoding(settings.config.compression);
+            .accept_encoding(settings.config.compression)
+            .buffers(budget.clone());
         if let Some(end) = self.end {
             pull = pull.end_cursor(end);
         }

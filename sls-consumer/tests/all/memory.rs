@@ -73,7 +73,12 @@ async fn a_32_shard_backlog_stays_within_the_budget() {
     .unwrap();
     let peaks = Arc::new(Mutex::new(Vec::new()));
     let done = harness::wait_until(Duration::from_secs(600), || {
-        peaks.lock().unwrap().push(worker.memory().buffered);
+        let memory = worker.memory();
+        assert!(
+            memory.buffered + memory.pooled <= BUDGET,
+            "data and kept buffers within the budget: {memory:?}"
+        );
+        peaks.lock().unwrap().push(memory.buffered);
         log.counts().len() as u64 >= id
     })
     .await;
@@ -91,6 +96,46 @@ async fn a_32_shard_backlog_stays_within_the_budget() {
         memory.peak
     );
     assert!(peaks.lock().unwrap().iter().all(|&b| b <= BUDGET));
+    worker.shutdown().await.unwrap();
+    assert!(log.counts().values().all(|&n| n == 1));
+}
+
+/// Counts logs and keeps nothing.
+struct Count(Log);
+
+impl Processor for Count {
+    async fn process(
+        &mut self,
+        batch: &Batch,
+        _: &mut Checkpoint<'_>,
+    ) -> Result<Decision, ProcessError> {
+        self.0.record("count", batch);
+        Ok(Decision::Continue)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn processed_pulls_buffers_are_kept_then_freed_once_caught_up() {
+    let hub = harness::hub(2).await;
+    let total = harness::write(&hub, 0, 40, 200).await;
+    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "kept")
+        .client(hub.client())
+        .heartbeat_interval(INTERVAL)
+        .max_fetch_groups(4)
+        .build()
+        .unwrap();
+    let log = Log::default();
+    let processor_log = log.clone();
+    let worker = Worker::start(config, move |_| Count(processor_log.clone()))
+        .await
+        .unwrap();
+    assert!(harness::wait_until(Duration::from_secs(60), || log.len() as u64 >= total).await);
+    let caught_up = worker.memory();
+    assert!(caught_up.pooled > 0, "{caught_up:?}");
+    assert!(caught_up.buffered + caught_up.pooled <= caught_up.budget);
+    // Caught up, the shards' empty pulls free what waited too long.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(worker.memory().pooled, 0);
     worker.shutdown().await.unwrap();
     assert!(log.counts().values().all(|&n| n == 1));
 }

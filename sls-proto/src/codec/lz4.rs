@@ -13,7 +13,14 @@ pub(super) fn compress(raw: &[u8]) -> Vec<u8> {
     lz4_flex::block::compress(raw)
 }
 
-pub(super) fn decompress(body: &[u8], declared: usize) -> Result<Vec<u8>, CodecError> {
+/// Decompresses into `out`: over its old contents when its capacity
+/// holds `declared` bytes (only growth past its length is zeroed first),
+/// into a new buffer otherwise.
+pub(super) fn decompress_into(
+    body: &[u8],
+    declared: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     let codec = CompressType::Lz4;
     if declared as u64 > MAX_EXPANSION.saturating_mul(body.len() as u64) {
         return Err(CodecError::RawSizeImpossible {
@@ -23,12 +30,23 @@ pub(super) fn decompress(body: &[u8], declared: usize) -> Result<Vec<u8>, CodecE
         });
     }
     if declared == 0 && body.is_empty() {
-        return Ok(Vec::new());
+        out.clear();
+        return Ok(());
     }
-    match lz4_flex::block::decompress(body, declared) {
-        Ok(out) => {
-            check_len(codec, declared as u64, out.len())?;
-            Ok(out)
+    let written = if out.capacity() < declared {
+        // A fresh buffer: lz4_flex fills it without zeroing it first.
+        lz4_flex::block::decompress(body, declared).map(|fresh| {
+            *out = fresh;
+            out.len()
+        })
+    } else {
+        out.resize(declared, 0);
+        lz4_flex::block::decompress_into(body, out)
+    };
+    match written {
+        Ok(written) => {
+            out.truncate(written);
+            check_len(codec, declared as u64, written)
         }
         Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) => {
             Err(CodecError::LongerThanDeclared {

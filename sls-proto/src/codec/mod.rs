@@ -160,15 +160,55 @@ impl Decompressor {
         body: Bytes,
         declared_raw_size: u64,
     ) -> Result<Bytes, CodecError> {
+        if codec == CompressType::None {
+            self.admit(declared_raw_size)?;
+            check_len(codec, declared_raw_size, body.len())?;
+            return Ok(body);
+        }
+        let mut out = Vec::new();
+        self.decompress_into(codec, &body, declared_raw_size, &mut out)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// Decompresses `body` into `out`, reusing its memory: what
+    /// [`Decompressor::decompress`] does, for a caller that recycles its
+    /// buffers. `out`'s old contents are overwritten; on success it holds
+    /// exactly `declared_raw_size` bytes. When its capacity is too small,
+    /// it is replaced by a new buffer of the right size, so a reader
+    /// should hand over the smallest buffer that fits. The same checks
+    /// apply as for a fresh buffer, before anything is allocated; on an
+    /// error `out`'s contents are unspecified.
+    ///
+    /// ```
+    /// use sls_proto::{CompressType, Decompressor};
+    ///
+    /// let raw = b"hello hello hello hello".repeat(10);
+    /// let body = CompressType::Lz4.compress(&raw)?;
+    /// let mut buf = Vec::with_capacity(4096);
+    /// let reused = buf.as_ptr();
+    /// Decompressor::default().decompress_into(CompressType::Lz4, &body, raw.len() as u64, &mut buf)?;
+    /// assert_eq!(buf, raw);
+    /// assert_eq!(buf.as_ptr(), reused);
+    /// # Ok::<(), sls_proto::CodecError>(())
+    /// ```
+    pub fn decompress_into(
+        &self,
+        codec: CompressType,
+        body: &[u8],
+        declared_raw_size: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
         let declared = self.admit(declared_raw_size)?;
         match codec {
             CompressType::None => {
                 check_len(codec, declared_raw_size, body.len())?;
-                Ok(body)
+                out.clear();
+                out.extend_from_slice(body);
+                Ok(())
             }
-            CompressType::Lz4 => lz4::decompress(&body, declared).map(Bytes::from),
-            CompressType::Zstd => stream::zstd_decompress(&body, declared).map(Bytes::from),
-            CompressType::Deflate => stream::deflate_decompress(&body, declared).map(Bytes::from),
+            CompressType::Lz4 => lz4::decompress_into(body, declared, out),
+            CompressType::Zstd => stream::zstd_decompress(body, declared, out),
+            CompressType::Deflate => stream::deflate_decompress(body, declared, out),
         }
     }
 

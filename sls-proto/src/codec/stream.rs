@@ -36,7 +36,11 @@ pub(super) fn deflate_compress(raw: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-pub(super) fn zstd_decompress(body: &[u8], declared: usize) -> Result<Vec<u8>, CodecError> {
+pub(super) fn zstd_decompress(
+    body: &[u8],
+    declared: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     let codec = CompressType::Zstd;
     let corrupt = |err: std::io::Error| CodecError::Corrupt {
         codec,
@@ -47,31 +51,38 @@ pub(super) fn zstd_decompress(body: &[u8], declared: usize) -> Result<Vec<u8>, C
     decoder
         .window_log_max(needed.clamp(ZSTD_MIN_WINDOW_LOG, ZSTD_MAX_WINDOW_LOG))
         .map_err(corrupt)?;
-    bounded_read(codec, decoder, declared)
+    bounded_read(codec, decoder, declared, out)
 }
 
-pub(super) fn deflate_decompress(body: &[u8], declared: usize) -> Result<Vec<u8>, CodecError> {
+pub(super) fn deflate_decompress(
+    body: &[u8],
+    declared: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     bounded_read(
         CompressType::Deflate,
         flate2::read::ZlibDecoder::new(body),
         declared,
+        out,
     )
 }
 
-/// Reads at most `declared + 1` bytes and checks the length is exact.
+/// Reads at most `declared + 1` bytes into `out` (emptied first, its
+/// capacity kept) and checks the length is exact.
 fn bounded_read(
     codec: CompressType,
     decoder: impl Read,
     declared: usize,
-) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(declared.min(FIRST_RESERVE));
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    out.clear();
+    out.reserve(declared.min(FIRST_RESERVE));
     decoder
         .take(declared as u64 + 1)
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|err| CodecError::Corrupt {
             codec,
             reason: err.to_string(),
         })?;
-    check_len(codec, declared as u64, out.len())?;
-    Ok(out)
+    check_len(codec, declared as u64, out.len())
 }

@@ -75,6 +75,36 @@ fn size_mismatches_are_typed_errors() {
     }
 }
 
+/// A recycled buffer, larger than needed and full of an older body, gives
+/// the same answers as a fresh one: the same bytes, the same errors.
+#[test]
+fn a_reused_buffer_decodes_and_refuses_as_a_fresh_one() {
+    let raw = b"abcdefgh".repeat(100);
+    let d = Decompressor::default();
+    for codec in CompressType::ALL {
+        let body = codec.compress(&raw).unwrap();
+        let stale = || vec![0xee_u8; 4 * raw.len()];
+        let mut buf = stale();
+        d.decompress_into(codec, &body, raw.len() as u64, &mut buf)
+            .unwrap();
+        assert_eq!(buf, raw, "{codec}");
+        // A second, shorter body over the same buffer.
+        let short_body = codec.compress(&raw[..10]).unwrap();
+        d.decompress_into(codec, &short_body, 10, &mut buf).unwrap();
+        assert_eq!(buf, &raw[..10], "{codec}");
+        for declared in [raw.len() as u64 - 1, raw.len() as u64 + 1] {
+            let fresh = d.decompress(codec, Bytes::from(body.clone()), declared);
+            let mut buf = stale();
+            let reused = d.decompress_into(codec, &body, declared, &mut buf);
+            assert_eq!(
+                format!("{:?}", fresh.map(|_| ())),
+                format!("{reused:?}"),
+                "{codec}, declared {declared}"
+            );
+        }
+    }
+}
+
 #[test]
 fn declared_sizes_over_the_cap_are_refused_before_decoding() {
     for codec in CompressType::ALL {
@@ -139,6 +169,9 @@ proptest! {
             let body = codec.compress(&raw).unwrap();
             let out = Decompressor::default().decompress(codec, Bytes::from(body), raw.len() as u64).unwrap();
             prop_assert_eq!(&out[..], &raw[..]);
+            let mut reused = vec![7u8; 3000];
+            Decompressor::default().decompress_into(codec, &codec.compress(&raw).unwrap(), raw.len() as u64, &mut reused).unwrap();
+            prop_assert_eq!(&reused[..], &raw[..]);
         }
     }
 }
