@@ -123,8 +123,10 @@ impl PullSizer {
         let per_group = declared.div_ceil(u64::from(groups));
         self.per_group = Some(per_group);
         self.aim(per_group);
-        // Strictly fewer than the refused answer held, so refusals end.
-        self.count = self.count.min(groups - 1).max(1);
+        // At most half of what the refused answer held: refusals end, and
+        // within about log2(groups) in a row even when the first groups
+        // are far larger than the average the estimate used.
+        self.count = self.count.min(groups / 2).max(1);
         Ok(())
     }
 }
