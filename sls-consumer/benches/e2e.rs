@@ -93,6 +93,8 @@ fn main() {
     let hub = runtime.block_on(async {
         let hub = FakeLogHub::builder()
             .logstore("bench", "app", SHARDS)
+            // A benchmark measures us, not the service's quotas.
+            .quotas(sls_testkit::Quotas::off())
             .start()
             .await
             .expect("hub");

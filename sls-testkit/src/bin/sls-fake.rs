@@ -8,6 +8,14 @@
 //!     --consume-processor "errors=* | where level = 'ERROR'"
 //! ```
 //!
+//! The service's throughput quotas are enforced by default (20 MiB/s and
+//! 100 pulls a second a shard, 600,000 pulls a minute a project; 5 MiB/s
+//! raw and 500 writes a second a shard, 600,000 writes a minute a
+//! project): `--no-quotas` turns them all off, and `--shard-read-bytes`,
+//! `--shard-reads`, `--project-reads-per-minute`, `--shard-write-bytes`,
+//! `--shard-writes`, `--project-writes-per-minute` set one each (0 turns
+//! it off).
+//!
 //! `--consume-processor NAME=SPL` (repeatable) registers a consume
 //! processor in the project, for pulls that name it (`processor=NAME`); its
 //! SPL must be in the subset the fake evaluates, or the server does not
@@ -28,7 +36,67 @@ use clap::{Arg, ArgAction, Command, value_parser};
 use sls_client::Credentials;
 use sls_testkit::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REQUEST_LOG_CAPACITY, FakeLogHub,
+    Quotas,
 };
+
+/// The quota flags: each overrides one figure of the documented quotas;
+/// 0 turns it off.
+const QUOTA_FLAGS: [(&str, &str); 6] = [
+    (
+        "shard-read-bytes",
+        "Bytes a shard sends a second, compressed (default 20 MiB; 0: unlimited)",
+    ),
+    (
+        "shard-reads",
+        "Pulls a shard answers a second (default 100; 0: unlimited)",
+    ),
+    (
+        "project-reads-per-minute",
+        "Pulls a project answers a minute (default 600000; 0: unlimited)",
+    ),
+    (
+        "shard-write-bytes",
+        "Raw bytes a shard takes a second (default 5 MiB; 0: unlimited)",
+    ),
+    (
+        "shard-writes",
+        "PutLogs a shard takes a second (default 500; 0: unlimited)",
+    ),
+    (
+        "project-writes-per-minute",
+        "PutLogs a project takes a minute (default 600000; 0: unlimited)",
+    ),
+];
+
+/// The quotas the flags ask for.
+fn quotas(matches: &clap::ArgMatches) -> Quotas {
+    let mut quotas = if matches.get_flag("no-quotas") {
+        Quotas::off()
+    } else {
+        Quotas::documented()
+    };
+    let flag = |name: &str| matches.get_one::<u64>(name).map(|&n| (n > 0).then_some(n));
+    let count = |n: Option<u64>| n.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    if let Some(n) = flag("shard-read-bytes") {
+        quotas = quotas.shard_read_bytes(n);
+    }
+    if let Some(n) = flag("shard-reads") {
+        quotas = quotas.shard_reads(count(n));
+    }
+    if let Some(n) = flag("project-reads-per-minute") {
+        quotas = quotas.project_reads_per_minute(count(n));
+    }
+    if let Some(n) = flag("shard-write-bytes") {
+        quotas = quotas.shard_write_bytes(n);
+    }
+    if let Some(n) = flag("shard-writes") {
+        quotas = quotas.shard_writes(count(n));
+    }
+    if let Some(n) = flag("project-writes-per-minute") {
+        quotas = quotas.project_writes_per_minute(count(n));
+    }
+    quotas
+}
 
 fn command() -> Command {
     Command::new("sls-fake")
@@ -89,6 +157,19 @@ fn command() -> Command {
                 ),
         )
         .arg(
+            Arg::new("no-quotas")
+                .long("no-quotas")
+                .action(ArgAction::SetTrue)
+                .help("Enforce no throughput quota (for benchmarks); the flags below then add only theirs"),
+        )
+        .args(QUOTA_FLAGS.iter().map(|(name, help)| {
+            Arg::new(*name)
+                .long(*name)
+                .value_name("N")
+                .value_parser(value_parser!(u64))
+                .help(*help)
+        }))
+        .arg(
             Arg::new("verbose")
                 .short('v')
                 .long("verbose")
@@ -132,6 +213,7 @@ async fn main() -> ExitCode {
     let mut builder = FakeLogHub::builder()
         .credentials(credentials)
         .request_log_capacity(request_log)
+        .quotas(quotas(&matches))
         .project(&project);
     for logstore in &logstores {
         builder = builder.logstore(&project, logstore, shards);
