@@ -265,3 +265,45 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Quotas {
+        let matches = command()
+            .try_get_matches_from(std::iter::once("sls-fake").chain(args.iter().copied()))
+            .expect("valid flags");
+        quotas(&matches)
+    }
+
+    #[test]
+    fn quotas_are_on_by_default_and_each_flag_sets_or_clears_one() {
+        assert_eq!(parsed(&[]), Quotas::documented());
+        assert_eq!(parsed(&["--no-quotas"]), Quotas::off());
+        assert_eq!(
+            parsed(&["--shard-read-bytes", "2097152", "--shard-reads", "0"]),
+            Quotas::documented()
+                .shard_read_bytes(Some(2 << 20))
+                .shard_reads(None)
+        );
+        assert_eq!(
+            parsed(&["--no-quotas", "--project-reads-per-minute", "600"]),
+            Quotas::off().project_reads_per_minute(Some(600))
+        );
+        assert_eq!(
+            parsed(&[
+                "--shard-write-bytes",
+                "0",
+                "--shard-writes",
+                "0",
+                "--project-writes-per-minute",
+                "0"
+            ]),
+            Quotas::documented()
+                .shard_write_bytes(None)
+                .shard_writes(None)
+                .project_writes_per_minute(None)
+        );
+    }
+}
