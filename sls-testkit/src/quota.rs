@@ -18,9 +18,7 @@
 //!   read bytes exceed quota limits"), `ShardWriteQuotaExceed` and
 //!   `WriteQuotaExceed` ("Project write quota exceed: qps"); the official
 //!   C++ SDK (aliyun/aliyun-log-cpp-sdk, `RestfulApiCommon.h`) gives all
-//!   four, `ReadQuotaExceed` included, with status 403, and the Java
-//!   consumers of aliyun's connectors retry `ReadQuotaExceed` and
-//!   `ShardReadQuotaExceed` after a pause.
+//!   four, `ReadQuotaExceed` included, with status 403.
 //!
 //! What the docs leave open, and what the fake does:
 //! - **What read bytes count**: the body as sent (compressed). The write
