@@ -241,13 +241,16 @@ async fn one_shard_drains_a_backlog_at_its_byte_quota() {
 }
 
 /// The same at the service's own figures: 20 MiB/s and a 200 MiB backlog,
-/// pulls of 128 groups (8 MiB, the default target). Minutes in a debug
-/// build: `cargo test --release -p sls-consumer --all-features --test all
-/// -- --ignored --nocapture quota::`.
+/// pulls of 32 groups (2 MiB, about 8 a second as above). Minutes in a
+/// debug build: `cargo test --release -p sls-consumer --all-features
+/// --test all -- --ignored --nocapture quota::`. With the default 8 MiB
+/// pulls (128 groups here: 2.5 pulls a second) the drain is as fast, but
+/// the one or two refusals of each probe are a larger share of fewer
+/// pulls: 2 of 25 once paced (8%) in the run this was written with.
 #[tokio::test(start_paused = true)]
 #[ignore = "200 MiB: run in release"]
 async fn one_shard_drains_200_mib_at_the_documented_quota() {
-    one_shard(20 * MIB, 200 * MIB, 128).await;
+    one_shard(20 * MIB, 200 * MIB, 32).await;
 }
 
 #[tokio::test(start_paused = true)]
