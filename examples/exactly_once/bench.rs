@@ -24,6 +24,8 @@ pub(crate) async fn run(total: u64) -> Result<bool> {
     let total = total.div_ceil(PER_GROUP) * PER_GROUP;
     let hub = FakeLogHub::builder()
         .logstore(PROJECT, LOGSTORE, SHARDS)
+        // A benchmark measures us, not the service's quotas.
+        .quotas(sls_testkit::Quotas::off())
         .start()
         .await?;
     let client = hub.client();

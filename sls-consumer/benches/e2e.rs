@@ -179,6 +179,8 @@ fn main() {
     let hub = server_runtime.block_on(async {
         FakeLogHub::builder()
             .logstore("bench", "app", SHARDS)
+            // A benchmark measures us, not the service's quotas.
+            .quotas(sls_testkit::Quotas::off())
             .start()
             .await
             .expect("hub")

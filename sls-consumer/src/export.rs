@@ -54,6 +54,8 @@
 //! | `sls_consumer_lag_groups` | gauge | `shard` | each heartbeat: log groups between the position processed and the shard's end; absent until the end is known |
 //! | `sls_consumer_stalled` | gauge | `shard` | each heartbeat: 1 while the shard is stalled ([`Worker::health`](crate::Worker::health) says why), else 0 |
 //! | `sls_consumer_process_failures_in_a_row` | gauge | `shard` | each heartbeat: `process` calls failed in a row (0 after one succeeds) |
+//! | `sls_consumer_paced_bytes_per_second` | gauge | `shard` | each heartbeat: the compressed bytes a second the shard's pulls are paced to, since the service first refused one for its read quota; 0 while unpaced |
+//! | `sls_consumer_paced_pulls_per_minute` | gauge | `shard` | each heartbeat: the pulls a minute the shard is paced to; 0 while unpaced |
 //! | `sls_consumer_processed_logs_total` | counter | `shard` | when `process` returns for a batch (or the batch is skipped by the error policy): its logs |
 //! | `sls_consumer_processed_bytes_total` | counter | `shard` | same: its decompressed bytes |
 //! | `sls_consumer_processed_batches_total` | counter | `shard` | same: 1 |
@@ -61,6 +63,7 @@
 //! | `sls_consumer_pulled_wire_bytes_total` | counter | `shard` | when a pull's answer arrives: its body as received (compressed) |
 //! | `sls_consumer_pulled_raw_bytes_total` | counter | `shard` | when a pull's answer arrives: its body decompressed (`x-log-bodyrawsize`) |
 //! | `sls_consumer_pulls_refused_for_size_total` | counter | `shard` | when a pull's answer is refused from its headers as larger than its reservation (asked again smaller) |
+//! | `sls_consumer_pulls_refused_for_quota_total` | counter | `shard` | when a pull is refused for the service's read quota (`ShardReadQuotaExceed`, `ReadQuotaExceed`): paced and sent again, not a retry |
 //! | `sls_consumer_call_retries_total` | counter | `shard` | when a shard's call is retried after a transient error |
 //! | `sls_consumer_process_failures_total` | counter | `shard` | when `process` (or a hook) fails or panics |
 //! | `sls_consumer_processor_panics_total` | counter | `shard` | when `process` (or a hook) panics |
@@ -140,6 +143,9 @@ const SHARD_COUNTERS: &[(&str, Figure)] = &[
     ("sls_consumer_pulls_refused_for_size_total", |m| {
         m.pulls_refused_for_size
     }),
+    ("sls_consumer_pulls_refused_for_quota_total", |m| {
+        m.pulls_refused_for_quota
+    }),
     ("sls_consumer_call_retries_total", |m| m.call_retries),
     ("sls_consumer_process_failures_total", |m| {
         m.process_failures
@@ -168,6 +174,12 @@ const SHARD_GAUGES: &[(&str, Reading)] = &[
     }),
     ("sls_consumer_process_failures_in_a_row", |m| {
         Some(f64::from(m.failures_in_a_row))
+    }),
+    ("sls_consumer_paced_bytes_per_second", |m| {
+        Some(m.paced_bytes_per_second.unwrap_or(0) as f64)
+    }),
+    ("sls_consumer_paced_pulls_per_minute", |m| {
+        Some(m.paced_pulls_per_minute.unwrap_or(0) as f64)
     }),
 ];
 

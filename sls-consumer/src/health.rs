@@ -143,11 +143,14 @@ pub(crate) fn assess(snapshot: &Snapshot<'_>) -> (Health, Vec<u32>) {
     (health, stalled)
 }
 
-/// Per held shard, the last position seen and how many rounds it has not
-/// moved while data was waiting.
+/// Per held shard, the last position seen, how many rounds it has not
+/// moved while data was waiting, and its pulls refused for quota so far.
+/// A refusal for the service's read quota starts the count again: the
+/// shard is paced by the service, not stuck (the refusals show in their
+/// own counter).
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
-    seen: std::collections::BTreeMap<u32, (Option<Cursor>, u32)>,
+    seen: std::collections::BTreeMap<u32, (Option<Cursor>, u32, u64)>,
 }
 
 impl Progress {
@@ -162,11 +165,17 @@ impl Progress {
         shards
             .iter()
             .map(|m| {
-                let entry = self.seen.entry(m.shard).or_insert((m.position, 0));
+                let refused = m.pulls_refused_for_quota;
+                let entry = self.seen.entry(m.shard).or_insert((m.position, 0, refused));
+                let paced = refused > entry.2;
+                entry.2 = refused;
                 if m.lag_groups.unwrap_or(0) > 0 && entry.0 == m.position {
-                    entry.1 += 1;
+                    // Refused since the last round: paced, not stuck (a
+                    // paced retry waits at most 2 s, so rounds of a
+                    // second or more see one every other round at least).
+                    entry.1 = if paced { 0 } else { entry.1 + 1 };
                 } else {
-                    *entry = (m.position, 0);
+                    *entry = (m.position, 0, refused);
                 }
                 (m.shard, entry.1)
             })
@@ -222,6 +231,28 @@ mod tests {
         moved.position = Some(sls_proto::Cursor::from_sequence(5));
         let still = progress.observe(&[moved.clone()]);
         assert!(assess(&snapshot(&[moved], &still, false)).1.is_empty());
+    }
+
+    #[test]
+    fn rounds_of_quota_refusals_are_not_rounds_without_progress() {
+        let mut shard = ShardMetrics::empty(7);
+        shard.lag_groups = Some(10);
+        let mut progress = Progress::default();
+        let mut verdicts = Vec::new();
+        for round in 0..6 {
+            if round < 5 {
+                shard.pulls_refused_for_quota += 1;
+            }
+            let shards = [shard.clone()];
+            let still = progress.observe(&shards);
+            verdicts.push(assess(&snapshot(&shards, &still, false)).1);
+        }
+        // Refused each round: never stalled; then still like any shard.
+        assert!(verdicts.iter().all(Vec::is_empty), "{verdicts:?}");
+        let shards = [shard];
+        progress.observe(&shards);
+        let still = progress.observe(&shards);
+        assert_eq!(assess(&snapshot(&shards, &still, false)).1, [7]);
     }
 
     #[test]

@@ -103,6 +103,16 @@ pub struct ShardMetrics {
     /// Pulls refused for size (from their headers) and asked again with
     /// fewer groups.
     pub pulls_refused_for_size: u64,
+    /// Pulls the service refused for its read quota (403
+    /// `ShardReadQuotaExceed` or `ReadQuotaExceed`): each was paced and
+    /// sent again; not failures, not counted in
+    /// [`fetch_retries`](Self::fetch_retries).
+    pub pulls_refused_for_quota: u64,
+    /// The compressed bytes a second the shard's pulls are paced to, once
+    /// the service refused one for quota; `None` while unpaced.
+    pub paced_bytes_per_second: Option<u64>,
+    /// The pulls a minute the shard is paced to, likewise.
+    pub paced_pulls_per_minute: Option<u64>,
     /// `process` (or [`Processor::seek`](crate::Processor::seek)) calls
     /// that failed in a row, up to now; 0 after one succeeds. Past the
     /// error policy's retries, [`Problem::ProcessorFailing`](crate::Problem::ProcessorFailing).
@@ -148,6 +158,9 @@ impl ShardMetrics {
             cursor_resets: 0,
             groups_lost: 0,
             pulls_refused_for_size: 0,
+            pulls_refused_for_quota: 0,
+            paced_bytes_per_second: None,
+            paced_pulls_per_minute: None,
             failures_in_a_row: 0,
             absorbed: 0,
             stalled: false,

@@ -89,6 +89,7 @@ impl Worker {
             target: target.clone(),
             budget: budget.clone(),
             readonly: RwLock::default(),
+            project_pacer: Default::default(),
             metrics: target.metrics.clone(),
         });
         let shared_settings = settings.clone();

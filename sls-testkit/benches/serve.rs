@@ -52,6 +52,8 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let (hub, client, begin) = runtime.block_on(async {
         let hub = FakeLogHub::builder()
             .logstore("bench", "app", 1)
+            // A benchmark measures us, not the service's quotas.
+            .quotas(sls_testkit::Quotas::off())
             .start()
             .await
             .expect("start");

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::call::CallKind;
 use crate::clock::Clock;
 use crate::faults::FaultPlan;
+use crate::quota::Quotas;
 use crate::server::RequestRecord;
 use crate::server::auth::AuthConfig;
 use crate::server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
@@ -61,6 +62,7 @@ pub struct FakeLogHubBuilder {
     check_date: bool,
     faults: FaultPlan,
     log_capacity: usize,
+    quotas: Quotas,
 }
 
 impl FakeLogHubBuilder {
@@ -155,6 +157,18 @@ impl FakeLogHubBuilder {
     /// 0 keeps only them.
     pub fn request_log_capacity(mut self, capacity: usize) -> Self {
         self.log_capacity = capacity;
+        self
+    }
+
+    /// The throughput quotas enforced on PullLogs and PutLogs (default
+    /// [`Quotas::documented`], the service's figures; [`Quotas::off`] for
+    /// benchmarks). Past one, a call is answered 403 with the service's
+    /// code (`ShardReadQuotaExceed`, `ReadQuotaExceed`,
+    /// `ShardWriteQuotaExceed`, `WriteQuotaExceed`); the `quota` notes in
+    /// the crate docs say what the fake chose where the service's docs are
+    /// silent. The buckets follow the server's [`Clock`].
+    pub fn quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
         self
     }
 
@@ -256,6 +270,7 @@ impl FakeLogHubBuilder {
             auth,
             self.faults,
             self.log_capacity,
+            self.quotas,
             stop,
         ));
         (shared, self.credentials, clock)
@@ -268,6 +283,7 @@ impl fmt::Debug for FakeLogHubBuilder {
             .field("credentials", &self.credentials)
             .field("logstores", &self.logstores)
             .field("check_date", &self.check_date)
+            .field("quotas", &self.quotas)
             .finish_non_exhaustive()
     }
 }
@@ -315,6 +331,7 @@ impl FakeLogHub {
             check_date: true,
             faults: FaultPlan::new(),
             log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
+            quotas: Quotas::documented(),
         }
     }
 
@@ -435,6 +452,13 @@ impl FakeLogHub {
                 .map(str::to_owned)
                 .collect(),
         )
+    }
+
+    /// Replaces the throughput quotas, for the requests from now on (every
+    /// bucket starts full): a test can fill a backlog fast, then read it
+    /// under quota.
+    pub fn set_quotas(&self, quotas: Quotas) {
+        crate::server::lock(&self.shared.quota).set(quotas);
     }
 
     /// Replaces the fault plan, for the requests from now on.

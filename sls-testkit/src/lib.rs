@@ -97,6 +97,22 @@
 //! - [`FakeLogHubBuilder`] refuses bad names too
 //!   ([`std::io::ErrorKind::InvalidInput`] from `start`/`serve`).
 //!
+//! Throughput quotas, as the service's "Data read and write limits" page
+//! documents them, on by default ([`Quotas`]; [`FakeLogHubBuilder::quotas`],
+//! [`FakeLogHub::set_quotas`], `sls-fake --no-quotas` and one flag each):
+//! per shard 20 MB/s and 100 pulls a second (soft), 5 MB/s raw and 500
+//! writes a second (soft); per project 600,000 pulls and 600,000 writes a
+//! minute (hard). Past one, 403 `ShardReadQuotaExceed`, `ReadQuotaExceed`,
+//! `ShardWriteQuotaExceed` or `WriteQuotaExceed` (the codes of the
+//! "Handle resource throttling errors" page and of aliyun-log-cpp-sdk's
+//! `RestfulApiCommon.h`). Where the docs are silent (our choices, see the
+//! `quota` notes in the source): read bytes count the body as sent
+//! (compressed), write bytes the raw size; each quota is a token bucket
+//! refilled continuously and holding one second's worth; "soft" means a
+//! shard's request is admitted while its bucket is not empty and its
+//! bytes may overdraw it; a refused request costs nothing. The buckets
+//! follow the server's [`Clock`], so paused time drives them.
+//!
 //! What PutLogs takes, as the service does:
 //! - Text is bytes. Keys, values, tags, topic, source, category and machine
 //!   uuid are stored and served as written, whatever their encoding (GBK,
@@ -168,6 +184,7 @@
 //! - `call`: [`CallKind`], which API a request calls.
 //! - `store`: projects, logstores, shards, groups.
 //! - `limits`: the service's limits on names and counts.
+//! - `quota`: [`Quotas`], the service's read and write throughput quotas.
 //! - `server`: HTTP, authentication, routes, PullLogs.
 //! - `spl`: the SPL subset pulls run: parser (winnow) and evaluator.
 //! - `error`: the service's error responses.
@@ -191,6 +208,7 @@ mod faults;
 pub mod fuzzing;
 mod handle;
 mod limits;
+mod quota;
 mod server;
 mod spl;
 pub mod standalone;
@@ -203,6 +221,7 @@ pub use handle::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_TTL_DAYS, ExpiredCursors, FakeLogHub,
     FakeLogHubBuilder,
 };
+pub use quota::Quotas;
 pub use server::log::{DEFAULT_REQUEST_LOG_CAPACITY, RequestCounts};
 pub use server::{MAX_RECORDED_TEXT, RequestRecord};
 pub use store::{ShardAssignment, ShardState, ShardStatus};

@@ -12,6 +12,7 @@ use sls_client::Credentials;
 
 use crate::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REQUEST_LOG_CAPACITY, FakeLogHub,
+    Quotas,
 };
 
 /// The server's options, as `sls-fake` and `sls fake` take them (the
@@ -44,6 +45,28 @@ pub struct ServeArgs {
     /// Log every request to stderr
     #[arg(short, long)]
     pub verbose: bool,
+    /// Enforce no throughput quota (for benchmarks); the quota flags then
+    /// add only theirs
+    #[arg(long)]
+    pub no_quotas: bool,
+    /// Bytes a shard sends a second, compressed (default 20 MiB; 0: unlimited)
+    #[arg(long, value_name = "N")]
+    pub shard_read_bytes: Option<u64>,
+    /// Pulls a shard answers a second (default 100; 0: unlimited)
+    #[arg(long, value_name = "N")]
+    pub shard_reads: Option<u64>,
+    /// Pulls a project answers a minute (default 600000; 0: unlimited)
+    #[arg(long, value_name = "N")]
+    pub project_reads_per_minute: Option<u64>,
+    /// Raw bytes a shard takes a second (default 5 MiB; 0: unlimited)
+    #[arg(long, value_name = "N")]
+    pub shard_write_bytes: Option<u64>,
+    /// PutLogs a shard takes a second (default 500; 0: unlimited)
+    #[arg(long, value_name = "N")]
+    pub shard_writes: Option<u64>,
+    /// PutLogs a project takes a minute (default 600000; 0: unlimited)
+    #[arg(long, value_name = "N")]
+    pub project_writes_per_minute: Option<u64>,
 }
 
 impl fmt::Debug for ServeArgs {
@@ -60,11 +83,45 @@ impl fmt::Debug for ServeArgs {
             .field("consume_processor", &self.consume_processor)
             .field("request_log", &self.request_log)
             .field("verbose", &self.verbose)
+            .field("quotas", &self.quotas())
             .finish()
     }
 }
 
 impl ServeArgs {
+    /// The quotas the flags ask for: the documented ones (or none, with
+    /// `--no-quotas`), each flag overriding one figure (0: unlimited).
+    pub fn quotas(&self) -> Quotas {
+        let mut quotas = if self.no_quotas {
+            Quotas::off()
+        } else {
+            Quotas::documented()
+        };
+        let limit = |flag: Option<u64>| flag.map(|n| (n > 0).then_some(n));
+        let count = |flag: Option<u64>| {
+            limit(flag).map(|n| n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+        };
+        if let Some(n) = limit(self.shard_read_bytes) {
+            quotas = quotas.shard_read_bytes(n);
+        }
+        if let Some(n) = count(self.shard_reads) {
+            quotas = quotas.shard_reads(n);
+        }
+        if let Some(n) = count(self.project_reads_per_minute) {
+            quotas = quotas.project_reads_per_minute(n);
+        }
+        if let Some(n) = limit(self.shard_write_bytes) {
+            quotas = quotas.shard_write_bytes(n);
+        }
+        if let Some(n) = count(self.shard_writes) {
+            quotas = quotas.shard_writes(n);
+        }
+        if let Some(n) = count(self.project_writes_per_minute) {
+            quotas = quotas.project_writes_per_minute(n);
+        }
+        quotas
+    }
+
     /// Whether requests are signed with the built-in test keys
     /// ([`DEFAULT_ACCESS_KEY_ID`], [`DEFAULT_ACCESS_KEY_SECRET`]), which
     /// are public and may be printed.
@@ -106,6 +163,7 @@ pub async fn serve(
     let mut builder = FakeLogHub::builder()
         .credentials(credentials)
         .request_log_capacity(args.request_log.unwrap_or(DEFAULT_REQUEST_LOG_CAPACITY))
+        .quotas(args.quotas())
         .project(project);
     for logstore in logstores {
         builder = builder.logstore(project, logstore, args.shards);
@@ -153,5 +211,55 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parsed(args: &[&str]) -> Quotas {
+        Cli::try_parse_from(std::iter::once("sls-fake").chain(args.iter().copied()))
+            .expect("valid flags")
+            .serve
+            .quotas()
+    }
+
+    #[test]
+    fn quotas_are_on_by_default_and_each_flag_sets_or_clears_one() {
+        assert_eq!(parsed(&[]), Quotas::documented());
+        assert_eq!(parsed(&["--no-quotas"]), Quotas::off());
+        assert_eq!(
+            parsed(&["--shard-read-bytes", "2097152", "--shard-reads", "0"]),
+            Quotas::documented()
+                .shard_read_bytes(Some(2 << 20))
+                .shard_reads(None)
+        );
+        assert_eq!(
+            parsed(&["--no-quotas", "--project-reads-per-minute", "600"]),
+            Quotas::off().project_reads_per_minute(Some(600))
+        );
+        assert_eq!(
+            parsed(&[
+                "--shard-write-bytes",
+                "0",
+                "--shard-writes",
+                "0",
+                "--project-writes-per-minute",
+                "0"
+            ]),
+            Quotas::documented()
+                .shard_write_bytes(None)
+                .shard_writes(None)
+                .project_writes_per_minute(None)
+        );
     }
 }

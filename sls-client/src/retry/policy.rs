@@ -33,7 +33,8 @@ const DEFAULT_THROTTLING_CAP: Duration = Duration::from_secs(30);
 /// - Backs off exponentially with full jitter: from 100 ms up to 5 s for
 ///   transient and server failures, from 1 s up to 30 s when throttled.
 /// - A request that is not [`Idempotent`] is retried only when it provably
-///   never left ([`Sent::No`]).
+///   never left ([`Sent::No`]) or the service refused it for quota (403
+///   `WriteQuotaExceed`, `ShardWriteQuotaExceed`: it was not stored).
 /// - An optional shared budget (tower's `TpsBudget`) caps retries to a
 ///   fraction of recent successful calls, so an outage does not multiply
 ///   the load.
@@ -120,7 +121,9 @@ impl RetryPolicy {
         sent: Sent,
     ) -> Option<Duration> {
         let kind = kind?;
-        if !idempotent && sent != Sent::No {
+        // A quota refusal is the service's answer that it did not take
+        // the request: a write it refused may be sent again.
+        if !idempotent && sent != Sent::No && kind != RetryKind::Throttling {
             return None;
         }
         if self.retries + 1 >= self.max_attempts {
@@ -274,6 +277,16 @@ mod tests {
         assert!(p.decide(true, &maybe).is_some());
         // A 5xx means the write reached the server: not retried either.
         assert_eq!(p.decide(false, &server(500, "")), None);
+    }
+
+    #[test]
+    fn writes_refused_for_quota_are_retried_after_the_throttling_back_off() {
+        for code in ["ShardWriteQuotaExceed", "WriteQuotaExceed"] {
+            let mut p = deterministic();
+            let refused = server(403, code);
+            let delays: Vec<_> = std::iter::from_fn(|| p.decide(false, &refused)).collect();
+            assert_eq!(delays, [1, 2, 4, 8].map(Duration::from_secs), "{code}");
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! | error | calls | fate |
 //! |---|---|---|
 //! | transport failure, timeout, 5xx, `ServerBusy`, `RequestTimeout`, a body garbled in transit | all | [`Fate::Retry`]: back off (100 ms doubling to 30 s, full jitter) and try again until it works or the shard is stopped |
-//! | `ReadQuotaExceed`, `ShardReadQuotaExceed`, `WriteQuotaExceed`, `ShardWriteQuotaExceed` | all | [`Fate::Retry`], throttled: 1 s doubling to 60 s |
+//! | `ReadQuotaExceed`, `ShardReadQuotaExceed` | PullLogs | [`Fate::Recover`] with [`Recovery::Pace`]: the shard paces its pulls to the quota (`shard/pace.rs`) and tries again, forever; never a failure, never a retry the metrics count as one |
+//! | `ReadQuotaExceed`, `ShardReadQuotaExceed`, `WriteQuotaExceed`, `ShardWriteQuotaExceed` | other calls | [`Fate::Retry`], throttled: 1 s doubling to 60 s |
 //! | `ConsumerGroupNotExist` | shard calls | [`Fate::Wait`]: the coordinator owns it (recreates the group or stops the worker); the shard backs off meanwhile |
 //! | `ConsumerGroupNotExist` | ConsumerGroupHeartBeat | [`Fate::Recover`] with [`Recovery::GroupGone`]: recreate the group or stop, as [`OnGroupDeleted`](crate::OnGroupDeleted) says |
 //! | `NotExistConsumerWithBody` | ConsumerGroupHeartBeat | [`Fate::Recover`] with [`Recovery::Forgotten`]: the service dropped this consumer, so every shard it held is lost |
@@ -76,6 +77,9 @@ pub(crate) enum Fate {
 pub(crate) enum Recovery {
     /// The pull's answer was too large: ask for fewer groups.
     SmallerPull,
+    /// The pull met the service's read quota: pace the shard's pulls to
+    /// it and pull again.
+    Pace,
     /// The service refuses the cursor: find out whether it points into
     /// data dropped by retention.
     CheckCursor,
@@ -109,6 +113,13 @@ pub(crate) fn is_garbled(err: &Error) -> bool {
 pub(crate) fn fate(call: CallKind, err: &Error) -> Fate {
     use CallKind as C;
     use ErrorCode as E;
+    let read_quota = matches!(
+        err.error_code(),
+        Some(E::ReadQuotaExceed | E::ShardReadQuotaExceed)
+    );
+    if call == C::PullLogs && read_quota {
+        return Fate::Recover(Recovery::Pace);
+    }
     if let Some(kind) = err.retry_kind() {
         return Fate::Retry(kind);
     }
@@ -157,12 +168,8 @@ mod tests {
             (500, "InternalServerError", Fate::Retry(RetryKind::Server)),
             (500, "RequestTimeout", Fate::Retry(RetryKind::Server)),
             (503, "ServerBusy", Fate::Retry(RetryKind::Server)),
-            (403, "ReadQuotaExceed", Fate::Retry(RetryKind::Throttling)),
-            (
-                403,
-                "ShardReadQuotaExceed",
-                Fate::Retry(RetryKind::Throttling),
-            ),
+            (403, "ReadQuotaExceed", Fate::Recover(Recovery::Pace)),
+            (403, "ShardReadQuotaExceed", Fate::Recover(Recovery::Pace)),
             (400, "InvalidCursor", Fate::Recover(Recovery::CheckCursor)),
             (404, "ConsumerGroupNotExist", Fate::Wait),
             (400, "ParameterInvalid", Fate::Fatal),
@@ -187,6 +194,45 @@ mod tests {
         };
         assert_eq!(fate(P, &too_large), Fate::Recover(Recovery::SmallerPull));
         assert_eq!(fate(CallKind::GetCursor, &too_large), Fate::Fatal);
+    }
+
+    #[test]
+    fn every_quota_code_has_its_fate_on_every_call() {
+        let calls = [
+            CallKind::GetCheckpoint,
+            CallKind::GetCursor,
+            CallKind::PullLogs,
+            CallKind::UpdateCheckpoint,
+            CallKind::ListShards,
+            CallKind::GetCursorTime,
+            CallKind::Heartbeat,
+            CallKind::CreateConsumerGroup,
+            CallKind::UpdateConsumerGroup,
+            CallKind::ListConsumerGroups,
+        ];
+        let throttled = Fate::Retry(RetryKind::Throttling);
+        for code in [
+            "ReadQuotaExceed",
+            "ShardReadQuotaExceed",
+            "WriteQuotaExceed",
+            "ShardWriteQuotaExceed",
+        ] {
+            for call in calls {
+                let read = code.contains("Read");
+                let expected = match call {
+                    CallKind::PullLogs if read => Fate::Recover(Recovery::Pace),
+                    _ => throttled,
+                };
+                assert_eq!(
+                    fate(call, &server(403, code)),
+                    expected,
+                    "{code} on {call:?}"
+                );
+                // Codes are matched whatever their case.
+                let shouted = server(403, &code.to_ascii_uppercase());
+                assert_eq!(fate(call, &shouted), expected, "{code} on {call:?}");
+            }
+        }
     }
 
     #[test]

@@ -237,9 +237,24 @@ mod tests {
         let (mut p, _tx) = policy();
         let quota = Error::from(ServerError::new(403, "ShardReadQuotaExceed", "", None));
         assert_eq!(
-            p.decide(CallKind::PullLogs, AbortOn::AnyStop, &quota),
+            p.decide(CallKind::GetCursor, AbortOn::AnyStop, &quota),
             Some(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn a_pull_refused_for_quota_goes_back_to_be_paced_uncounted() {
+        let metrics = Arc::new(Registry::default());
+        metrics.start(0);
+        let (_tx, rx) = watch::channel(None);
+        let mut p = FatePolicy::for_shard(0, rx, metrics.clone());
+        for code in ["ShardReadQuotaExceed", "ReadQuotaExceed"] {
+            let quota = Error::from(ServerError::new(403, code, "", None));
+            assert_eq!(p.decide(CallKind::PullLogs, AbortOn::AnyStop, &quota), None);
+        }
+        let m = &metrics.snapshot()[0];
+        assert_eq!((m.call_retries, m.fetch_retries), (0, 0));
+        assert_eq!(m.retrying, None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!    [`OnExpiredCursor`](crate::OnExpiredCursor); ordered groups wait for
 //!    parents; bounded replay finds its end.
 //! 2. **pull** (`pull.rs`): sized to a byte target within the memory
-//!    budget (`sizing.rs`), one batch ahead; refused pulls are asked again
+//!    budget (`sizing.rs`), one batch ahead, paced to the service's read
+//!    quota once it refuses one (`pace.rs`); refused pulls are asked again
 //!    smaller, expired cursors reset.
 //! 3. **process** (`process.rs`): the processor under the
 //!    [`ErrorPolicy`](crate::ErrorPolicy), panics caught.
@@ -18,6 +19,7 @@
 //! [`ShardExit::Failed`] and the worker stops with the error).
 
 mod commit;
+pub(crate) mod pace;
 mod process;
 mod pull;
 pub(crate) mod sizing;
@@ -97,6 +99,8 @@ pub(crate) struct ShardSettings {
     pub(crate) budget: Arc<Budget>,
     /// Read-only shards, as the heartbeat loop last listed them.
     pub(crate) readonly: RwLock<BTreeSet<u32>>,
+    /// Paces every shard's pulls to the project's read quota (`pace.rs`).
+    pub(crate) project_pacer: pace::SharedPacer,
     /// Per-shard figures.
     pub(crate) metrics: Arc<Registry>,
 }
@@ -116,6 +120,8 @@ struct ShardTask<P> {
     /// Empty pulls in a row at the shard's end: the wait before the next
     /// pull grows with them ([`idle_wait`]).
     idle_pulls: u32,
+    /// Paces pulls to the service's read quota (`pace.rs`).
+    pacer: pace::SharedPacer,
 }
 
 /// The wait after `idle_pulls` empty pulls in a row: the fetch interval,
@@ -164,6 +170,7 @@ pub(crate) async fn run<P: Processor>(
         sizer,
         end: None,
         idle_pulls: 0,
+        pacer: pace::SharedPacer::default(),
     };
     task.settings.metrics.start(shard);
     let exit = task.consume().await;

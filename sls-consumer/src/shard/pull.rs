@@ -60,9 +60,10 @@ impl<P: Processor> ShardTask<P> {
         if let Some(name) = &settings.config.processor {
             pull = pull.processor(name.clone());
         }
+        let (pacer, project) = (self.pacer.clone(), settings.project_pacer.clone());
+        let (metrics, shard) = (settings.metrics.clone(), self.shard);
         let task = tokio::spawn(async move {
-            let _slot = budget.fetch_slot().await;
-            calls.pull(pull).await
+            super::pace::paced_pull(&pacer, &project, &budget, &calls, &metrics, shard, pull).await
         });
         Pull { task, reservation }
     }

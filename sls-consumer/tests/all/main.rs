@@ -14,5 +14,6 @@ mod memory;
 mod ordered;
 mod pg;
 mod poison;
+mod quota;
 mod seek;
 mod single;

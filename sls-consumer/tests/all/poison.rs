@@ -521,17 +521,48 @@ async fn a_processor_stuck_in_process_shows_in_health() {
 /// Every PullLogs error docs/protocol.md lists ("Errors and retries"),
 /// returned on every pull: what
 /// the worker does. Transient ones are retried (the shard shows as failing
-/// in the health signal) and delivery resumes when they stop; permanent
-/// ones stop the worker with the error, never a silent loop.
+/// in the health signal) and delivery resumes when they stop; the read
+/// quotas are paced, neither failing nor stalled; permanent ones stop the
+/// worker with the error, never a silent loop.
 #[tokio::test(start_paused = true)]
 async fn every_pull_error_has_a_fate() {
     let transient: &[(u16, &str)] = &[
         (500, "InternalServerError"),
         (500, "RequestTimeout"),
         (503, "ServerBusy"),
-        (403, "ReadQuotaExceed"),
-        (403, "ShardReadQuotaExceed"),
     ];
+    // The read quotas: the shard paces itself and tries again, forever;
+    // not a failing call, not a stall, not a failure.
+    for code in ["ReadQuotaExceed", "ShardReadQuotaExceed"] {
+        let hub = harness::hub(1).await;
+        let total = harness::write(&hub, 0, 2, 2).await;
+        hub.set_faults(
+            FaultPlan::new().rule(FaultRule::new(Fault::error(403, code)).call(CallKind::PullLogs)),
+        );
+        let log = Log::default();
+        let worker = Worker::start(config(&hub).build().unwrap(), harness::recorder(&log, "c"))
+            .await
+            .unwrap();
+        for _ in 0..20 {
+            tokio::time::sleep(INTERVAL).await;
+            assert!(
+                worker.health().is_healthy(),
+                "{code}: {:?}",
+                worker.health()
+            );
+        }
+        let m = worker.metrics().shards[0].clone();
+        assert!(m.pulls_refused_for_quota >= 5, "{code}: {m:?}");
+        assert_eq!((m.fetch_retries, m.call_retries), (0, 0), "{code}");
+        assert!(m.retrying.is_none() && !m.stalled, "{code}: {m:?}");
+        hub.set_faults(FaultPlan::new());
+        assert!(
+            harness::wait_until(Duration::from_secs(30), || log.len() as u64 >= total).await,
+            "{code}: delivery resumes"
+        );
+        let report = worker.shutdown().await.unwrap();
+        assert!(report.failure().is_none(), "{code}");
+    }
     let fatal: &[(u16, &str)] = &[
         (400, "ParameterInvalid"),
         (400, "RequestTimeExpired"),

@@ -8,6 +8,14 @@
 //!     --consume-processor "errors=* | where level = 'ERROR'"
 //! ```
 //!
+//! The service's throughput quotas are enforced by default (20 MiB/s and
+//! 100 pulls a second a shard, 600,000 pulls a minute a project; 5 MiB/s
+//! raw and 500 writes a second a shard, 600,000 writes a minute a
+//! project): `--no-quotas` turns them all off, and `--shard-read-bytes`,
+//! `--shard-reads`, `--project-reads-per-minute`, `--shard-write-bytes`,
+//! `--shard-writes`, `--project-writes-per-minute` set one each (0 turns
+//! it off).
+//!
 //! `--consume-processor NAME=SPL` (repeatable) registers a consume
 //! processor in the project, for pulls that name it (`processor=NAME`); its
 //! SPL must be in the subset the fake evaluates, or the server does not

@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) log: Mutex<log::RequestLog>,
     /// How a pull from a cursor into dropped data is answered.
     pub(crate) expired_cursors: Mutex<crate::ExpiredCursors>,
+    /// The throughput quotas and their buckets.
+    pub(crate) quota: Mutex<crate::quota::QuotaState>,
     stop: watch::Receiver<bool>,
 }
 
@@ -117,6 +119,7 @@ impl Shared {
         auth: AuthConfig,
         faults: FaultPlan,
         log_capacity: usize,
+        quotas: crate::Quotas,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -127,6 +130,7 @@ impl Shared {
             faults: Mutex::new(faults),
             log: Mutex::new(log::RequestLog::new(log_capacity)),
             expired_cursors: Mutex::new(crate::ExpiredCursors::default()),
+            quota: Mutex::new(crate::quota::QuotaState::new(quotas)),
             stop,
         }
     }

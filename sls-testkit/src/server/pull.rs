@@ -12,6 +12,7 @@ use super::Shared;
 use super::cursors::pull_cursor;
 use super::http::{Incoming, Reply};
 use crate::error::ApiError;
+use crate::quota::Direction;
 use crate::spl::Pipeline;
 use crate::store::Project;
 use crate::store::shard::Read;
@@ -161,6 +162,15 @@ pub(crate) fn pull_logs(
             ),
             _ => None,
         };
+        // Counted once the request is known to be well-formed and its
+        // shard to exist; the bytes are charged once the body is made.
+        crate::server::lock(&shared.quota).admit(
+            Direction::Read,
+            req.project()?,
+            ls,
+            id,
+            shared.clock.now(),
+        )?;
         let read = shard.read(cursor, count, end);
         let at_end = read.next == shard.end_cursor();
         (read, at_end, spl)
@@ -174,6 +184,16 @@ pub(crate) fn pull_logs(
             (body, Some((scanned, result)))
         }
     };
+    // What the service sends is what its read quota counts (the `quota`
+    // notes): the body as compressed.
+    crate::server::lock(&shared.quota).charge(
+        Direction::Read,
+        req.project()?,
+        ls,
+        id,
+        body.bytes.len(),
+        shared.clock.now(),
+    );
     let mut reply = Reply {
         status: 200,
         headers: Vec::new(),

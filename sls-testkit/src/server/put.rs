@@ -6,6 +6,7 @@ use sls_proto::{CompressType, Decompressor, LogGroupBytes};
 use super::Shared;
 use super::http::{Incoming, Reply};
 use crate::error::ApiError;
+use crate::quota::Direction;
 use crate::store::Shard;
 
 /// The largest PutLogs body, as sent (compressed), the service takes:
@@ -78,6 +79,20 @@ pub(crate) fn put_logs(
     let mut world = shared.world();
     let store = world.logstore_mut(req.project()?, ls)?;
     let id = store.route(hash_key)?;
-    store.shard_mut(id)?.append(block, now);
+    let shard = store.shard_mut(id)?;
+    // The write quotas count raw bytes (the `quota` notes).
+    let mut quota = crate::server::lock(&shared.quota);
+    let at = shared.clock.now();
+    quota.admit(Direction::Write, req.project()?, ls, id, at)?;
+    quota.charge(
+        Direction::Write,
+        req.project()?,
+        ls,
+        id,
+        raw_size as usize,
+        at,
+    );
+    drop(quota);
+    shard.append(block, now);
     Ok(Reply::empty())
 }

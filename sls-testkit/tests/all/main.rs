@@ -10,6 +10,7 @@ mod fuzzing;
 mod groups;
 mod limits;
 mod logs;
+mod quota;
 mod raw;
 mod request_log;
 mod retention;
