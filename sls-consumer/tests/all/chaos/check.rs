@@ -121,9 +121,10 @@ pub(super) fn check(
         return Ok(());
     };
     let holds = holds(events, incs, last);
-    figures.overlaps_after_lowering += holders(events, incs, &holds)?;
+    let overlaps = holders(events, incs, &holds)?;
+    figures.overlaps_after_lowering += overlaps.len() as u64;
     checkpoints(events, ledger, retention)?;
-    repeats(events, incs, &holds, figures)?;
+    repeats(events, incs, &holds, &overlaps, figures)?;
     handoffs(incs, &holds, figures);
     Ok(())
 }
@@ -309,6 +310,17 @@ fn key_order(events: &[Event]) -> Result<(), String> {
     Ok(())
 }
 
+/// Two consumers holding a shard at once because another member lowered
+/// the group's timeout under the first ([`holders`]).
+#[derive(Debug, Clone, Copy)]
+struct Overlap {
+    /// The first holder, cut off from the service.
+    inc: usize,
+    shard: u32,
+    from: Instant,
+    to: Instant,
+}
+
 /// The last instant the history knows of.
 fn last_instant(events: &[Event], incs: &[Incarnation]) -> Option<Instant> {
     events
@@ -341,9 +353,11 @@ fn hold_of(holds: &[Hold], inc: usize, shard: u32, at: Instant) -> Option<&Hold>
 /// unanswered (it lost its lease in the end), so the service counted its
 /// silence against a timeout it could not read; it still let go within
 /// the old timeout of the lowering. Owner-checked commits keep its late
-/// checkpoints out, and its repeats are explained as after a lost lease.
-fn holders(events: &[Event], incs: &[Incarnation], holds: &[Hold]) -> Result<u64, String> {
-    let mut after_lowering = 0;
+/// checkpoints out. Returns each such overlap: the first holder, the
+/// shard, and the span both held it; what the first holder processed in
+/// it, the other may have processed too.
+fn holders(events: &[Event], incs: &[Incarnation], holds: &[Hold]) -> Result<Vec<Overlap>, String> {
+    let mut after_lowering = Vec::new();
     for (i, a) in holds.iter().enumerate() {
         for b in &holds[i + 1..] {
             if a.shard == b.shard && a.inc != b.inc && b.from < a.to {
@@ -352,7 +366,12 @@ fn holders(events: &[Event], incs: &[Incarnation], holds: &[Hold]) -> Result<u64
                         a.ended == Ended::Released(Release::Lost) && a.to <= at + before
                     });
                 if fleets_doing {
-                    after_lowering += 1;
+                    after_lowering.push(Overlap {
+                        inc: a.inc,
+                        shard: a.shard,
+                        from: b.from,
+                        to: a.to.min(b.to),
+                    });
                     continue;
                 }
                 let t0 = incs[0].started;
@@ -459,6 +478,7 @@ fn repeats(
     events: &[Event],
     incs: &[Incarnation],
     holds: &[Hold],
+    overlaps: &[Overlap],
     figures: &mut Figures,
 ) -> Result<(), String> {
     let mut before: BTreeMap<Tagged, (usize, Instant)> = BTreeMap::new();
@@ -483,6 +503,14 @@ fn repeats(
                         figures.duplicates_partition += 1;
                     }
                     Some((Ended::Released(Release::Lost), _)) => figures.duplicates_lease += 1,
+                    // The first holder of an overlap, still reading what
+                    // the other had already processed.
+                    _ if overlaps.iter().any(|o| {
+                        o.inc == *inc && o.shard == *shard && o.from <= *start && *start <= o.to
+                    }) =>
+                    {
+                        figures.duplicates_lowering += 1;
+                    }
                     _ => {
                         return Err(format!(
                             "log {log:?} processed again by consumer {inc} on shard {shard} \

@@ -57,6 +57,8 @@ pub(super) struct Figures {
     /// Shards held by two consumers at once because a start lowered the
     /// group's timeout under a holder whose heartbeats went unanswered.
     pub(super) overlaps_after_lowering: u64,
+    /// Logs processed again by the first holder of such an overlap.
+    pub(super) duplicates_lowering: u64,
     /// Hand-off times after a crash, by the group's timeout in force when
     /// it crashed (a start soon after may lower or raise the timeout the
     /// service counts the crashed member's silence against).
@@ -120,6 +122,7 @@ impl Figures {
             *mine += theirs;
         }
         self.overlaps_after_lowering += other.overlaps_after_lowering;
+        self.duplicates_lowering += other.duplicates_lowering;
         for (timeout, times) in &other.crash_handoffs {
             self.crash_handoffs
                 .entry(*timeout)
@@ -198,11 +201,13 @@ pub(super) fn report(figures: &Figures) {
     println!(
         "chaos: heartbeats (interval/timeout, per consumer from the seed): starts {}; {} \
          starts lowered the group's timeout, {} raised it; {} shards held twice at once \
-         because a start lowered the timeout under a holder cut off from the service",
+         because a start lowered the timeout under a holder cut off from the service, {} logs \
+         processed again by that holder meanwhile",
         drawn.join(", "),
         figures.timeout_changes[0],
         figures.timeout_changes[1],
         figures.overlaps_after_lowering,
+        figures.duplicates_lowering,
     );
     for ((name, times), worst) in ["a clean stop", "a crash", "a partition"]
         .iter()
