@@ -220,6 +220,7 @@ pub(crate) fn links() -> Result<()> {
 /// (a clean clone) the work tree must be clean; from a developer's shell,
 /// uncommitted changes are packaged too.
 fn package() -> Result<()> {
+    forget_packaged_sources()?;
     let mut args = vec!["package", "--locked"];
     if std::env::var("CI").is_err() {
         args.push("--allow-dirty");
@@ -235,6 +236,33 @@ fn package() -> Result<()> {
             .with_context(|| format!("no {} after cargo package", file.display()))?
             .len();
         println!("{} ({size} bytes)", file.display());
+    }
+    Ok(())
+}
+
+/// Removes the sources cargo unpacked from the local registries of
+/// earlier `cargo package` runs (`$CARGO_HOME/registry/src/-<hash>`, the
+/// hash that of the registry's path under the target directory). Cargo
+/// reuses an unpacked `name-version` there as it is, so with the version
+/// unchanged a crate would verify against an older packaging of its
+/// sibling (seen: `sls-client` built against an `sls-proto` without a
+/// method added since). Registries with a name (crates.io) are kept.
+fn forget_packaged_sources() -> Result<()> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let Some(src) = home.map(|home| home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(entries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('-') {
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
     }
     Ok(())
 }
