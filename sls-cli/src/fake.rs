@@ -27,15 +27,9 @@ pub(crate) fn run(global: &Global, args: &FakeArgs) -> ExitCode {
         .clone()
         .filter(|l| !l.is_empty())
         .unwrap_or_else(|| LOGSTORE.to_owned());
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("sls: cannot start: {err}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let serve_args = &args.serve;
     runtime.block_on(serve(

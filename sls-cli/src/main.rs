@@ -53,15 +53,9 @@ fn main() -> ExitCode {
     if let Command::Fake(args) = &cli.command {
         return fake::run(&cli.global, args);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("sls: cannot start: {err}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(run(&cli)) {
         Ok(text) => {
@@ -113,6 +107,18 @@ async fn run(cli: &Cli) -> Result<String, CliError> {
 }
 
 /// The completion script for `shell`.
+/// The one-thread runtime a command runs on; exit code 1, with a line
+/// on stderr, if the system refuses one.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("sls: cannot start: {err}");
+            ExitCode::from(1)
+        })
+}
+
 fn completions(shell: Shell) -> String {
     let mut script = Vec::new();
     let mut command = Cli::command();

@@ -220,7 +220,7 @@ pub(crate) fn links() -> Result<()> {
 /// (a clean clone) the work tree must be clean; from a developer's shell,
 /// uncommitted changes are packaged too.
 fn package() -> Result<()> {
-    forget_packaged_sources()?;
+    forget_packaged_builds()?;
     let mut args = vec!["package", "--locked"];
     if std::env::var("CI").is_err() {
         args.push("--allow-dirty");
@@ -240,29 +240,51 @@ fn package() -> Result<()> {
     Ok(())
 }
 
-/// Removes the sources cargo unpacked from the local registries of
-/// earlier `cargo package` runs (`$CARGO_HOME/registry/src/-<hash>`, the
-/// hash that of the registry's path under the target directory). Cargo
-/// reuses an unpacked `name-version` there as it is, so with the version
-/// unchanged a crate would verify against an older packaging of its
-/// sibling (seen: `sls-client` built against an `sls-proto` without a
-/// method added since). Registries with a name (crates.io) are kept.
-fn forget_packaged_sources() -> Result<()> {
+/// Forgets what earlier `cargo package` runs left: the sources cargo
+/// unpacked from their local registries (`$CARGO_HOME/registry/src/
+/// -<hash>`, the hash that of the registry's path) and what it built from
+/// them in the target directory. Cargo takes a registry crate of a given
+/// name and version to be immutable, so with our version unchanged a
+/// crate would verify against an older packaging of its sibling (seen
+/// with a shared target directory: `sls-client` built against an
+/// `sls-proto` without a method added since). Only our crates' build
+/// outputs go, so only they are built again; crates.io's are kept.
+fn forget_packaged_builds() -> Result<()> {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
-    let Some(src) = home.map(|home| home.join("registry").join("src")) else {
-        return Ok(());
-    };
-    let Ok(entries) = std::fs::read_dir(&src) else {
+    if let Some(src) = home.map(|home| home.join("registry").join("src")) {
+        remove_matching(&src, |name| name.starts_with('-'))?;
+    }
+    let debug = target_dir().join("debug");
+    for dir in ["deps", ".fingerprint", "build"] {
+        remove_matching(&debug.join(dir), |name| {
+            ["sls_", "libsls_", "sls-"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes the entries of `dir` whose names `pick` picks (nothing when
+/// `dir` does not exist).
+fn remove_matching(dir: &std::path::Path, pick: impl Fn(&str) -> bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with('-') {
-            std::fs::remove_dir_all(entry.path())
-                .with_context(|| format!("removing {}", entry.path().display()))?;
+        if !pick(&entry.file_name().to_string_lossy()) {
+            continue;
         }
+        let path = entry.path();
+        let removed = if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }
