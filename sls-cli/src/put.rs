@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Read};
+use std::io::IsTerminal;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -17,6 +17,7 @@ use sls_client::{MAX_GROUP_BYTES, MAX_LOGS_PER_GROUP, PutLogsRequest};
 use sls_proto::prost::Message;
 use sls_proto::prost::encoding::encoded_len_varint;
 use sls_proto::{Log, LogContent, LogGroup, LogTag};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::cli::PutArgs;
 use crate::conn::Target;
@@ -243,8 +244,9 @@ pub(crate) async fn run(target: &Target, args: &PutArgs, json: bool) -> Result<S
         progress: std::io::stderr().is_terminal(),
     };
     let mut pending: BTreeMap<GroupKey, Pending> = BTreeMap::new();
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
+    // Read without blocking the runtime, whose connection tasks go on
+    // between sends (a slow pipe or a person typing must not stall them).
+    let mut input = tokio::io::BufReader::new(tokio::io::stdin());
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -252,6 +254,7 @@ pub(crate) async fn run(target: &Target, args: &PutArgs, json: bool) -> Result<S
         let read = (&mut input)
             .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
+            .await
             .map_err(|err| CliError::Usage(format!("cannot read stdin: {err}")))?;
         if read == 0 {
             break;
