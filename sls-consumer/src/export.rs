@@ -75,6 +75,7 @@
 //! | `sls_consumer_buffered_bytes` | gauge | | each heartbeat: fetched, unprocessed bytes (decompressed) |
 //! | `sls_consumer_buffer_budget_bytes` | gauge | | each heartbeat: the memory budget |
 //! | `sls_consumer_buffer_peak_bytes` | gauge | | each heartbeat: the most ever buffered at once |
+//! | `sls_consumer_pooled_bytes` | gauge | | each heartbeat: buffers of processed pulls kept for the next (within the budget, with the buffered bytes) |
 //! | `sls_consumer_health` | gauge | `state` = `healthy`, `degraded`, `stopped` | each heartbeat: 1 for the worker's [`Health`], 0 for the two others |
 //! | `sls_consumer_last_heartbeat_timestamp_seconds` | gauge | | each heartbeat: Unix time of the last heartbeat the service answered; absent before the first |
 //! | `sls_consumer_heartbeat_failures_total` | counter | | when a heartbeat fails for good (after its retries within the interval) |
@@ -197,6 +198,7 @@ pub(crate) fn names() -> Vec<&'static str> {
         "sls_consumer_buffered_bytes",
         "sls_consumer_buffer_budget_bytes",
         "sls_consumer_buffer_peak_bytes",
+        "sls_consumer_pooled_bytes",
         "sls_consumer_health",
         "sls_consumer_last_heartbeat_timestamp_seconds",
         "sls_consumer_heartbeat_failures_total",
@@ -377,6 +379,7 @@ impl Series {
                 .set(r.memory.budget as f64);
             metrics::gauge!("sls_consumer_buffer_peak_bytes", base.clone())
                 .set(r.memory.peak as f64);
+            metrics::gauge!("sls_consumer_pooled_bytes", base.clone()).set(r.memory.pooled as f64);
             let state = match r.health {
                 Health::Healthy => "healthy",
                 Health::Degraded(_) => "degraded",
