@@ -16,6 +16,10 @@
 //!   accepted between two refusals, over the time between them, is then
 //!   the quota give or take a pull ([`Span`]). Before the first refusal the
 //!   bucket may have held a second's worth, which the estimate allows for.
+//!   After refusals in a row, or an answer refused for size (the service
+//!   charged a body the client never read), the bucket is in a debt of
+//!   unknown depth: a span that begins there shows nothing, and sets no
+//!   rate.
 //! - A refusal sets the rates to [`BELOW`] of that estimate, so the bucket
 //!   refills. A later refusal cuts to no more than [`CUT`] of the rates
 //!   refused (they were too fast) and no less than [`DEEPEST_CUT`] (a span
@@ -32,7 +36,8 @@
 //!   size (at the service's 20 MB/s, a 8 MiB pull is 0.4 s of quota).
 //! - A pull starts no earlier than the last one's start plus its cost at
 //!   the rates: its bytes over the byte rate, or one over the pull rate,
-//!   whichever is longer.
+//!   whichever is longer, and never more than 5 s: a rate set too low
+//!   costs refusals, never a stall.
 //! - After [`RELEASE_AFTER`] without a refusal the shard lets go of its
 //!   rates and pulls unpaced again: whatever held the quota may be gone,
 //!   and additive growth is slow. If the quota still binds, the next
@@ -90,6 +95,9 @@ const MIN_PULLS: f64 = 0.1;
 const MIN_BYTES: f64 = 1024.0;
 /// A pacer not refused for this long lets go of its rates.
 pub(crate) const RELEASE_AFTER: Duration = Duration::from_secs(60);
+/// The longest a pull is spaced from the one before: a rate set too low
+/// costs refusals, never a stall.
+const MAX_PACED_WAIT: Duration = Duration::from_secs(5);
 /// The longest wait after refusals in a row.
 const MAX_REFUSED_WAIT: Duration = Duration::from_secs(2);
 /// The longest one growth step counts: a shard that was idle does not
@@ -141,14 +149,25 @@ impl Rate {
     }
 }
 
-/// What was accepted since the service's bucket was last known: empty
-/// (just after a refusal) or, at the start and after a release, at most
-/// full (a second's worth).
+/// What the service's bucket held when a [`Span`] began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Up to a second's worth: at the first pull, and after a release.
+    AtMostFull,
+    /// Nothing, give or take one pull: a refusal just after an accepted
+    /// pull (which overdrew the bucket by at most its own bytes).
+    Empty,
+    /// Unknown: a refusal after refusals (the bucket may be deep in debt),
+    /// or an answer refused for size (the service charged its whole body,
+    /// which the client never read). Such a span shows no quota.
+    Unknown,
+}
+
+/// What was accepted since the service's bucket was last known.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     from: Instant,
-    /// The bucket may have held up to a second's worth at `from`.
-    full: bool,
+    start: Start,
     bytes: u64,
     pulls: u64,
     /// The newest accepted pull's bytes.
@@ -156,10 +175,10 @@ struct Span {
 }
 
 impl Span {
-    fn new(from: Instant, full: bool) -> Self {
+    fn new(from: Instant, start: Start) -> Self {
         Self {
             from,
-            full,
+            start,
             bytes: 0,
             pulls: 0,
             newest: 0,
@@ -170,21 +189,22 @@ impl Span {
     /// over the time it took, the bucket's second included when it may
     /// have been full.
     ///
-    /// A refusal means the bucket is empty: the service admits a pull while
-    /// the bucket is not, and a pull's bytes may overdraw it, so it holds
-    /// between minus one pull and nothing. Between two refusals the
-    /// accepted bytes are then the quota's over the time, give or take a
-    /// pull. From a full bucket to a refusal they are a second more, and up
-    /// to the newest pull's overdraft: half of it is counted.
+    /// A refusal just after an accepted pull means the bucket is empty:
+    /// the service admits a pull while the bucket is not, and a pull's
+    /// bytes may overdraw it, so it holds between minus that pull and
+    /// nothing. Between two such refusals the accepted bytes are the
+    /// quota's over the time, give or take a pull. From a full bucket to
+    /// a refusal they are a second more, and up to the newest pull's
+    /// overdraft: half of it is counted.
     fn quota(&self, now: Instant) -> Option<(Rate, f64)> {
         if self.pulls == 0 {
             return None;
         }
         let took = now.saturating_duration_since(self.from).as_secs_f64();
-        let (seconds, overdraft) = if self.full {
-            (took + 1.0, self.newest as f64 / 2.0)
-        } else {
-            (took, 0.0)
+        let (seconds, overdraft) = match self.start {
+            Start::AtMostFull => (took + 1.0, self.newest as f64 / 2.0),
+            Start::Empty => (took, 0.0),
+            Start::Unknown => return None,
         };
         // A span shorter than a second says little: it is read as a
         // second (low, which the cut's bounds correct).
@@ -236,6 +256,8 @@ pub(crate) struct Pacer {
     /// try doubles with each (the service's bucket is deeper in debt than
     /// one pull).
     refusals_in_a_row: u32,
+    /// An answer was refused for size since the last accepted pull.
+    oversized: bool,
     last_refusal: Option<Instant>,
 }
 
@@ -253,7 +275,7 @@ impl Pacer {
 
     /// A pull is sent at `now`.
     pub(crate) fn sent(&mut self, now: Instant) {
-        self.span.get_or_insert(Span::new(now, true));
+        self.span.get_or_insert(Span::new(now, Start::AtMostFull));
     }
 
     /// A pull started at `started` was answered at `now` with `bytes`:
@@ -263,7 +285,7 @@ impl Pacer {
         let released = self.counted(started, now, bytes);
         if let Some(rate) = self.rate {
             let from = self.next.map_or(started, |next| next.max(started));
-            self.next = Some(from + rate.cost(bytes));
+            self.next = Some(from + rate.cost(bytes).min(MAX_PACED_WAIT));
         }
         released
     }
@@ -273,6 +295,7 @@ impl Pacer {
     /// whether the pacer let go: no refusal for [`RELEASE_AFTER`].
     pub(crate) fn counted(&mut self, started: Instant, now: Instant, bytes: u64) -> bool {
         self.refusals_in_a_row = 0;
+        self.oversized = false;
         self.recent.push_back((now, bytes));
         self.forget(now);
         let quiet = self
@@ -288,7 +311,7 @@ impl Pacer {
             self.cut_to = None;
             self.revision = None;
             self.next = None;
-            self.span = Some(Span::new(started, true));
+            self.span = Some(Span::new(started, Start::AtMostFull));
         }
         if let Some(revision) = self.revision.filter(|r| started <= r.at) {
             // Answered late: it counts toward the span the rates were set
@@ -303,7 +326,9 @@ impl Pacer {
             self.cut_to.as_mut().map(grow);
             return false;
         }
-        let span = self.span.get_or_insert(Span::new(started, true));
+        let span = self
+            .span
+            .get_or_insert(Span::new(started, Start::AtMostFull));
         span.bytes += bytes;
         span.pulls += 1;
         span.newest = bytes;
@@ -335,6 +360,15 @@ impl Pacer {
         at.saturating_duration_since(now)
     }
 
+    /// A pull's answer was refused for size from its headers at `now`: the
+    /// service charged its whole body to the quota, of a size the client
+    /// never read, so what the bucket holds is unknown until the next
+    /// refusal.
+    pub(crate) fn oversized(&mut self, now: Instant) {
+        self.oversized = true;
+        self.span = Some(Span::new(now, Start::Unknown));
+    }
+
     /// A pull was refused for quota at `now`.
     pub(crate) fn refused(&mut self, now: Instant) {
         self.last_refusal = Some(now);
@@ -344,8 +378,14 @@ impl Pacer {
             .is_none_or(|last| now.saturating_duration_since(last) >= CUT_SPACING);
         let quota = self.span.and_then(|span| span.quota(now));
         let span_pulls = self.span.map_or(0, |span| span.pulls);
-        // The bucket is empty now: the next span starts here.
-        self.span = Some(Span::new(now, false));
+        // The bucket is empty now (or in debt, after refusals in a row):
+        // the next span starts here.
+        let start = if self.refusals_in_a_row == 0 && !self.oversized {
+            Start::Empty
+        } else {
+            Start::Unknown
+        };
+        self.span = Some(Span::new(now, start));
         if may_cut {
             let (cut, revisable_up_to) = match (self.rate, quota) {
                 // Below the quota the span shows, and below the rate that
@@ -488,6 +528,17 @@ pub(crate) async fn paced_pull(
                 tracing::debug!(shard, %error, paced = ?shown, "pull refused for quota; pacing");
                 metrics.update(shard, |m| m.pulls_refused_for_quota += 1);
                 Some(shown)
+            }
+            Err(CallError::Failed {
+                fate: Fate::Recover(Recovery::SmallerPull),
+                ..
+            }) => {
+                // The service sent (and charged) a body the client did
+                // not read: a pull for the project, unknown bytes for the
+                // shard.
+                lock(project).counted(now, now, 0);
+                lock(pacer).oversized(now);
+                None
             }
             Err(_) => None,
         };
@@ -815,6 +866,44 @@ mod tests {
         // deepest cut, no further.
         let (rate, cut) = cut_after_a_span(1_000);
         assert!((cut - rate * DEEPEST_CUT).abs() < 1.0, "{cut}");
+    }
+
+    #[test]
+    fn a_span_that_began_in_debt_sets_no_rate() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut pacer = Pacer::default();
+        pacer.sent(t0);
+        // An answer refused for size: the service charged a body the
+        // client never read. Then refusals in a row while that debt lasts,
+        // one small pull, and a refusal: 348 bytes in 2 s says nothing of
+        // the quota.
+        pacer.oversized(t0);
+        pacer.refused(t0 + s(1));
+        pacer.refused(t0 + s(3));
+        pacer.accepted(t0 + s(5), t0 + s(5), 348);
+        pacer.refused(t0 + s(5));
+        assert_eq!(pacer.rate(), None);
+        // The next span begins just after an accepted pull: it counts.
+        for i in 0..30 {
+            pacer.accepted(t0 + s(6) + s(i) / 10, t0 + s(6) + s(i) / 10, 10_000);
+        }
+        pacer.refused(t0 + s(9));
+        let rate = pacer.rate().unwrap();
+        assert!((rate.bytes - 75_000.0 * FIRST_BELOW).abs() < 1.0, "{rate:?}");
+    }
+
+    #[test]
+    fn a_rate_set_too_low_never_spaces_pulls_beyond_the_cap() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::default();
+        pacer.accepted(t0, t0, 2_000);
+        pacer.refused(t0);
+        assert!(pacer.rate().unwrap().bytes < 2_000.0);
+        // A pull of 1 MiB at about 1 KiB/s would wait 17 minutes.
+        let later = t0 + Duration::from_secs(10);
+        pacer.accepted(later, later, 1 << 20);
+        assert_eq!(pacer.wait(later), MAX_PACED_WAIT);
     }
 
     #[test]
