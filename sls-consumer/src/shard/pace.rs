@@ -890,7 +890,10 @@ mod tests {
         }
         pacer.refused(t0 + s(9));
         let rate = pacer.rate().unwrap();
-        assert!((rate.bytes - 75_000.0 * FIRST_BELOW).abs() < 1.0, "{rate:?}");
+        assert!(
+            (rate.bytes - 75_000.0 * FIRST_BELOW).abs() < 1.0,
+            "{rate:?}"
+        );
     }
 
     #[test]
