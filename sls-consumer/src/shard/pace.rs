@@ -155,8 +155,11 @@ enum Start {
     /// Up to a second's worth: at the first pull, and after a release.
     AtMostFull,
     /// Nothing, give or take one pull: a refusal just after an accepted
-    /// pull (which overdrew the bucket by at most its own bytes).
-    Empty,
+    /// pull, which overdrew the bucket by at most its own bytes (`debt`).
+    Empty {
+        /// The bytes of the pull accepted just before.
+        debt: u64,
+    },
     /// Unknown: a refusal after refusals (the bucket may be deep in debt),
     /// or an answer refused for size (the service charged its whole body,
     /// which the client never read). Such a span shows no quota.
@@ -193,25 +196,37 @@ impl Span {
     /// the service admits a pull while the bucket is not, and a pull's
     /// bytes may overdraw it, so it holds between minus that pull and
     /// nothing. Between two such refusals the accepted bytes are the
-    /// quota's over the time, give or take a pull. From a full bucket to
-    /// a refusal they are a second more, and up to the newest pull's
-    /// overdraft: half of it is counted.
+    /// quota's over the time, less up to the first refusal's pull (the
+    /// debt the span began with) and plus up to its newest pull (the debt
+    /// it ends with): the middle is counted, or, over fewer than
+    /// [`RELIABLE_SPAN`] pulls, the most (a rate too high costs a refusal,
+    /// one too low a slow drain). From a full bucket to a refusal they are
+    /// a second more, and up to the newest pull's overdraft: half of it is
+    /// counted.
     fn quota(&self, now: Instant) -> Option<(Rate, f64)> {
         if self.pulls == 0 {
             return None;
         }
         let took = now.saturating_duration_since(self.from).as_secs_f64();
-        let (seconds, overdraft) = match self.start {
-            Start::AtMostFull => (took + 1.0, self.newest as f64 / 2.0),
-            Start::Empty => (took, 0.0),
+        let (accepted, newest) = (self.bytes as f64, self.newest as f64);
+        let (seconds, bytes, pulls) = match self.start {
+            Start::AtMostFull => (took + 1.0, accepted - newest / 2.0, self.pulls as f64),
+            Start::Empty { debt } if self.pulls < RELIABLE_SPAN => {
+                (took, accepted + debt as f64, self.pulls as f64 + 1.0)
+            }
+            Start::Empty { debt } => (
+                took,
+                accepted + (debt as f64 - newest) / 2.0,
+                self.pulls as f64,
+            ),
             Start::Unknown => return None,
         };
         // A span shorter than a second says little: it is read as a
         // second (low, which the cut's bounds correct).
         let seconds = seconds.max(1.0);
         let quota = Rate {
-            bytes: (self.bytes as f64 - overdraft) / seconds,
-            pulls: self.pulls as f64 / seconds,
+            bytes: bytes / seconds,
+            pulls: pulls / seconds,
         };
         Some((quota, seconds))
     }
@@ -381,7 +396,9 @@ impl Pacer {
         // The bucket is empty now (or in debt, after refusals in a row):
         // the next span starts here.
         let start = if self.refusals_in_a_row == 0 && !self.oversized {
-            Start::Empty
+            Start::Empty {
+                debt: self.span.map_or(0, |span| span.newest),
+            }
         } else {
             Start::Unknown
         };
@@ -835,9 +852,10 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut pacer = Pacer::default();
-        // A full bucket's second: 200,000 bytes, half of the newest pull
+        // A full bucket's second: 105,000 bytes, half of the newest pull
         // maybe overdrawn.
-        pacer.accepted(t0, t0, 200_000);
+        pacer.accepted(t0, t0, 95_000);
+        pacer.accepted(t0, t0, 10_000);
         pacer.refused(t0);
         assert!((pacer.rate().unwrap().bytes - 100_000.0 * FIRST_BELOW).abs() < 1.0);
         for i in 1..=100 {
@@ -856,8 +874,10 @@ mod tests {
             (rate - 97_500.0 * (1.0 + GROWTH * 10.0)).abs() < 1.0,
             "{rate}"
         );
-        // The span shows 98,000 B/s: a little below it.
-        assert!((cut - 98_000.0 * BELOW).abs() < 1.0, "{cut}");
+        // The span shows 98,010 B/s (the middle of what its bucket may
+        // have held at either end, 10,000 and 9,800 bytes of debt): a
+        // little below it.
+        assert!((cut - 98_010.0 * BELOW).abs() < 1.0, "{cut}");
         // A span faster than the rate refused (the bucket was deep):
         // the shallowest cut.
         let (rate, cut) = cut_after_a_span(20_000);
@@ -890,10 +910,10 @@ mod tests {
         }
         pacer.refused(t0 + s(9));
         let rate = pacer.rate().unwrap();
-        assert!(
-            (rate.bytes - 75_000.0 * FIRST_BELOW).abs() < 1.0,
-            "{rate:?}"
-        );
+        // 300,000 bytes in 4 s, from a debt of up to 348 bytes to one of up
+        // to 10,000: the middle.
+        let quota = (300_000.0 + (348.0 - 10_000.0) / 2.0) / 4.0;
+        assert!((rate.bytes - quota * FIRST_BELOW).abs() < 1.0, "{rate:?}");
     }
 
     #[test]

@@ -181,7 +181,14 @@ impl<P: Processor> ShardTask<P> {
             }
             pulled.cursor = first;
         }
-        self.sizer.observed(pulled.groups.len(), pulled.raw_size);
+        let largest = pulled
+            .groups
+            .groups()
+            .map(|group| group.encoded().len() as u64)
+            .max()
+            .unwrap_or(0);
+        self.sizer
+            .observed(pulled.groups.len(), pulled.raw_size, largest);
         self.record_pulled(cursor, &pulled);
         Fetched::Data(pulled, reservation)
     }

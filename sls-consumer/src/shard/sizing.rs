@@ -8,6 +8,14 @@
 //! ([`max_pull_bytes`](crate::ConsumerConfigBuilder::max_pull_bytes)),
 //! from the group sizes it has seen, capped by `max_fetch_groups`.
 //!
+//! Sizes are uneven: a logstore fed by several producers mixes groups of
+//! a few hundred bytes with groups of a megabyte. A count aimed at the
+//! average alone is refused whenever a pull holds one of the large ones,
+//! and a refused answer is not free: the service sent it, and charges its
+//! whole body to the shard's read quota. So the sizer also keeps the
+//! largest group seen lately, and leaves room for one such group in each
+//! pull.
+//!
 //! The memory budget stays a hard bound: every pull carries a raw-size
 //! limit that its reservation covers, and the client refuses a larger
 //! answer from its headers, before reading or decompressing the body.
@@ -20,6 +28,9 @@
 /// The service's largest group (5 MB) in a pull's list, with the list's
 /// framing: what one group may need.
 pub(crate) const ONE_GROUP_BYTES: u64 = (5 << 20) + 16;
+
+/// The groups over which the largest group seen fades away.
+const LARGEST_FADES_OVER: u64 = 256;
 
 /// A single group larger than the memory budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +49,8 @@ pub(crate) struct PullSizer {
     budget: u64,
     /// Raw bytes per group, smoothed over the pulls seen.
     per_group: Option<u64>,
+    /// The largest group seen lately (it fades as groups are read).
+    largest: u64,
     count: u32,
     /// A one-group pull refused at [`ONE_GROUP_BYTES`] declared this.
     one_group: Option<u64>,
@@ -53,6 +66,7 @@ impl PullSizer {
             max_groups,
             budget: budget.max(1),
             per_group: None,
+            largest: 0,
             count: max_groups,
             one_group: None,
         }
@@ -75,20 +89,29 @@ impl PullSizer {
     }
 
     fn aim(&mut self, per_group: u64) {
-        let fits = self.target / per_group.max(1);
+        // Room for one group of the largest size instead of an average
+        // one: `count` groups of `per_group` plus that difference fit.
+        let room = self
+            .target
+            .saturating_sub(self.largest.saturating_sub(per_group));
+        let fits = room / per_group.max(1);
         self.count = u32::try_from(fits)
             .unwrap_or(u32::MAX)
             .clamp(1, self.max_groups);
     }
 
-    /// A pull returned `groups` groups of `raw` bytes in all.
-    pub(crate) fn observed(&mut self, groups: usize, raw: u64) {
+    /// A pull returned `groups` groups of `raw` bytes in all, the largest
+    /// of `largest` bytes.
+    pub(crate) fn observed(&mut self, groups: usize, raw: u64, largest: u64) {
         let Ok(groups) = u64::try_from(groups) else {
             return;
         };
         if groups == 0 {
             return;
         }
+        // The largest lately: it fades over a few hundred groups read.
+        let fade = self.largest.saturating_mul(groups) / LARGEST_FADES_OVER;
+        self.largest = largest.max(self.largest.saturating_sub(fade));
         let seen = raw.div_ceil(groups);
         let per_group = match self.per_group {
             Some(before) => (before + seen).div_ceil(2),
@@ -122,6 +145,7 @@ impl PullSizer {
         }
         let per_group = declared.div_ceil(u64::from(groups));
         self.per_group = Some(per_group);
+        self.largest = self.largest.max(per_group);
         self.aim(per_group);
         // At most half of what the refused answer held: refusals end, and
         // within about log2(groups) in a row even when the first groups
@@ -142,15 +166,16 @@ mod tests {
     /// A shard of `sizes` groups read through the sizer against a server
     /// that answers `min(count, left)` groups, declaring their sum, and
     /// refuses nothing itself; the client refuses over the limit. Returns
-    /// (groups read, pulls, refusals in a row at most), or the error.
+    /// (groups read, pulls, refusals in a row at most, refusals in all), or
+    /// the error.
     fn drain(
         sizes: &[u64],
         target: u64,
         max_groups: u32,
         budget: u64,
-    ) -> Result<(usize, usize, usize), GroupOverBudget> {
+    ) -> Result<(usize, usize, usize, usize), GroupOverBudget> {
         let mut sizer = PullSizer::new(target, max_groups, budget);
-        let (mut at, mut pulls, mut refusals, mut worst) = (0, 0, 0, 0);
+        let (mut at, mut pulls, mut refusals, mut worst, mut all) = (0, 0, 0, 0, 0);
         while at < sizes.len() {
             pulls += 1;
             assert!(pulls < 100_000, "no progress");
@@ -160,15 +185,17 @@ mod tests {
             let declared: u64 = sizes[at..at + n].iter().map(|s| s + 8).sum();
             if declared > limit {
                 refusals += 1;
+                all += 1;
                 worst = worst.max(refusals);
                 sizer.refused(declared, Some(n as u32))?;
             } else {
                 refusals = 0;
-                sizer.observed(n, declared);
+                let largest = sizes[at..at + n].iter().max().map_or(0, |s| s + 8);
+                sizer.observed(n, declared, largest);
                 at += n;
             }
         }
-        Ok((at, pulls, worst))
+        Ok((at, pulls, worst, all))
     }
 
     proptest! {
@@ -188,7 +215,7 @@ mod tests {
                 1..400,
             ),
         ) {
-            let (read, _, worst) = drain(&sizes, target, max_groups, budget).unwrap();
+            let (read, _, worst, _) = drain(&sizes, target, max_groups, budget).unwrap();
             prop_assert_eq!(read, sizes.len());
             prop_assert!(worst <= 12, "{} refusals in a row", worst);
         }
@@ -198,10 +225,26 @@ mod tests {
     fn large_groups_with_the_default_settings_take_a_refusal_then_fit() {
         // 400 groups of ~390 KB: 1000 at once would be ~155 MB.
         let sizes = vec![390_000; 400];
-        let (read, pulls, worst) = drain(&sizes, 8 * MIB, 1000, 256 * MIB).unwrap();
+        let (read, pulls, worst, _) = drain(&sizes, 8 * MIB, 1000, 256 * MIB).unwrap();
         assert_eq!(read, 400);
         assert_eq!(worst, 1, "one refusal teaches the size");
         assert!(pulls <= 25, "{pulls} pulls");
+    }
+
+    #[test]
+    fn uneven_groups_are_seldom_refused() {
+        // Four producers in turn: groups of 348 B, 64 KB, just over 1 MiB
+        // and 2 KB, read in pulls aimed at 2 MiB.
+        let sizes: Vec<u64> = [348, 64_000, 1_050_000, 2_000]
+            .into_iter()
+            .cycle()
+            .take(400)
+            .collect();
+        let (read, pulls, _, refused) = drain(&sizes, 2 * MIB, 1000, 256 * MIB).unwrap();
+        assert_eq!(read, 400);
+        // The first pull (1000 groups asked before any size is known) and
+        // the halvings after it; then none.
+        assert!(refused <= 4, "{refused} refused in {pulls} pulls");
     }
 
     #[test]
@@ -224,7 +267,7 @@ mod tests {
     #[test]
     fn small_groups_fill_the_group_cap() {
         let mut sizer = PullSizer::new(8 * MIB, 1000, 256 * MIB);
-        sizer.observed(10, 10 * 1024);
+        sizer.observed(10, 10 * 1024, 1024);
         assert_eq!(sizer.count(), 1000);
         assert_eq!(sizer.limit(), 8 * MIB);
     }

@@ -366,15 +366,14 @@ async fn fill_messy(hub: &FakeLogHub, bytes: u64) -> u64 {
 /// group count. The first pull asks for 1000 groups before the sizer
 /// knows their size; it is refused for size from its headers, but the
 /// fake (as the service would) charged its whole body to the quota, so
-/// the drain starts ten seconds in debt; and each 1 MiB group is refused
-/// for size once more. Nothing is lost, repeated, failed or stalled.
+/// the drain starts ten seconds in debt. Nothing is lost, repeated,
+/// failed or stalled.
 ///
 /// Before the pacer told such spans from those that show the quota, the
 /// first refusal after the debt, following one pull of 348 bytes, set the
 /// rate to 1 KiB/s, and the shard was reported without progress.
-/// What this drains at is far below the quota (22.5%): the bodies refused
-/// for size are not counted, and cost as much. Sizing pulls of groups
-/// this uneven is left to do.
+/// What this drains at is well below the quota (34%), for that first
+/// answer; after it, about the quota.
 #[tokio::test(start_paused = true)]
 async fn a_messy_backlog_drains_under_the_quota() {
     let quotas = Quotas::documented().shard_read_bytes(Some(SHARD_QUOTA));
@@ -405,5 +404,5 @@ async fn a_messy_backlog_drains_under_the_quota() {
         d.paced_refused,
         d.paced_pulls,
     );
-    assert!(share >= 0.15, "{:.1}% of the quota: {d:?}", share * 100.0);
+    assert!(share >= 0.3, "{:.1}% of the quota: {d:?}", share * 100.0);
 }
