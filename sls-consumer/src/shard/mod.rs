@@ -267,8 +267,8 @@ impl<P: Processor> ShardTask<P> {
             }
 
             // Pull.
-            let (pulled, reservation) = match self.fetch(cursor, prefetch.take()).await {
-                Fetched::Data(pulled, reservation) => (pulled, reservation),
+            let (pulled, reservation, asked) = match self.fetch(cursor, prefetch.take()).await {
+                Fetched::Data(pulled, reservation, asked) => (pulled, reservation, asked),
                 Fetched::Again => continue,
                 Fetched::Moved(to) => {
                     cursor = to;
@@ -288,7 +288,7 @@ impl<P: Processor> ShardTask<P> {
                     Err(leave) => return self.leave(leave, None).await,
                 }
             }
-            prefetch = self.prefetch(&pulled);
+            prefetch = self.prefetch(&pulled, asked);
 
             // Process.
             match self

@@ -18,6 +18,8 @@ use crate::processor::Processor;
 pub(super) struct Pull {
     task: JoinHandle<Result<PullLogsResponse, CallError>>,
     reservation: Reservation,
+    /// The groups it asked for.
+    asked: u32,
 }
 
 impl Pull {
@@ -28,8 +30,9 @@ impl Pull {
 
 /// What the pull stage found.
 pub(super) enum Fetched {
-    /// Data (maybe no groups), with its reservation.
-    Data(PullLogsResponse, Reservation),
+    /// Data (maybe no groups), with its reservation and the groups the
+    /// pull asked for.
+    Data(PullLogsResponse, Reservation, u32),
     /// Refused for size: pull again (the sizer asks for fewer groups).
     Again,
     /// The position moved (an expired cursor was reset): pull from here.
@@ -46,8 +49,9 @@ impl<P: Processor> ShardTask<P> {
         let target = &settings.target;
         let calls = self.calls.clone();
         let budget = settings.budget.clone();
+        let asked = self.sizer.count();
         let mut pull = PullLogsRequest::new(&target.project, &target.logstore, self.shard, cursor)
-            .count(self.sizer.count())
+            .count(asked)
             .max_raw_size(self.sizer.limit())
             .accept_encoding(settings.config.compression)
             .buffers(budget.clone());
@@ -65,7 +69,11 @@ impl<P: Processor> ShardTask<P> {
         let task = tokio::spawn(async move {
             super::pace::paced_pull(&pacer, &project, &budget, &calls, &metrics, shard, pull).await
         });
-        Pull { task, reservation }
+        Pull {
+            task,
+            reservation,
+            asked,
+        }
     }
 
     /// Starts the next pull early, while this batch is processed, when
@@ -73,11 +81,12 @@ impl<P: Processor> ShardTask<P> {
     /// while holding this batch, could deadlock shards against each
     /// other). A small batch means the shard is nearly caught up: the next
     /// pull waits the fetch interval instead.
-    pub(super) fn prefetch(&self, pulled: &PullLogsResponse) -> Option<Pull> {
+    pub(super) fn prefetch(&self, pulled: &PullLogsResponse, asked: u32) -> Option<Pull> {
         // With SPL (a query or processor), pace by what the server scanned, not by what
-        // survived the filter.
+        // survived the filter. Against what this pull asked for: the sizer
+        // may ask for more next time, which says nothing of the backlog.
         let scanned = pulled.count_before_query.unwrap_or(pulled.count as u64);
-        let backlog = scanned.saturating_mul(2) >= u64::from(self.sizer.count());
+        let backlog = scanned.saturating_mul(2) >= u64::from(asked);
         if !backlog {
             return None;
         }
@@ -95,13 +104,17 @@ impl<P: Processor> ShardTask<P> {
                 Err(stop) => return Fetched::Leave(stop.into()),
             },
         };
-        let Pull { task, reservation } = pull;
+        let Pull {
+            task,
+            reservation,
+            asked,
+        } = pull;
         let answer = match self.answer(task).await {
             Ok(answer) => answer,
             Err(stop) => return Fetched::Leave(stop.into()),
         };
         match answer {
-            Ok(pulled) => self.received(cursor, pulled, reservation).await,
+            Ok(pulled) => self.received(cursor, pulled, reservation, asked).await,
             Err(CallError::Failed {
                 fate: Fate::Recover(Recovery::SmallerPull),
                 error:
@@ -167,6 +180,7 @@ impl<P: Processor> ShardTask<P> {
         cursor: Cursor,
         mut pulled: PullLogsResponse,
         mut reservation: Reservation,
+        asked: u32,
     ) -> Fetched {
         // The answer fit the limit; keep only what it holds.
         reservation.try_grow(pulled.raw_size);
@@ -190,7 +204,7 @@ impl<P: Processor> ShardTask<P> {
         self.sizer
             .observed(pulled.groups.len(), pulled.raw_size, largest);
         self.record_pulled(cursor, &pulled);
-        Fetched::Data(pulled, reservation)
+        Fetched::Data(pulled, reservation, asked)
     }
 
     /// Counts what a pull from `cursor` fetched, and where the shard ends

@@ -372,8 +372,8 @@ async fn fill_messy(hub: &FakeLogHub, bytes: u64) -> u64 {
 /// Before the pacer told such spans from those that show the quota, the
 /// first refusal after the debt, following one pull of 348 bytes, set the
 /// rate to 1 KiB/s, and the shard was reported without progress.
-/// What this drains at is well below the quota (34%), for that first
-/// answer; after it, about the quota.
+/// What this drains at is well below the quota (38%), for that first
+/// answer; after it, 84% of it.
 #[tokio::test(start_paused = true)]
 async fn a_messy_backlog_drains_under_the_quota() {
     let quotas = Quotas::documented().shard_read_bytes(Some(SHARD_QUOTA));
@@ -404,5 +404,5 @@ async fn a_messy_backlog_drains_under_the_quota() {
         d.paced_refused,
         d.paced_pulls,
     );
-    assert!(share >= 0.3, "{:.1}% of the quota: {d:?}", share * 100.0);
+    assert!(share >= 0.33, "{:.1}% of the quota: {d:?}", share * 100.0);
 }
