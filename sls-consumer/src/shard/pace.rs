@@ -392,6 +392,9 @@ impl Pacer {
             .last_cut
             .is_none_or(|last| now.saturating_duration_since(last) >= CUT_SPACING);
         let quota = self.span.and_then(|span| span.quota(now));
+        // The debt the bucket may be in: up to the pull accepted just
+        // before (none known after refusals in a row).
+        let debt = self.span.map_or(0, |span| span.newest);
         let span_pulls = self.span.map_or(0, |span| span.pulls);
         // The bucket is empty now (or in debt, after refusals in a row):
         // the next span starts here.
@@ -447,11 +450,12 @@ impl Pacer {
                     });
             }
         }
-        // The next try: one typical pull's time at the rates (a second
-        // when nothing was accepted yet to learn them from), doubled with
-        // each refusal in a row, up to the cap.
+        // The next try: the time the rates take to repay the debt, and at
+        // least one typical pull's (a second when nothing was accepted yet
+        // to learn them from), doubled with each refusal in a row, up to
+        // the cap.
         let wait = match self.rate {
-            Some(rate) => rate.cost(self.typical_pull()),
+            Some(rate) => rate.cost(self.typical_pull().max(debt)),
             None => Duration::from_secs(1),
         };
         let doubled = wait.saturating_mul(1 << self.refusals_in_a_row.min(16));

@@ -8,6 +8,16 @@
 //! ([`max_pull_bytes`](crate::ConsumerConfigBuilder::max_pull_bytes)),
 //! from the group sizes it has seen, capped by `max_fetch_groups`.
 //!
+//! A shard's first pull asks for as many groups as the byte target holds
+//! of groups as large as producers commonly make them (512 KB, the
+//! official Go producer's batch; 16 at the default 8 MiB): the sizer knows
+//! nothing of the sizes yet, and an answer refused for size is not free
+//! (the service built and sent it, and charges its whole body to the
+//! shard's read quota; at the default 1000 groups of 390 KB that is
+//! 390 MB, twenty seconds of a shard's quota). From there the count at
+//! most doubles from one pull to the next, up to what the byte target
+//! allows.
+//!
 //! Sizes are uneven: a logstore fed by several producers mixes groups of
 //! a few hundred bytes with groups of a megabyte. A count aimed at the
 //! average alone is refused whenever a pull holds one of the large ones,
@@ -28,6 +38,11 @@
 /// The service's largest group (5 MB) in a pull's list, with the list's
 /// framing: what one group may need.
 pub(crate) const ONE_GROUP_BYTES: u64 = (5 << 20) + 16;
+
+/// Groups as large as producers commonly make them (the official Go
+/// producer batches up to 512 KB): the first pull asks for as many as the
+/// byte target holds.
+const TYPICAL_LARGE_GROUP: u64 = 512 << 10;
 
 /// The groups over which the largest group seen fades away.
 const LARGEST_FADES_OVER: u64 = 256;
@@ -67,7 +82,9 @@ impl PullSizer {
             budget: budget.max(1),
             per_group: None,
             largest: 0,
-            count: max_groups,
+            count: u32::try_from(target / TYPICAL_LARGE_GROUP)
+                .unwrap_or(u32::MAX)
+                .clamp(1, max_groups),
             one_group: None,
         }
     }
@@ -120,6 +137,11 @@ impl PullSizer {
         self.per_group = Some(per_group);
         self.one_group = None;
         self.aim(per_group);
+        // At most twice what this pull returned: a pull refused for size
+        // costs the service's work and its whole body against the read
+        // quota, so the count grows as TCP's window does at its start.
+        let doubled = u32::try_from(groups.saturating_mul(2)).unwrap_or(u32::MAX);
+        self.count = self.count.min(doubled);
     }
 
     /// A pull was refused for declaring `declared` raw bytes (for `groups`
@@ -222,12 +244,13 @@ mod tests {
     }
 
     #[test]
-    fn large_groups_with_the_default_settings_take_a_refusal_then_fit() {
-        // 400 groups of ~390 KB: 1000 at once would be ~155 MB.
+    fn large_groups_with_the_default_settings_fit_from_the_first_pull() {
+        // 400 groups of ~390 KB: 1000 at once would be ~155 MB. The first
+        // pull of 16 fits and teaches the size: no refusal.
         let sizes = vec![390_000; 400];
-        let (read, pulls, worst, _) = drain(&sizes, 8 * MIB, 1000, 256 * MIB).unwrap();
+        let (read, pulls, _, refused) = drain(&sizes, 8 * MIB, 1000, 256 * MIB).unwrap();
         assert_eq!(read, 400);
-        assert_eq!(worst, 1, "one refusal teaches the size");
+        assert_eq!(refused, 0);
         assert!(pulls <= 25, "{pulls} pulls");
     }
 
@@ -242,9 +265,9 @@ mod tests {
             .collect();
         let (read, pulls, _, refused) = drain(&sizes, 2 * MIB, 1000, 256 * MIB).unwrap();
         assert_eq!(read, 400);
-        // The first pull (1000 groups asked before any size is known) and
-        // the halvings after it; then none.
-        assert!(refused <= 4, "{refused} refused in {pulls} pulls");
+        // At most the first (4 groups asked, one of them 1 MiB): after it
+        // each pull leaves room for the largest seen.
+        assert!(refused <= 1, "{refused} refused in {pulls} pulls");
     }
 
     #[test]
@@ -265,10 +288,16 @@ mod tests {
     }
 
     #[test]
-    fn small_groups_fill_the_group_cap() {
+    fn small_groups_fill_the_group_cap_doubling_from_one() {
         let mut sizer = PullSizer::new(8 * MIB, 1000, 256 * MIB);
-        sizer.observed(10, 10 * 1024, 1024);
-        assert_eq!(sizer.count(), 1000);
+        assert_eq!(sizer.count(), 16);
+        let mut counts = Vec::new();
+        while sizer.count() < 1000 {
+            let n = sizer.count();
+            sizer.observed(n as usize, u64::from(n) * 1024, 1024);
+            counts.push(sizer.count());
+        }
+        assert_eq!(counts, [32, 64, 128, 256, 512, 1000]);
         assert_eq!(sizer.limit(), 8 * MIB);
     }
 }

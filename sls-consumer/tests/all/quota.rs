@@ -10,16 +10,13 @@
 //! second at the quota) and a backlog of 20 MiB (10 s of quota, as 200 MB
 //! is at 20 MB/s), of text that lz4 barely compresses (random hex) so that
 //! raw and wire sizes are about equal. The group count is capped as well
-//! as the bytes: the sizer's first pull asks for `max_fetch_groups`
-//! groups before it knows their size, and a pull refused for size still
-//! costs its whole body against the quota (the service sent it); at the
-//! default 1000 groups that first pull alone would be 30 s of this
-//! scaled-down quota.
+//! as the bytes, so that each pull holds the same number of groups.
 //! The criterion is the drain rate relative to the quota. The same test
 //! at the service's own figures (20 MiB/s, a 200 MiB backlog) is here too,
 //! ignored by default: run it in release. Time is tokio's
-//! paused clock, which the fake's quota buckets follow: the figures are
-//! the same in every run, whatever the machine's load.
+//! paused clock, which the fake's quota buckets follow: the one-shard
+//! figures are the same in every run; the eight shards', whose pulls
+//! overlap on real sockets, move by a few pulls.
 
 use std::time::Duration;
 
@@ -249,11 +246,12 @@ async fn one_shard_drains_a_backlog_at_its_byte_quota() {
 
 /// Pulls as large a share of the quota as the consumer's default 8 MiB
 /// pulls are of the service's 20 MB/s (0.4 s of it): 13 groups of 64 KiB
-/// at 2 MiB/s, about 25 pulls for the backlog, so a single refusal once
-/// paced is 4% of them.
+/// at 2 MiB/s. About 2.5 pulls a second, so a backlog of 20 s of quota
+/// (50 pulls) for the refused share to mean something: the pacer's probe
+/// costs about one refusal in 20 s whatever the pull size.
 #[tokio::test(start_paused = true)]
 async fn one_shard_drains_a_backlog_in_pulls_of_the_default_share() {
-    one_shard(SHARD_QUOTA, 20 * MIB, 13).await;
+    one_shard(SHARD_QUOTA, 40 * MIB, 13).await;
 }
 
 /// The same at the service's own figures: 20 MiB/s and a 200 MiB backlog,
@@ -267,11 +265,11 @@ async fn one_shard_drains_200_mib_at_the_documented_quota() {
 }
 
 /// ... and with pulls of the consumer's default size, 8 MiB (128 groups):
-/// 2.5 a second at the quota.
+/// 2.5 a second at the quota, so 400 MiB (50 pulls, as above).
 #[tokio::test(start_paused = true)]
-#[ignore = "200 MiB: run in release"]
-async fn one_shard_drains_200_mib_in_default_pulls() {
-    one_shard(20 * MIB, 200 * MIB, 128).await;
+#[ignore = "400 MiB: run in release"]
+async fn one_shard_drains_400_mib_in_default_pulls() {
+    one_shard(20 * MIB, 400 * MIB, 128).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -363,17 +361,16 @@ async fn fill_messy(hub: &FakeLogHub, bytes: u64) -> u64 {
 /// A messy backlog under the scaled quota: groups from a few hundred
 /// bytes to just over 1 MiB of bytes that are not UTF-8, pulls of 1 MiB
 /// (smaller than the largest group, which a user may set) and the default
-/// group count. The first pull asks for 1000 groups before the sizer
-/// knows their size; it is refused for size from its headers, but the
-/// fake (as the service would) charged its whole body to the quota, so
-/// the drain starts ten seconds in debt. Nothing is lost, repeated,
-/// failed or stalled.
+/// group count. An answer refused for size from its headers costs its
+/// whole body against the quota (the fake, as the service would, built
+/// and sent it). Nothing is lost, repeated, failed or stalled.
 ///
-/// Before the pacer told such spans from those that show the quota, the
-/// first refusal after the debt, following one pull of 348 bytes, set the
-/// rate to 1 KiB/s, and the shard was reported without progress.
-/// What this drains at is well below the quota (38%), for that first
-/// answer; after it, 84% of it.
+/// When the first pull asked for 1000 groups, the drain started ten
+/// seconds in that debt; before the pacer told spans that begin in a debt
+/// from those that show the quota, the first refusal after it, following
+/// one pull of 348 bytes, set the rate to 1 KiB/s, and the shard was
+/// reported without progress. It now drains at 77% of the quota (the
+/// uneven sizes cost a refused pull or two and a slower first estimate).
 #[tokio::test(start_paused = true)]
 async fn a_messy_backlog_drains_under_the_quota() {
     let quotas = Quotas::documented().shard_read_bytes(Some(SHARD_QUOTA));
@@ -404,5 +401,5 @@ async fn a_messy_backlog_drains_under_the_quota() {
         d.paced_refused,
         d.paced_pulls,
     );
-    assert!(share >= 0.33, "{:.1}% of the quota: {d:?}", share * 100.0);
+    assert!(share >= 0.7, "{:.1}% of the quota: {d:?}", share * 100.0);
 }
