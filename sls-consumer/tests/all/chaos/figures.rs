@@ -34,6 +34,10 @@ pub(super) struct Figures {
     /// Pulls refused for size, as the workers' metrics said when sampled
     /// (each step, and before each stop): a lower bound.
     pub(super) pulls_refused_for_size: u64,
+    /// Runs whose read quotas were tight enough to bind, and the pulls the
+    /// fake refused for its read quotas (in every run).
+    pub(super) tight_quotas: u64,
+    pub(super) pulls_refused_for_quota: u64,
     /// Retention steps that dropped groups, the groups they dropped, and
     /// the logs in those groups (processed before, or lost).
     pub(super) drops: u64,
@@ -100,6 +104,8 @@ impl Figures {
         self.sink_duplicates += other.sink_duplicates;
         self.large_logs += other.large_logs;
         self.pulls_refused_for_size += other.pulls_refused_for_size;
+        self.tight_quotas += other.tight_quotas;
+        self.pulls_refused_for_quota += other.pulls_refused_for_quota;
         self.drops += other.drops;
         self.groups_dropped += other.groups_dropped;
         self.logs_dropped += other.logs_dropped;
@@ -181,6 +187,10 @@ pub(super) fn report(figures: &Figures) {
         figures.large_logs,
         figures.pulls_refused_for_size,
         figures.not_utf8_logs,
+    );
+    println!(
+        "chaos: read quotas: tight enough to bind in {} runs of {}; {} pulls refused for them",
+        figures.tight_quotas, figures.runs, figures.pulls_refused_for_quota,
     );
     let [refused, read_from_oldest] = figures.cursor_resets;
     println!(

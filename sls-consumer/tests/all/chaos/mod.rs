@@ -12,8 +12,10 @@
 //! seconds (the official Python consumer's is 2), and writes it into the
 //! group as it starts (the run lowers it for a consumer whose timeout is
 //! lower, as the official SDKs do; ours only raise it), so every start may
-//! lower or raise the timeout the others' leases follow. A checker then verifies the whole history
-//! (`check.rs`), and the run reports its figures.
+//! lower or raise the timeout the others' leases follow. Half the seeds
+//! run under read quotas tight enough to bind (`quotas`), so pulls are
+//! refused for quota and paced through all of it. A checker then verifies
+//! the whole history (`check.rs`), and the run reports its figures.
 //!
 //! A handful of seeds run in CI; `cargo xtask chaos --seeds 1000` (or
 //! `SLS_CHAOS_SEEDS=1000 cargo test -p sls-consumer --test all chaos_many --
@@ -53,7 +55,7 @@ use sls_consumer::{
     StartPosition, Worker,
 };
 use sls_proto::Cursor;
-use sls_testkit::{ExpiredCursors, FakeLogHub, FaultPlan};
+use sls_testkit::{ExpiredCursors, FakeLogHub, FaultPlan, Quotas};
 
 use self::check::check;
 use self::data::{Ledger, Tagged, Text, Writes};
@@ -257,6 +259,25 @@ impl Processor for Recorder {
 }
 
 /// Each slot's heartbeat interval and group timeout, from the seed.
+/// Mixed into the seed for the read quotas' draws, a stream of their own
+/// (the scenario's other draws stay as they were).
+const QUOTA_STREAM: u64 = u64::from_be_bytes(*b"quotas!!");
+
+/// The fake's read quotas for seed `seed`: half the seeds the documented
+/// ones (which this run's small data seldom meets), the other half tight
+/// enough to bind: a shard's bytes 128 KiB/s to 1 MiB/s (a large group
+/// is then seconds of quota), its pulls 2 to 20 a second, the project's
+/// 120 to 1200 a minute. Writes keep the documented quotas.
+fn quotas(seed: u64) -> Option<Quotas> {
+    let mut rng = fastrand::Rng::with_seed(seed ^ QUOTA_STREAM);
+    rng.bool().then(|| {
+        Quotas::documented()
+            .shard_read_bytes(Some(rng.u64((128 << 10)..=(1 << 20))))
+            .shard_reads(Some(rng.u32(2..=20)))
+            .project_reads_per_minute(Some(rng.u32(120..=1200)))
+    })
+}
+
 fn fleet(seed: u64, slots: usize) -> Vec<Heartbeat> {
     let mut rng = fastrand::Rng::with_seed(seed ^ FLEET_STREAM);
     (0..slots)
@@ -405,7 +426,27 @@ async fn run(seed: u64, sink: bool) -> Result<Figures, String> {
         refused: Mutex::default(),
         sink: sink.then(sink::RunSink::from_env),
     });
-    let result = play(seed, rng, slots, &sim).await;
+    let tight = quotas(seed);
+    if let Some(quotas) = &tight {
+        sim.hub.set_quotas(*quotas);
+        if std::env::var_os("SLS_CHAOS_DUMP").is_some() {
+            println!("read quotas: {quotas:?}");
+        }
+    }
+    let result = play(seed, rng, slots, &sim).await.map(|mut figures| {
+        figures.tight_quotas = u64::from(tight.is_some());
+        figures.pulls_refused_for_quota = sim
+            .hub
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.call == Some(sls_testkit::CallKind::PullLogs)
+                    && r.status == Some(403)
+                    && r.fault.is_none()
+            })
+            .count() as u64;
+        figures
+    });
     if result.is_err() && std::env::var_os("SLS_CHAOS_DUMP").is_some() {
         history::dump(&sim.events.lock().unwrap(), t0);
         for r in sim.hub.requests() {
@@ -747,6 +788,8 @@ async fn chaos_a_few_seeds() {
     assert!(total.splits > 0 && total.merges > 0 && total.faults > 0);
     assert!(total.large_groups > 0 && total.pulls_refused_for_size > 0);
     assert!(total.not_utf8_logs > 0);
+    // Read quotas bound: pulls were refused for them, and paced.
+    assert!(total.tight_quotas > 0 && total.pulls_refused_for_quota > 0);
     // Consumers disagreed: each timeout ratio started, and starts lowered
     // and raised the group's timeout.
     for ratio in TIMEOUT_INTERVALS.0..=TIMEOUT_INTERVALS.1 {
