@@ -201,8 +201,11 @@ impl<P: Processor> ShardTask<P> {
             .map(|group| group.encoded().len() as u64)
             .max()
             .unwrap_or(0);
+        // With a query, the groups the service read, not those that
+        // survived it.
+        let scanned = pulled.count_before_query.unwrap_or(pulled.count as u64);
         self.sizer
-            .observed(pulled.groups.len(), pulled.raw_size, largest);
+            .observed(scanned, pulled.groups.len(), pulled.raw_size, largest);
         self.record_pulled(cursor, &pulled);
         Fetched::Data(pulled, reservation, asked)
     }

@@ -117,9 +117,10 @@ impl PullSizer {
             .clamp(1, self.max_groups);
     }
 
-    /// A pull returned `groups` groups of `raw` bytes in all, the largest
-    /// of `largest` bytes.
-    pub(crate) fn observed(&mut self, groups: usize, raw: u64, largest: u64) {
+    /// A pull that read `scanned` groups returned `groups` of them (fewer
+    /// when a query filtered them), `raw` bytes in all, the largest of
+    /// `largest` bytes.
+    pub(crate) fn observed(&mut self, scanned: u64, groups: usize, raw: u64, largest: u64) {
         let Ok(groups) = u64::try_from(groups) else {
             return;
         };
@@ -137,10 +138,10 @@ impl PullSizer {
         self.per_group = Some(per_group);
         self.one_group = None;
         self.aim(per_group);
-        // At most twice what this pull returned: a pull refused for size
-        // costs the service's work and its whole body against the read
-        // quota, so the count grows as TCP's window does at its start.
-        let doubled = u32::try_from(groups.saturating_mul(2)).unwrap_or(u32::MAX);
+        // At most twice what this pull read: a pull refused for size costs
+        // the service's work and its whole body against the read quota, so
+        // the count grows as TCP's window does at its start.
+        let doubled = u32::try_from(scanned.max(groups).saturating_mul(2)).unwrap_or(u32::MAX);
         self.count = self.count.min(doubled);
     }
 
@@ -213,7 +214,7 @@ mod tests {
             } else {
                 refusals = 0;
                 let largest = sizes[at..at + n].iter().max().map_or(0, |s| s + 8);
-                sizer.observed(n, declared, largest);
+                sizer.observed(n as u64, n, declared, largest);
                 at += n;
             }
         }
@@ -271,6 +272,16 @@ mod tests {
     }
 
     #[test]
+    fn a_query_that_filters_most_groups_out_still_grows_the_count() {
+        // 16 groups read, one survived the query: the count grows from what
+        // was read.
+        let mut sizer = PullSizer::new(8 * MIB, 1000, 256 * MIB);
+        assert_eq!(sizer.count(), 16);
+        sizer.observed(16, 1, 1024, 1024);
+        assert_eq!(sizer.count(), 32);
+    }
+
+    #[test]
     fn a_group_over_the_whole_budget_is_a_clear_error() {
         let mut sizer = PullSizer::new(MIB, 1, 8 * MIB);
         assert_eq!(sizer.limit(), ONE_GROUP_BYTES);
@@ -294,7 +305,7 @@ mod tests {
         let mut counts = Vec::new();
         while sizer.count() < 1000 {
             let n = sizer.count();
-            sizer.observed(n as usize, u64::from(n) * 1024, 1024);
+            sizer.observed(u64::from(n), n as usize, u64::from(n) * 1024, 1024);
             counts.push(sizer.count());
         }
         assert_eq!(counts, [32, 64, 128, 256, 512, 1000]);
