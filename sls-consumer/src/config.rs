@@ -567,7 +567,9 @@ impl ConsumerConfigBuilder {
         self
     }
 
-    /// Log groups per pull, 1..=1000 (default 1000).
+    /// The most log groups a pull asks for, 1..=1000 (default 1000). A
+    /// shard's first pull asks for fewer (as many as `max_pull_bytes`
+    /// holds of 512 KB groups), and the count at most doubles a pull.
     pub fn max_fetch_groups(mut self, groups: u32) -> Self {
         self.config.max_fetch_groups = groups;
         self
