@@ -21,7 +21,7 @@
 use std::time::Duration;
 
 use sls_client::PutLogsRequest;
-use sls_consumer::{ConsumerConfig, StartPosition, Worker, WorkerMetrics};
+use sls_consumer::{ConsumerConfig, ConsumerConfigBuilder, StartPosition, Worker, WorkerMetrics};
 use sls_proto::LogGroup;
 use sls_testkit::{CallKind, FakeLogHub, Quotas};
 use tokio::time::Instant;
@@ -55,14 +55,11 @@ async fn hub(shards: u32, quotas: Quotas) -> FakeLogHub {
 /// `bytes` raw are written; returns the logs written.
 async fn fill(hub: &FakeLogHub, bytes: u64) -> u64 {
     let client = hub.client();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut state = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut hex = || {
         let mut out = String::with_capacity(PAD);
         while out.len() < PAD {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            out.push_str(&format!("{state:016x}"));
+            out.push_str(&format!("{:016x}", state.next()));
         }
         out.truncate(PAD);
         out
@@ -84,13 +81,30 @@ async fn fill(hub: &FakeLogHub, bytes: u64) -> u64 {
     id
 }
 
-/// Pulls of at most `groups` groups of 64 KiB.
-fn config(hub: &FakeLogHub, groups: u32) -> ConsumerConfig {
+/// A generator of the tests' data (xorshift): the same in every run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The consumer the tests drain with, from the beginning.
+fn builder(hub: &FakeLogHub) -> ConsumerConfigBuilder {
     ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "c1")
         .client(hub.client())
         .start_position(StartPosition::Begin)
         .heartbeat_interval(INTERVAL)
         .heartbeat_timeout(INTERVAL * 3)
+}
+
+/// Pulls of at most `groups` groups of 64 KiB.
+fn config(hub: &FakeLogHub, groups: u32) -> ConsumerConfig {
+    builder(hub)
         .max_pull_bytes(u64::from(groups) * (80 << 10))
         .max_fetch_groups(groups)
         .build()
@@ -112,6 +126,37 @@ struct Drained {
     /// service accepted after its first refusal.
     paced_pulls: u64,
     paced_refused: u64,
+}
+
+impl Drained {
+    /// The share of a byte quota of `quota` drained: the bucket starts
+    /// with a second's worth, which is not earned by pacing, so it does
+    /// not count.
+    fn share(&self, quota: u64) -> f64 {
+        let paced = self.wire_bytes.saturating_sub(quota) as f64;
+        paced / self.took.as_secs_f64() / quota as f64
+    }
+
+    /// The share of pulls refused once paced (NaN, which fails every
+    /// bound, when no pull was paced).
+    fn refused_once_paced(&self) -> f64 {
+        self.paced_refused as f64 / self.paced_pulls as f64
+    }
+
+    /// Prints the figures of a drain against a byte quota of `quota`.
+    fn print(&self, what: &str, quota: u64) {
+        eprintln!(
+            "{what}: {:.1} MiB in {:.1} s, {:.1}% of the quota; {} of {} pulls refused, {} of {} once paced ({:.1}%)",
+            self.wire_bytes as f64 / MIB as f64,
+            self.took.as_secs_f64(),
+            self.share(quota) * 100.0,
+            self.refused,
+            self.pulls,
+            self.paced_refused,
+            self.paced_pulls,
+            self.refused_once_paced() * 100.0
+        );
+    }
 }
 
 /// The hub's pulls once paced, and those refused: from the first pull
@@ -212,22 +257,8 @@ async fn one_shard(quota: u64, backlog: u64, groups: u32) {
     let hub = hub(1, quotas).await;
     let total = fill(&hub, backlog).await;
     let d = drain(&hub, total, groups).await;
-    // The bucket starts with a second's worth: that much is not earned
-    // by pacing, so it does not count.
-    let paced = d.wire_bytes.saturating_sub(quota) as f64;
-    let share = paced / d.took.as_secs_f64() / quota as f64;
-    let refused = d.paced_refused as f64 / d.paced_pulls as f64;
-    eprintln!(
-        "one shard: {:.1} MiB in {:.1} s, {:.1}% of the quota; {} of {} pulls refused, {} of {} once paced ({:.1}%)",
-        d.wire_bytes as f64 / MIB as f64,
-        d.took.as_secs_f64(),
-        share * 100.0,
-        d.refused,
-        d.pulls,
-        d.paced_refused,
-        d.paced_pulls,
-        refused * 100.0
-    );
+    d.print("one shard", quota);
+    let (share, refused) = (d.share(quota), d.refused_once_paced());
     assert!(d.wire_bytes >= backlog / 20 * 19, "{d:?}");
     assert!(d.refused > 0, "the quota never bound: {d:?}");
     assert!(share >= 0.9, "{:.1}% of the quota: {d:?}", share * 100.0);
@@ -287,7 +318,7 @@ async fn eight_shards_share_the_project_quota() {
     // Accepted pulls a second, less the bucket's first second's worth.
     let accepted = (d.pulls - d.refused) as f64 - per_second;
     let share = accepted / d.took.as_secs_f64() / per_second;
-    let refused = d.paced_refused as f64 / d.paced_pulls as f64;
+    let refused = d.refused_once_paced();
     eprintln!(
         "eight shards: {:.1} MiB in {:.1} s ({:.2} MiB/s), {:.1}% of the project's pulls; {} of {} pulls refused, {} of {} once paced ({:.1}%)",
         d.wire_bytes as f64 / MIB as f64,
@@ -314,14 +345,11 @@ async fn eight_shards_share_the_project_quota() {
 /// written; returns the logs written.
 async fn fill_messy(hub: &FakeLogHub, bytes: u64) -> u64 {
     let client = hub.client();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut state = XorShift(0x2545_f491_4f6c_dd1d);
     let mut noise = |len: usize| {
         let mut out = Vec::with_capacity(len + 8);
         while out.len() < len {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            out.extend_from_slice(&state.to_le_bytes());
+            out.extend_from_slice(&state.next().to_le_bytes());
         }
         out.truncate(len);
         out
@@ -380,26 +408,9 @@ async fn a_messy_backlog_drains_under_the_quota() {
     tokio::time::resume();
     let total = fill_messy(&hub, 20 * MIB).await;
     tokio::time::pause();
-    let config = ConsumerConfig::builder(PROJECT, LOGSTORE, GROUP, "c1")
-        .client(hub.client())
-        .start_position(StartPosition::Begin)
-        .heartbeat_interval(INTERVAL)
-        .heartbeat_timeout(INTERVAL * 3)
-        .max_pull_bytes(MIB)
-        .build()
-        .unwrap();
+    let config = builder(&hub).max_pull_bytes(MIB).build().unwrap();
     let d = drain_with(&hub, total, config).await;
-    let share =
-        d.wire_bytes.saturating_sub(SHARD_QUOTA) as f64 / d.took.as_secs_f64() / SHARD_QUOTA as f64;
-    eprintln!(
-        "messy: {:.1} MiB in {:.1} s, {:.1}% of the quota; {} of {} pulls refused, {} of {} once paced",
-        d.wire_bytes as f64 / MIB as f64,
-        d.took.as_secs_f64(),
-        share * 100.0,
-        d.refused,
-        d.pulls,
-        d.paced_refused,
-        d.paced_pulls,
-    );
+    d.print("messy", SHARD_QUOTA);
+    let share = d.share(SHARD_QUOTA);
     assert!(share >= 0.7, "{:.1}% of the quota: {d:?}", share * 100.0);
 }
